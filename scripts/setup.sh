@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs chaoslab's build and test dependencies on Debian (run as root, or
+# with sudo available). Safe to run again: apt skips what is installed.
+set -euo pipefail
+
+PACKAGES=(
+  cmake gcc make pkg-config             # build
+  liblua5.4-dev libuv1-dev libsqlite3-dev libcmocka-dev   # libraries
+  sqlite3                               # inspecting reports by hand
+)
+if [[ "${1:-}" == "--test" ]]; then
+  # Real AMQP clients for the broker acceptance tests, clang for fuzzing.
+  PACKAGES+=(clang python3 python3-pika amqp-tools librabbitmq-dev)
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+echo "setup: installing ${missing[*]}" >&2
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "setup: run as root (missing: ${missing[*]})" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
