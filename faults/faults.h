@@ -1,0 +1,140 @@
+/*
+ * faults/faults.h — fault kinds and their injectors.
+ *
+ * A `faults_t` stands beside one sim_t and turns named faults into kernel
+ * calls: process faults (crash, kill, restart, power loss, stop, pause,
+ * resume, clock skew/drift), network faults (isolate, split, bridge, one-way,
+ * ring, heal, lossy/duplicating/reordering/corrupting links, latency spikes,
+ * clogging) and disk faults (torn writes on crash, corruption, latent read
+ * errors, full disk, slow fsync). Every injected fault is recorded in a
+ * bounded timeline (for the report) and traced.
+ *
+ * Hosts 0..brokers_count-1 are brokers; the rest (clients) are never crashed
+ * by these faults, and partitions only cut broker<->broker links (clients
+ * keep reaching every broker, as in Jepsen). Link faults (loss, latency, ...)
+ * apply to every link touching the chosen brokers, clients included.
+ *
+ * Ownership: the caller owns the faults_t and the sim; faults_init never
+ * allocates beyond the struct. Functions return 0 or a negative IO_E* code;
+ * a bad host/fraction/duration returns IO_EINVAL and changes nothing.
+ */
+#ifndef CHAOSLAB_FAULTS_FAULTS_H
+#define CHAOSLAB_FAULTS_FAULTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sim/sim.h"
+
+#define FAULTS_TIMELINE_MAX 4096u   /* recorded fault events per run */
+#define FAULTS_DETAIL_MAX 96u       /* bytes of detail text per event */
+#define FAULTS_BROKERS_MAX 7u       /* replicas 1..7 */
+
+typedef uint32_t faults_set_t; /* bit i = broker i */
+
+typedef struct faults_event {
+    uint64_t time_ns;
+    char kind[24];
+    char target[24];
+    char detail[FAULTS_DETAIL_MAX];
+} faults_event_t;
+
+/* Asks the embedding world which broker leads now; -1 when none is known. */
+typedef int (*faults_leader_fn)(void *arg);
+
+typedef struct faults {
+    sim_t *sim;
+    uint32_t brokers_count;
+    faults_leader_fn leader_fn;
+    void *leader_arg;
+    sim_link_config_t base_link; /* the scenario's healthy link config */
+    sim_disk_config_t base_disk; /* the scenario's healthy disk config */
+    sim_prng_t prng;             /* stream SIM_STREAM_FAULTS */
+    faults_event_t *timeline;    /* caller-provided storage, or NULL */
+    uint32_t timeline_cap;
+    uint32_t timeline_count;
+    uint32_t timeline_dropped;   /* events past the capacity */
+} faults_t;
+
+/* Bind `f` to `sim`. `timeline` (capacity `timeline_cap`) is owned by the
+ * caller and may be NULL (nothing recorded). base_link/base_disk are what heal
+ * restores. Returns IO_EINVAL for brokers_count 0 or > FAULTS_BROKERS_MAX or
+ * more brokers than hosts. */
+int faults_init(faults_t *f, sim_t *sim, uint32_t brokers_count,
+                const sim_link_config_t *base_link,
+                const sim_disk_config_t *base_disk, faults_event_t *timeline,
+                uint32_t timeline_cap);
+void faults_set_leader_fn(faults_t *f, faults_leader_fn fn, void *arg);
+
+/* The set with every broker. */
+faults_set_t faults_all(const faults_t *f);
+/* The current leader as a one-broker set, or 0 if none is known. */
+faults_set_t faults_leader_set(const faults_t *f);
+/* A random set of `count` brokers (deterministic from the faults stream). */
+faults_set_t faults_random_set(faults_t *f, uint32_t count);
+
+/* ---- process ------------------------------------------------------------ */
+int faults_crash(faults_t *f, faults_set_t hosts);   /* machine crash */
+int faults_kill(faults_t *f, faults_set_t hosts);    /* kill -9: page cache kept */
+int faults_stop(faults_t *f, faults_set_t hosts);    /* graceful */
+int faults_restart(faults_t *f, faults_set_t hosts); /* boot those that are down */
+int faults_pause(faults_t *f, faults_set_t hosts);
+int faults_resume(faults_t *f, faults_set_t hosts);
+/* Power loss of every broker: crash all at once. */
+int faults_power_loss(faults_t *f);
+int faults_clock(faults_t *f, faults_set_t hosts, int64_t offset_ns,
+                 int32_t drift_ppm);
+
+/* ---- network partitions (broker<->broker links only) -------------------- */
+/* Cut `hosts` from every other broker, both directions. */
+int faults_isolate(faults_t *f, faults_set_t hosts);
+/* Split into `side` and the rest: no link crosses. */
+int faults_split(faults_t *f, faults_set_t side);
+/* Two sides that cannot talk, joined by one `bridge` broker that sees both. */
+int faults_bridge(faults_t *f, faults_set_t side_a, uint32_t bridge);
+/* Messages from `from` to `to` are dropped; the reverse flows. */
+int faults_one_way(faults_t *f, faults_set_t from, faults_set_t to);
+/* Majorities ring: broker i talks only to its ring neighbours (i±1 .. within
+ * a majority window), so every node sees a majority but no two see the same. */
+int faults_ring(faults_t *f);
+/* Unblock and unclog everything and restore the base link config. */
+int faults_heal_net(faults_t *f);
+
+/* ---- link faults (every link touching `hosts`, clients included) -------- */
+typedef struct faults_link_spec {
+    double loss, duplicate, reorder, corrupt; /* probabilities, [0, 1] */
+    uint64_t extra_latency_ns;                /* added to the base latency */
+    uint64_t reorder_window_ns;
+} faults_link_spec_t;
+int faults_links(faults_t *f, faults_set_t hosts, const faults_link_spec_t *spec);
+/* Clog every link between `hosts` and the other brokers for duration_ns. */
+int faults_clog(faults_t *f, faults_set_t hosts, uint64_t duration_ns);
+
+/* ---- disk --------------------------------------------------------------- */
+/* Crash behaviour of the disk: lose unsynced writes, keep them whole with
+ * probability p, or tear them at sector boundaries with probability p. */
+int faults_disk_crash_mode(faults_t *f, faults_set_t hosts,
+                           sim_disk_crash_mode_t mode, double keep_probability);
+/* Flip `bits` random bits in the files whose names start with `prefix`
+ * (NULL or "" = every file). */
+int faults_disk_corrupt(faults_t *f, faults_set_t hosts, const char *prefix,
+                        uint32_t bits);
+/* Latent read errors over the files whose names start with `prefix`. */
+int faults_disk_read_errors(faults_t *f, faults_set_t hosts, const char *prefix);
+int faults_disk_full(faults_t *f, faults_set_t hosts, bool full);
+int faults_disk_slow(faults_t *f, faults_set_t hosts, uint64_t fsync_latency_ns);
+/* Restore the base disk config and clear read errors. */
+int faults_heal_disk(faults_t *f);
+
+/* Heal everything: network, disk, clocks; resume paused brokers and restart
+ * the ones that are down. */
+int faults_heal_all(faults_t *f);
+
+/* Record an event in the timeline (also used by the nemesis and scenarios). */
+void faults_record(faults_t *f, const char *kind, const char *target,
+                   const char *detail);
+
+/* Format a set as "n0,n2" into buf (always NUL-terminated). */
+void faults_set_format(faults_set_t set, char *buf, size_t cap);
+
+#endif
