@@ -419,6 +419,53 @@ static void test_same_seed_same_trace_hash(void **state) {
     assert_int_equal(hashes[0], hashes[1]);
 }
 
+
+/* Check-quorum: a leader cut off from every follower steps down by itself,
+ * and the majority elects a new one. */
+static void test_isolated_leader_steps_down(void **state) {
+    (void)state;
+    cluster_t cl;
+    cluster_start(&cl, 11, NULL);
+    const int leader = cluster_wait_leader(&cl);
+    assert_true(leader >= 0);
+    cluster_isolate(&cl, (uint32_t)leader, true);
+    cluster_run(&cl, 2 * SEC);
+    broker_node_info_t info;
+    broker_node_info(sim_host_node(cl.sim, (uint32_t)leader), &info);
+    assert_int_not_equal(info.role, RAFT_LEADER);
+    const int next = cluster_leader(&cl);
+    assert_true(next >= 0 && next != leader);
+    sim_free(cl.sim);
+}
+
+/* A follower down while the log was compacted catches up through
+ * InstallSnapshot and ends with the same state as the others. */
+static void test_catch_up_from_snapshot(void **state) {
+    (void)state;
+    cluster_t cl;
+    const char *settings[] = {"snapshot_every", "100", NULL};
+    cluster_start(&cl, 12, settings);
+    const int leader = cluster_setup_queue(&cl);
+    const uint32_t lagging = (uint32_t)((leader + 1) % BROKERS);
+    assert_int_equal(sim_host_crash(cl.sim, lagging), 0);
+    for (uint64_t i = 1; i <= 400; i++) tclient_publish(&cl.client, (io_addr_t)leader, i, 0, 0, i);
+    cluster_run(&cl, 3 * SEC);
+    assert_int_equal(cl.client.confirm_count, 400);
+    broker_node_info_t li;
+    broker_node_info(sim_host_node(cl.sim, (uint32_t)leader), &li);
+    assert_true(li.snapshot_index > 0); /* the leader compacted its log */
+    assert_int_equal(sim_host_start(cl.sim, lagging), 0);
+    cluster_settle(&cl);
+    broker_node_info_t fi;
+    broker_node_info(sim_host_node(cl.sim, lagging), &fi);
+    broker_node_info(sim_host_node(cl.sim, (uint32_t)leader), &li);
+    assert_true(fi.snapshot_index > 0); /* it received a snapshot */
+    assert_int_equal(fi.applied_index, li.applied_index);
+    assert_int_equal(fi.state_digest, li.state_digest);
+    assert_int_equal(cluster_depth(&cl, lagging), 400);
+    sim_free(cl.sim);
+}
+
 static void test_bad_config_rejected(void **state) {
     (void)state;
     broker_config_t cfg;
@@ -469,6 +516,8 @@ int main(void) {
         cmocka_unit_test(test_dedup_on_enqueues_retry_once),
         cmocka_unit_test(test_dedup_off_enqueues_retry_twice),
         cmocka_unit_test(test_same_seed_same_trace_hash),
+        cmocka_unit_test(test_isolated_leader_steps_down),
+        cmocka_unit_test(test_catch_up_from_snapshot),
         cmocka_unit_test(test_bad_config_rejected),
         cmocka_unit_test(test_garbage_messages_ignored),
     };
