@@ -83,6 +83,8 @@ struct broker_node {
     broker_session_cmd_t cmds[NODE_CMDS_BATCH];
 
     uint64_t confirms_sent, nacks_sent, deliveries_sent;
+    bool get_delivered; /* set by node__deliver for the GET consumer */
+    uint64_t next_epoch;  /* session epochs handed out by this node */
 };
 
 /* ---- envelope ------------------------------------------------------------ */
@@ -173,7 +175,8 @@ static void node__not_leader(broker_node_t *n, io_addr_t to, uint64_t request_id
     node__send(n, to, &m);
 }
 
-static void node__confirm(broker_node_t *n, const node_pending_t *p, bool duplicate) {
+static void node__confirm(broker_node_t *n, const node_pending_t *p, bool duplicate,
+                          bool unroutable) {
     wire_msg_t m;
     memset(&m, 0, sizeof m);
     m.type = WIRE_MSG_CONFIRM;
@@ -181,6 +184,7 @@ static void node__confirm(broker_node_t *n, const node_pending_t *p, bool duplic
     m.confirm.producer_id = p->producer_id;
     m.confirm.sequence = p->sequence;
     m.confirm.duplicate = duplicate;
+    m.confirm.unroutable = unroutable;
     node__send(n, p->client, &m);
     n->confirms_sent++;
 }
@@ -243,7 +247,7 @@ static void node__confirm_leader_acks(broker_node_t *n) {
         if (p->index > durable) break;
         if (p->kind == NODE_PENDING_PUBLISH && !p->confirmed) {
             p->confirmed = 1;
-            node__confirm(n, p, false);
+            node__confirm(n, p, false, false);
         }
     }
 }
@@ -264,7 +268,8 @@ static void node__resolve(broker_node_t *n, uint64_t index, uint64_t term,
                 node__nack_publish(n, copy.client, copy.request_id, copy.producer_id,
                                    copy.sequence, WIRE_STATUS_RESOURCE_LIMIT);
             else if (rc == 0)
-                node__confirm(n, &copy, res->status == SM_STATUS_DUPLICATE);
+                node__confirm(n, &copy, res->status == SM_STATUS_DUPLICATE,
+                              res->status == SM_STATUS_UNROUTABLE);
             else
                 node__nack_publish(n, copy.client, copy.request_id, copy.producer_id,
                                    copy.sequence, node__status_of(rc));
@@ -294,6 +299,8 @@ static void node__propose_session_cmds(broker_node_t *n, uint32_t count) {
 
 /* ---- consumers (leader only) ------------------------------------------------------- */
 
+#define NODE_GET_TAG "amq.get"
+
 static void node__deliver(broker_node_t *n, const broker_delivery_t *d) {
     const broker_message_t *msg = d->message;
     uint64_t message_id = 0;
@@ -322,6 +329,15 @@ static void node__deliver(broker_node_t *n, const broker_delivery_t *d) {
     m.deliver.routing_key.len = msg->routing_key_len;
     m.deliver.body.ptr = body;
     m.deliver.body.len = (uint32_t)body_len;
+    m.deliver.properties.ptr = props;
+    m.deliver.properties.len = (uint32_t)props_len;
+    if (d->consumer_tag_len == sizeof NODE_GET_TAG - 1 &&
+        memcmp(d->consumer_tag, NODE_GET_TAG, d->consumer_tag_len) == 0) {
+        /* A basic.get answer: empty consumer tag, messages left. */
+        m.deliver.consumer_tag.len = 0;
+        m.deliver.message_count = d->queue->count > 0 ? d->queue->count - 1 : 0;
+        n->get_delivered = true;
+    }
     node__send(n, (io_addr_t)(d->session_id >> 32), &m);
     n->deliveries_sent++;
 }
@@ -367,17 +383,23 @@ static node_client_t *node__client(broker_node_t *n, io_addr_t addr, bool create
     return &n->clients[lo];
 }
 
-/* Make sure `addr` has the session `epoch` open at this leader; a new epoch
- * from the same address means the client restarted: the old session closes
- * and its unacked deliveries return to the queue. */
+/* Make sure `addr` has a session open at this leader and return its id.
+ * epoch 0 means "I am new" (a client that (re)started): any old session of
+ * the address closes, its unacked deliveries return to the queue, and a fresh
+ * epoch is assigned. A non-zero epoch names the client's existing session; a
+ * new leader adopts it. Session id = addr << 32 | epoch. */
 static uint64_t node__session(broker_node_t *n, io_addr_t addr, uint64_t epoch) {
     node_client_t *c = node__client(n, addr, true);
     if (c == NULL || !n->sessions_live) return 0;
-    const uint64_t sid = ((uint64_t)addr << 32) | (epoch & 0xffffffffu);
+    epoch &= 0xffffffffu;
     const uint64_t now = io_now_ns(&n->io);
-    if (c->session_id == sid) {
-        (void)broker_sessions_touch(&n->sessions, sid, now);
-        return sid;
+    if (epoch != 0 && c->session_id == (((uint64_t)addr << 32) | epoch)) {
+        (void)broker_sessions_touch(&n->sessions, c->session_id, now);
+        return c->session_id;
+    }
+    if (epoch == 0) {
+        n->next_epoch = n->next_epoch >= 0xffffffffu ? 1 : n->next_epoch + 1;
+        epoch = n->next_epoch;
     }
     if (c->session_id != 0) {
         uint32_t count = 0;
@@ -386,6 +408,7 @@ static uint64_t node__session(broker_node_t *n, io_addr_t addr, uint64_t epoch) 
             node__propose_session_cmds(n, count);
     }
     c->session_id = 0;
+    const uint64_t sid = ((uint64_t)addr << 32) | epoch;
     if (broker_sessions_open_session(&n->sessions, sid, n->cfg.session_timeout_ns, now) != 0)
         return 0;
     c->session_id = sid;
@@ -505,13 +528,14 @@ static void node__role_changed(void *arg, raft_role_t role, uint64_t term, uint3
 /* ---- client requests -------------------------------------------------------------- */
 
 static void node__on_publish(broker_node_t *n, io_addr_t from, const wire_publish_t *p) {
-    const size_t env_len = broker_envelope_size(0, p->body.len);
+    const size_t env_len = broker_envelope_size(p->properties.len, p->body.len);
     if (env_len > SM_MESSAGE_BODY_MAX) {
         node__nack_publish(n, from, p->request_id, p->producer_id, p->sequence,
                            WIRE_STATUS_RESOURCE_LIMIT);
         return;
     }
-    broker_envelope_encode(n->env_buf, p->message_id, NULL, 0, p->body.ptr, p->body.len);
+    broker_envelope_encode(n->env_buf, p->message_id, p->properties.ptr, p->properties.len,
+                           p->body.ptr, p->body.len);
     broker_sm_cmd_t cmd;
     memset(&cmd, 0, sizeof cmd);
     cmd.type = SM_CMD_PUBLISH;
@@ -573,6 +597,62 @@ static void node__on_declare_queue(broker_node_t *n, io_addr_t from,
     node__propose_reply(n, from, d->request_id, &cmd);
 }
 
+/* basic.get: a one-shot consumer with prefetch 1 on the client's session. */
+static void node__on_get(broker_node_t *n, io_addr_t from, const wire_get_t *g) {
+    node_client_t *c = node__client(n, from, true);
+    const uint64_t sid = c && c->session_id ? c->session_id : node__session(n, from, 0);
+    if (sid == 0) {
+        node__reply(n, from, g->request_id, WIRE_STATUS_RESOURCE_LIMIT, 0, NULL);
+        return;
+    }
+    int rc = broker_sessions_consume(&n->sessions, &n->sm, sid, NODE_GET_TAG,
+                                     sizeof NODE_GET_TAG - 1, (const char *)g->queue.ptr,
+                                     g->queue.len, 1, g->ack_mode == WIRE_ACK_AUTO);
+    if (rc != 0) {
+        node__reply(n, from, g->request_id, node__status_of(rc), 0, NULL);
+        return;
+    }
+    n->get_delivered = false;
+    node__dispatch(n);
+    (void)broker_sessions_cancel(&n->sessions, sid, NODE_GET_TAG, sizeof NODE_GET_TAG - 1);
+    if (!n->get_delivered) node__reply(n, from, g->request_id, WIRE_STATUS_EMPTY, 0, NULL);
+    n->get_delivered = false;
+}
+
+static void node__on_queue_admin(broker_node_t *n, io_addr_t from, const wire_msg_t *m) {
+    broker_sm_cmd_t cmd;
+    memset(&cmd, 0, sizeof cmd);
+    uint64_t request_id = 0;
+    if (m->type == WIRE_MSG_PURGE_QUEUE) {
+        cmd.type = SM_CMD_PURGE_QUEUE;
+        cmd.queue.ptr = (const char *)m->purge_queue.queue.ptr;
+        cmd.queue.len = m->purge_queue.queue.len;
+        request_id = m->purge_queue.request_id;
+    } else if (m->type == WIRE_MSG_DELETE_QUEUE) {
+        cmd.type = SM_CMD_DELETE_QUEUE;
+        cmd.queue.ptr = (const char *)m->delete_queue.queue.ptr;
+        cmd.queue.len = m->delete_queue.queue.len;
+        request_id = m->delete_queue.request_id;
+        const broker_queue_t *q = broker_sm_queue(&n->sm, cmd.queue.ptr, cmd.queue.len);
+        if (q != NULL && m->delete_queue.if_empty && q->count > 0) {
+            node__reply(n, from, request_id, WIRE_STATUS_PRECONDITION_FAILED, q->count,
+                        "queue not empty");
+            return;
+        }
+    } else {
+        assert(m->type == WIRE_MSG_UNBIND);
+        cmd.type = SM_CMD_UNBIND;
+        cmd.exchange.ptr = (const char *)m->unbind.exchange.ptr;
+        cmd.exchange.len = m->unbind.exchange.len;
+        cmd.queue.ptr = (const char *)m->unbind.queue.ptr;
+        cmd.queue.len = m->unbind.queue.len;
+        cmd.key.ptr = (const char *)m->unbind.routing_key.ptr;
+        cmd.key.len = m->unbind.routing_key.len;
+        request_id = m->unbind.request_id;
+    }
+    node__propose_reply(n, from, request_id, &cmd);
+}
+
 static void node__on_client(broker_node_t *n, io_addr_t from, const wire_msg_t *m) {
     const bool leader = raft_is_leader(&n->raft) && n->sessions_live;
     uint32_t count = 0;
@@ -582,8 +662,9 @@ static void node__on_client(broker_node_t *n, io_addr_t from, const wire_msg_t *
             node__not_leader(n, from, 0);
             return;
         }
-        (void)node__session(n, from, m->heartbeat.session_id);
+        const uint64_t sid = node__session(n, from, m->heartbeat.session_id);
         wire_msg_t r = *m;
+        r.heartbeat.session_id = sid & 0xffffffffu; /* the client keeps this epoch */
         node__send(n, from, &r);
         return;
     }
@@ -633,6 +714,23 @@ static void node__on_client(broker_node_t *n, io_addr_t from, const wire_msg_t *
                      : SM_ELIMIT;
         node__reply(n, from, m->consume.request_id, node__status_of(rc), 0, NULL);
         if (rc == 0) node__dispatch(n);
+        return;
+    }
+    case WIRE_MSG_GET:
+        if (!leader) { node__not_leader(n, from, m->get.request_id); return; }
+        node__on_get(n, from, &m->get);
+        return;
+    case WIRE_MSG_PURGE_QUEUE:
+    case WIRE_MSG_DELETE_QUEUE:
+    case WIRE_MSG_UNBIND: {
+        if (!leader) {
+            const uint64_t rid = m->type == WIRE_MSG_PURGE_QUEUE    ? m->purge_queue.request_id
+                                 : m->type == WIRE_MSG_DELETE_QUEUE ? m->delete_queue.request_id
+                                                                    : m->unbind.request_id;
+            node__not_leader(n, from, rid);
+            return;
+        }
+        node__on_queue_admin(n, from, m);
         return;
     }
     case WIRE_MSG_CANCEL: {

@@ -284,6 +284,26 @@ static void wire__publish(wire__codec_t *c, wire_publish_t *m) {
     WIRE__NAME(c, &m->routing_key);
     wire__flag(c, &m->persistent);
     wire__bytes(c, &m->body, WIRE_BODY_SIZE_MAX);
+    wire__flag(c, &m->mandatory);
+    wire__bytes(c, &m->properties, WIRE_PROPERTIES_SIZE_MAX);
+}
+
+static void wire__get(wire__codec_t *c, wire_get_t *m) {
+    wire__u64(c, &m->request_id);
+    WIRE__NAME(c, &m->queue);
+    wire__enum8(c, &m->ack_mode, WIRE_ACK_MANUAL, WIRE_ACK_AUTO);
+}
+
+static void wire__purge_queue(wire__codec_t *c, wire_purge_queue_t *m) {
+    wire__u64(c, &m->request_id);
+    WIRE__NAME(c, &m->queue);
+}
+
+static void wire__delete_queue(wire__codec_t *c, wire_delete_queue_t *m) {
+    wire__u64(c, &m->request_id);
+    WIRE__NAME(c, &m->queue);
+    wire__flag(c, &m->if_unused);
+    wire__flag(c, &m->if_empty);
 }
 
 static void wire__consume(wire__codec_t *c, wire_consume_t *m) {
@@ -325,6 +345,7 @@ static void wire__confirm(wire__codec_t *c, wire_confirm_t *m) {
     wire__u64(c, &m->producer_id);
     wire__u64(c, &m->sequence);
     wire__flag(c, &m->duplicate);
+    wire__flag(c, &m->unroutable);
 }
 
 static void wire__nack_publish(wire__codec_t *c, wire_nack_publish_t *m) {
@@ -350,6 +371,8 @@ static void wire__deliver(wire__codec_t *c, wire_deliver_t *m) {
     WIRE__NAME(c, &m->exchange);
     WIRE__NAME(c, &m->routing_key);
     wire__bytes(c, &m->body, WIRE_BODY_SIZE_MAX);
+    wire__bytes(c, &m->properties, WIRE_PROPERTIES_SIZE_MAX);
+    wire__u32(c, &m->message_count);
 }
 
 static void wire__reply(wire__codec_t *c, wire_reply_t *m) {
@@ -386,6 +409,10 @@ static void wire__visit(wire__codec_t *c, wire_msg_t *m) {
     case WIRE_MSG_NACK: wire__nack(c, &m->nack); break;
     case WIRE_MSG_REJECT: wire__reject(c, &m->reject); break;
     case WIRE_MSG_HEARTBEAT: wire__heartbeat(c, &m->heartbeat); break;
+    case WIRE_MSG_GET: wire__get(c, &m->get); break;
+    case WIRE_MSG_PURGE_QUEUE: wire__purge_queue(c, &m->purge_queue); break;
+    case WIRE_MSG_DELETE_QUEUE: wire__delete_queue(c, &m->delete_queue); break;
+    case WIRE_MSG_UNBIND: wire__bind(c, &m->unbind); break;
     case WIRE_MSG_CONFIRM: wire__confirm(c, &m->confirm); break;
     case WIRE_MSG_NACK_PUBLISH: wire__nack_publish(c, &m->nack_publish); break;
     case WIRE_MSG_NOT_LEADER: wire__not_leader(c, &m->not_leader); break;
@@ -576,7 +603,8 @@ static int wire__request_eq(const wire_msg_t *a, const wire_msg_t *b) {
         return x->request_id == y->request_id && wire__bytes_eq(x->name, y->name) &&
                x->kind == y->kind && x->durable == y->durable;
     }
-    case WIRE_MSG_BIND: {
+    case WIRE_MSG_BIND:
+    case WIRE_MSG_UNBIND: {
         const wire_bind_t *x = &a->bind, *y = &b->bind;
         return x->request_id == y->request_id &&
                wire__bytes_eq(x->exchange, y->exchange) &&
@@ -589,8 +617,20 @@ static int wire__request_eq(const wire_msg_t *a, const wire_msg_t *b) {
                x->sequence == y->sequence && x->message_id == y->message_id &&
                wire__bytes_eq(x->exchange, y->exchange) &&
                wire__bytes_eq(x->routing_key, y->routing_key) &&
-               x->persistent == y->persistent && wire__bytes_eq(x->body, y->body);
+               x->persistent == y->persistent && wire__bytes_eq(x->body, y->body) &&
+               x->mandatory == y->mandatory && wire__bytes_eq(x->properties, y->properties);
     }
+    case WIRE_MSG_GET:
+        return a->get.request_id == b->get.request_id &&
+               wire__bytes_eq(a->get.queue, b->get.queue) && a->get.ack_mode == b->get.ack_mode;
+    case WIRE_MSG_PURGE_QUEUE:
+        return a->purge_queue.request_id == b->purge_queue.request_id &&
+               wire__bytes_eq(a->purge_queue.queue, b->purge_queue.queue);
+    case WIRE_MSG_DELETE_QUEUE:
+        return a->delete_queue.request_id == b->delete_queue.request_id &&
+               wire__bytes_eq(a->delete_queue.queue, b->delete_queue.queue) &&
+               a->delete_queue.if_unused == b->delete_queue.if_unused &&
+               a->delete_queue.if_empty == b->delete_queue.if_empty;
     case WIRE_MSG_CONSUME: {
         const wire_consume_t *x = &a->consume, *y = &b->consume;
         return x->request_id == y->request_id && wire__bytes_eq(x->queue, y->queue) &&
@@ -622,7 +662,8 @@ static int wire__answer_eq(const wire_msg_t *a, const wire_msg_t *b) {
     case WIRE_MSG_CONFIRM: {
         const wire_confirm_t *x = &a->confirm, *y = &b->confirm;
         return x->request_id == y->request_id && x->producer_id == y->producer_id &&
-               x->sequence == y->sequence && x->duplicate == y->duplicate;
+               x->sequence == y->sequence && x->duplicate == y->duplicate &&
+               x->unroutable == y->unroutable;
     }
     case WIRE_MSG_NACK_PUBLISH: {
         const wire_nack_publish_t *x = &a->nack_publish, *y = &b->nack_publish;
@@ -641,7 +682,9 @@ static int wire__answer_eq(const wire_msg_t *a, const wire_msg_t *b) {
                x->delivery_count == y->delivery_count &&
                wire__bytes_eq(x->exchange, y->exchange) &&
                wire__bytes_eq(x->routing_key, y->routing_key) &&
-               wire__bytes_eq(x->body, y->body);
+               wire__bytes_eq(x->body, y->body) &&
+               wire__bytes_eq(x->properties, y->properties) &&
+               x->message_count == y->message_count;
     }
     case WIRE_MSG_REPLY:
         return a->reply.request_id == b->reply.request_id &&
@@ -686,6 +729,10 @@ const char *wire_type_name(unsigned type) {
     case WIRE_MSG_NACK: return "NACK";
     case WIRE_MSG_REJECT: return "REJECT";
     case WIRE_MSG_HEARTBEAT: return "HEARTBEAT";
+    case WIRE_MSG_GET: return "GET";
+    case WIRE_MSG_PURGE_QUEUE: return "PURGE_QUEUE";
+    case WIRE_MSG_DELETE_QUEUE: return "DELETE_QUEUE";
+    case WIRE_MSG_UNBIND: return "UNBIND";
     case WIRE_MSG_CONFIRM: return "CONFIRM";
     case WIRE_MSG_NACK_PUBLISH: return "NACK_PUBLISH";
     case WIRE_MSG_NOT_LEADER: return "NOT_LEADER";
@@ -737,6 +784,7 @@ const char *wire_status_name(unsigned status) {
     case WIRE_STATUS_ACCESS_REFUSED: return "ACCESS_REFUSED";
     case WIRE_STATUS_INTERNAL: return "INTERNAL";
     case WIRE_STATUS_PROTOCOL: return "PROTOCOL";
+    case WIRE_STATUS_EMPTY: return "EMPTY";
     default: return "UNKNOWN";
     }
 }

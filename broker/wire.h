@@ -46,7 +46,7 @@
 /* ---- framing constants --------------------------------------------------- */
 
 #define WIRE_MAGIC 0x4C43u /* "CL" as the first two bytes on the wire */
-#define WIRE_VERSION 1u
+#define WIRE_VERSION 2u
 #define WIRE_HEADER_SIZE 12u
 
 /* ---- limits (every one is checked on encode and on decode) ----------------- */
@@ -59,6 +59,8 @@
 #define WIRE_NAME_SIZE_MAX 255u
 /* The human-readable detail of REPLY and ERROR. */
 #define WIRE_DETAIL_SIZE_MAX 1024u
+/* AMQP content properties carried opaquely in PUBLISH / DELIVER. */
+#define WIRE_PROPERTIES_SIZE_MAX (64u * 1024u)
 /* Entries in one APPEND_ENTRIES. */
 #define WIRE_ENTRIES_MAX 1024u
 /* One log entry's payload: a whole publish (body + names + ids) must fit. */
@@ -118,6 +120,10 @@ typedef enum wire_type {
     WIRE_MSG_NACK = 23,
     WIRE_MSG_REJECT = 24,
     WIRE_MSG_HEARTBEAT = 25, /* both directions */
+    WIRE_MSG_GET = 26,          /* basic.get: one message or REPLY EMPTY */
+    WIRE_MSG_PURGE_QUEUE = 27,
+    WIRE_MSG_DELETE_QUEUE = 28,
+    WIRE_MSG_UNBIND = 29,
     /* node -> client */
     WIRE_MSG_CONFIRM = 32,
     WIRE_MSG_NACK_PUBLISH = 33,
@@ -162,7 +168,8 @@ typedef enum wire_status {
     WIRE_STATUS_ACCESS_REFUSED = 8,      /* exclusive queue of another client */
     WIRE_STATUS_INTERNAL = 9,            /* node-side failure (disk error, ...) */
     WIRE_STATUS_PROTOCOL = 10,           /* the client sent a malformed frame */
-    WIRE_STATUS_COUNT = 11,
+    WIRE_STATUS_EMPTY = 11,              /* GET: the queue has no ready message */
+    WIRE_STATUS_COUNT = 12,
 } wire_status_t;
 
 /* A string or blob. On encode `ptr` may be NULL only when len == 0; on decode
@@ -286,6 +293,8 @@ typedef struct wire_publish {
     wire_bytes_t routing_key; /* the queue name for the default exchange */
     uint8_t persistent;       /* flag: write to the durable log */
     wire_bytes_t body;        /* <= WIRE_BODY_SIZE_MAX */
+    uint8_t mandatory;        /* flag: tell the publisher if no queue took it */
+    wire_bytes_t properties;  /* opaque AMQP content properties, <= WIRE_PROPERTIES_SIZE_MAX */
 } wire_publish_t;
 
 typedef struct wire_consume {
@@ -322,6 +331,31 @@ typedef struct wire_heartbeat {
     uint64_t timestamp_ns; /* sender's clock; an answer echoes the request's */
 } wire_heartbeat_t;
 
+/* basic.get: the node answers with one DELIVER whose consumer_tag is empty
+ * (message_count set), or REPLY with WIRE_STATUS_EMPTY. */
+typedef struct wire_get {
+    uint64_t request_id;
+    wire_bytes_t queue; /* <= WIRE_NAME_SIZE_MAX */
+    uint8_t ack_mode;   /* wire_ack_mode_t */
+} wire_get_t;
+
+/* queue.purge: REPLY count = messages removed. */
+typedef struct wire_purge_queue {
+    uint64_t request_id;
+    wire_bytes_t queue; /* <= WIRE_NAME_SIZE_MAX */
+} wire_purge_queue_t;
+
+/* queue.delete: REPLY count = messages removed. */
+typedef struct wire_delete_queue {
+    uint64_t request_id;
+    wire_bytes_t queue; /* <= WIRE_NAME_SIZE_MAX */
+    uint8_t if_unused;  /* flag: refuse if it has consumers */
+    uint8_t if_empty;   /* flag: refuse if it holds messages */
+} wire_delete_queue_t;
+
+/* queue.unbind: same fields as BIND. */
+typedef wire_bind_t wire_unbind_t;
+
 /* ---- node -> client ---------------------------------------------------------- */
 
 typedef struct wire_confirm {
@@ -329,6 +363,7 @@ typedef struct wire_confirm {
     uint64_t producer_id; /* echoed from the PUBLISH */
     uint64_t sequence;    /* echoed from the PUBLISH */
     uint8_t duplicate;    /* flag: dedup found it already stored */
+    uint8_t unroutable;   /* flag: no queue took it (AMQP mandatory -> basic.return) */
 } wire_confirm_t;
 
 typedef struct wire_nack_publish {
@@ -354,6 +389,8 @@ typedef struct wire_deliver {
     wire_bytes_t exchange;     /* <= WIRE_NAME_SIZE_MAX */
     wire_bytes_t routing_key;  /* <= WIRE_NAME_SIZE_MAX */
     wire_bytes_t body;         /* <= WIRE_BODY_SIZE_MAX */
+    wire_bytes_t properties;   /* from the PUBLISH, <= WIRE_PROPERTIES_SIZE_MAX */
+    uint32_t message_count;    /* GET answers: messages left ready; else 0 */
 } wire_deliver_t;
 
 typedef struct wire_reply {
@@ -391,6 +428,10 @@ typedef struct wire_msg {
         wire_nack_t nack;
         wire_reject_t reject;
         wire_heartbeat_t heartbeat;
+        wire_get_t get;
+        wire_purge_queue_t purge_queue;
+        wire_delete_queue_t delete_queue;
+        wire_unbind_t unbind;
         wire_confirm_t confirm;
         wire_nack_publish_t nack_publish;
         wire_not_leader_t not_leader;

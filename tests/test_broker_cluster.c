@@ -33,6 +33,10 @@ typedef struct tclient {
     uint64_t replies_ok, replies_bad, not_leader;
     uint64_t delivered[RECORDS_MAX];
     uint32_t deliver_count;
+    uint16_t last_status;
+    uint64_t last_count;
+    char last_props[64];
+    uint32_t last_tag_len, last_message_count;
 } tclient_t;
 
 static void *tclient_boot(void *arg, const io_t *io) {
@@ -52,6 +56,15 @@ static void tclient_on_message(void *node, io_addr_t from, const uint8_t *b, siz
     if (m.type == WIRE_MSG_REPLY) {
         if (m.reply.status == WIRE_STATUS_OK) c->replies_ok++;
         else c->replies_bad++;
+        c->last_status = m.reply.status;
+        c->last_count = m.reply.count;
+    }
+    if (m.type == WIRE_MSG_DELIVER) {
+        const uint32_t n = m.deliver.properties.len < 63 ? m.deliver.properties.len : 63;
+        memcpy(c->last_props, m.deliver.properties.ptr, n);
+        c->last_props[n] = '\0';
+        c->last_tag_len = m.deliver.consumer_tag.len;
+        c->last_message_count = m.deliver.message_count;
     }
     if (m.type == WIRE_MSG_NOT_LEADER) c->not_leader++;
     if (m.type == WIRE_MSG_DELIVER && c->deliver_count < RECORDS_MAX)
@@ -466,6 +479,68 @@ static void test_catch_up_from_snapshot(void **state) {
     sim_free(cl.sim);
 }
 
+
+/* basic.get, purge, delete and properties through the client protocol. */
+static void test_get_purge_delete(void **state) {
+    (void)state;
+    cluster_t cl;
+    cluster_start(&cl, 13, NULL);
+    const io_addr_t leader = (io_addr_t)cluster_setup_queue(&cl);
+    for (uint64_t i = 1; i <= 3; i++) {
+        wire_msg_t m;
+        memset(&m, 0, sizeof m);
+        m.type = WIRE_MSG_PUBLISH;
+        m.publish.request_id = i;
+        m.publish.message_id = i;
+        m.publish.routing_key = wire_str("q");
+        m.publish.body = wire_str("b");
+        m.publish.properties = wire_str("content-type=text");
+        tclient_send(&cl.client, leader, &m);
+    }
+    cluster_run(&cl, 500 * MS);
+    assert_int_equal(cl.client.confirm_count, 3);
+    wire_msg_t g;
+    memset(&g, 0, sizeof g);
+    g.type = WIRE_MSG_GET;
+    g.get.request_id = 50;
+    g.get.queue = wire_str("q");
+    g.get.ack_mode = WIRE_ACK_AUTO;
+    tclient_send(&cl.client, leader, &g);
+    cluster_run(&cl, 300 * MS);
+    assert_int_equal(cl.client.deliver_count, 1);
+    assert_int_equal(cl.client.delivered[0], 1);
+    assert_int_equal(cl.client.last_tag_len, 0);          /* a get-ok, not a consumer delivery */
+    assert_int_equal(cl.client.last_message_count, 2);
+    assert_string_equal(cl.client.last_props, "content-type=text");
+    cluster_run(&cl, 300 * MS);
+    assert_int_equal(cluster_depth(&cl, leader), 2);      /* auto-ack settled it */
+    wire_msg_t p;
+    memset(&p, 0, sizeof p);
+    p.type = WIRE_MSG_PURGE_QUEUE;
+    p.purge_queue.request_id = 51;
+    p.purge_queue.queue = wire_str("q");
+    tclient_send(&cl.client, leader, &p);
+    cluster_run(&cl, 300 * MS);
+    assert_int_equal(cl.client.last_status, WIRE_STATUS_OK);
+    assert_int_equal(cl.client.last_count, 2);
+    tclient_send(&cl.client, leader, &g);                 /* empty queue */
+    cluster_run(&cl, 300 * MS);
+    assert_int_equal(cl.client.last_status, WIRE_STATUS_EMPTY);
+    wire_msg_t d;
+    memset(&d, 0, sizeof d);
+    d.type = WIRE_MSG_DELETE_QUEUE;
+    d.delete_queue.request_id = 52;
+    d.delete_queue.queue = wire_str("q");
+    tclient_send(&cl.client, leader, &d);
+    cluster_run(&cl, 300 * MS);
+    assert_int_equal(cl.client.last_status, WIRE_STATUS_OK);
+    assert_int_equal(cluster_depth(&cl, leader), -1);     /* gone */
+    tclient_send(&cl.client, leader, &g);                 /* get from a missing queue */
+    cluster_run(&cl, 300 * MS);
+    assert_int_equal(cl.client.last_status, WIRE_STATUS_NOT_FOUND);
+    sim_free(cl.sim);
+}
+
 static void test_bad_config_rejected(void **state) {
     (void)state;
     broker_config_t cfg;
@@ -518,6 +593,7 @@ int main(void) {
         cmocka_unit_test(test_same_seed_same_trace_hash),
         cmocka_unit_test(test_isolated_leader_steps_down),
         cmocka_unit_test(test_catch_up_from_snapshot),
+        cmocka_unit_test(test_get_purge_delete),
         cmocka_unit_test(test_bad_config_rejected),
         cmocka_unit_test(test_garbage_messages_ignored),
     };

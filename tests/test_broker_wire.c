@@ -28,7 +28,8 @@ static const uint8_t all_types[] = {
     WIRE_MSG_CANCEL,           WIRE_MSG_ACK,             WIRE_MSG_NACK,
     WIRE_MSG_REJECT,           WIRE_MSG_HEARTBEAT,       WIRE_MSG_CONFIRM,
     WIRE_MSG_NACK_PUBLISH,     WIRE_MSG_NOT_LEADER,      WIRE_MSG_DELIVER,
-    WIRE_MSG_REPLY,            WIRE_MSG_ERROR,
+    WIRE_MSG_REPLY,            WIRE_MSG_ERROR,           WIRE_MSG_GET,
+    WIRE_MSG_PURGE_QUEUE,      WIRE_MSG_DELETE_QUEUE,    WIRE_MSG_UNBIND,
 };
 #define TYPES_COUNT (sizeof all_types / sizeof all_types[0])
 
@@ -136,7 +137,22 @@ static void fill_request(sample_t *s, int v) {
     case WIRE_MSG_PUBLISH:
         m->publish = (wire_publish_t){v64(v, 4), v64(v, 77), v64(v, 12), v64(v, 770012),
                                       pick(v, 3, N, 1), pick(v, 5, N, 2), vflag(v),
-                                      pick(v, 100, WIRE_BODY_SIZE_MAX, 4)};
+                                      pick(v, 100, WIRE_BODY_SIZE_MAX, 4), vflag(v),
+                                      pick(v, 30, WIRE_PROPERTIES_SIZE_MAX, 5)};
+        break;
+    case WIRE_MSG_GET:
+        m->get = (wire_get_t){v64(v, 7), pick(v, 5, N, 1),
+                              v == V_MAX ? WIRE_ACK_AUTO : WIRE_ACK_MANUAL};
+        break;
+    case WIRE_MSG_PURGE_QUEUE:
+        m->purge_queue = (wire_purge_queue_t){v64(v, 8), pick(v, 5, N, 1)};
+        break;
+    case WIRE_MSG_DELETE_QUEUE:
+        m->delete_queue = (wire_delete_queue_t){v64(v, 9), pick(v, 5, N, 1), vflag(v), vflag(v)};
+        break;
+    case WIRE_MSG_UNBIND:
+        m->unbind = (wire_unbind_t){v64(v, 10), pick(v, 4, N, 1), pick(v, 5, N, 2),
+                                    pick(v, 7, N, 3)};
         break;
     case WIRE_MSG_CONSUME:
         m->consume = (wire_consume_t){v64(v, 5), pick(v, 5, N, 1), v32(v, 10),
@@ -163,7 +179,7 @@ static void fill(sample_t *s, uint8_t type, int v) {
     const uint32_t N = WIRE_NAME_SIZE_MAX, D = WIRE_DETAIL_SIZE_MAX;
     switch (type) {
     case WIRE_MSG_CONFIRM:
-        m->confirm = (wire_confirm_t){v64(v, 4), v64(v, 77), v64(v, 12), vflag(v)};
+        m->confirm = (wire_confirm_t){v64(v, 4), v64(v, 77), v64(v, 12), vflag(v), vflag(v)};
         break;
     case WIRE_MSG_NACK_PUBLISH:
         m->nack_publish = (wire_nack_publish_t){
@@ -177,7 +193,8 @@ static void fill(sample_t *s, uint8_t type, int v) {
         m->deliver = (wire_deliver_t){pick(v, 8, N, 2), v64(v, 31), v64(v, 770012),
                                       v64(v, 77), v64(v, 12), vflag(v), v32(v, 2),
                                       pick(v, 3, N, 1), pick(v, 5, N, 3),
-                                      pick(v, 100, WIRE_BODY_SIZE_MAX, 4)};
+                                      pick(v, 100, WIRE_BODY_SIZE_MAX, 4),
+                                      pick(v, 30, WIRE_PROPERTIES_SIZE_MAX, 5), v32(v, 3)};
         break;
     case WIRE_MSG_REPLY:
         m->reply = (wire_reply_t){v64(v, 1), (uint16_t)(v == V_MAX ? WIRE_STATUS_PROTOCOL : 0),
@@ -342,7 +359,9 @@ static void test_roundtrip_zero_copy(void **state) {
     int n = encode_sample(&s, buf);
     assert_int_equal(wire_decode(buf, (size_t)n, &out.msg, NULL, 0), 0);
     const uint8_t *body = out.msg.publish.body.ptr;
-    assert_true(body >= buf + WIRE_HEADER_SIZE && body + out.msg.publish.body.len == buf + n);
+    assert_true(body >= buf + WIRE_HEADER_SIZE && body + out.msg.publish.body.len <= buf + n);
+    const uint8_t *props = out.msg.publish.properties.ptr;
+    assert_true(props > body && props + out.msg.publish.properties.len == buf + n);
     /* An APPEND_ENTRIES heartbeat needs no entry storage. */
     fill(&s, WIRE_MSG_APPEND_ENTRIES, V_EMPTY);
     n = encode_sample(&s, buf);
@@ -371,7 +390,7 @@ static void test_golden_bytes(void **state) {
     m.request_vote = (wire_request_vote_t){0x0102030405060708u, 0xA1A2A3A4u, 5, 6, 1};
     uint8_t buf[64];
     int n = wire_encode(&m, buf, sizeof buf);
-    static const uint8_t want_head[8] = {'C', 'L', 1, 1, 29, 0, 0, 0};
+    static const uint8_t want_head[8] = {'C', 'L', WIRE_VERSION, 1, 29, 0, 0, 0};
     static const uint8_t want_body[29] = {8, 7, 6, 5, 4, 3, 2, 1, 0xA4, 0xA3, 0xA2, 0xA1,
                                           5, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 1};
     assert_int_equal(n, 12 + 29);
