@@ -1,0 +1,711 @@
+/*
+ * sim/check.c — invariant checkers. Pure over (history, final facts).
+ *
+ * Every checker first builds a per-message index (check__index_t): one entry
+ * per message_id, in first-seen order, found through an open-addressing hash
+ * table. Iteration always walks the entry array or the history, never the
+ * hash table, so results never depend on hash order.
+ */
+#include "sim/check.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/io.h"
+
+#define CHECK__NONE UINT64_MAX
+
+/* ---- a two-key open-addressing index (key -> dense entry number) ---------- */
+
+typedef struct check__table {
+    uint32_t *slots; /* entry number + 1, 0 = empty */
+    uint64_t mask;
+} check__table_t;
+
+static uint64_t check__hash(uint64_t a, uint64_t b) {
+    uint64_t x = a * UINT64_C(0x9E3779B97F4A7C15) ^ (b + UINT64_C(0xBF58476D1CE4E5B9));
+    x ^= x >> 31;
+    x *= UINT64_C(0x94D049BB133111EB);
+    return x ^ (x >> 29);
+}
+
+static int check__table_init(check__table_t *t, uint64_t entries_max) {
+    uint64_t cap = 16;
+    while (cap < entries_max * 2 && cap < (UINT64_C(1) << 40)) cap <<= 1;
+    t->slots = calloc((size_t)cap, sizeof(*t->slots));
+    t->mask = cap - 1;
+    return t->slots != NULL ? 0 : IO_ENOMEM;
+}
+
+/* The slot holding (a, b) or the empty slot where it belongs. `keys_a/b`
+ * give each entry's key. The table is at most half full, so this ends. */
+static uint32_t *check__table_slot(const check__table_t *t, uint64_t a, uint64_t b,
+                                   const uint64_t *keys_a, const uint64_t *keys_b) {
+    uint64_t i = check__hash(a, b) & t->mask;
+    for (uint64_t probes = 0; probes <= t->mask; probes++) {
+        uint32_t *s = &t->slots[i];
+        if (*s == 0) return s;
+        uint32_t e = *s - 1;
+        if (keys_a[e] == a && (keys_b == NULL || keys_b[e] == b)) return s;
+        i = (i + 1) & t->mask;
+    }
+    assert(0 && "check table full");
+    return NULL;
+}
+
+/* ---- the per-message index ---------------------------------------------- */
+
+enum { CHECK__OUT_NONE = 0, CHECK__OUT_OK, CHECK__OUT_FAIL, CHECK__OUT_INFO };
+
+typedef struct check__msg {
+    uint64_t invoke_ns;        /* CHECK__NONE: never invoked */
+    uint64_t outcome_ns;
+    uint64_t first_deliver_ns; /* CHECK__NONE: never delivered */
+    uint64_t first_process_ns; /* CHECK__NONE: never processed */
+    uint64_t second_process_ns;
+    uint32_t process_count;
+    uint32_t deliveries;
+    uint32_t fresh_deliveries; /* not flagged redelivered */
+    uint32_t redeliveries;
+    uint16_t queue;
+    uint8_t outcome;
+    uint8_t dead;
+    uint8_t remaining;
+    uint8_t ordered; /* ordering: its first delivery was already seen */
+} check__msg_t;
+
+typedef struct check__index {
+    check__table_t table;
+    uint64_t *ids;     /* entry -> message id */
+    check__msg_t *msgs;
+    uint32_t count;
+} check__index_t;
+
+static void check__index_free(check__index_t *x) {
+    free(x->table.slots);
+    free(x->ids);
+    free(x->msgs);
+    memset(x, 0, sizeof(*x));
+}
+
+/* Entry of `id`, created if `create`; -1 if absent (or out of memory). */
+static int64_t check__index_find(check__index_t *x, uint64_t id, bool create) {
+    uint32_t *s = check__table_slot(&x->table, id, 0, x->ids, NULL);
+    if (*s != 0) return (int64_t)(*s - 1);
+    if (!create) return -1;
+    uint32_t e = x->count++;
+    x->ids[e] = id;
+    check__msg_t *m = &x->msgs[e];
+    memset(m, 0, sizeof(*m));
+    m->invoke_ns = m->first_deliver_ns = m->first_process_ns = CHECK__NONE;
+    m->second_process_ns = CHECK__NONE;
+    m->queue = HISTORY_QUEUE_NONE;
+    *s = e + 1;
+    return e;
+}
+
+static void check__index_record(check__msg_t *m, const history_record_t *r) {
+    if (m->queue == HISTORY_QUEUE_NONE) m->queue = r->queue;
+    if (r->op == HISTORY_OP_PUBLISH) {
+        if (r->kind == HISTORY_INVOKE && m->invoke_ns == CHECK__NONE) m->invoke_ns = r->time_ns;
+        if (r->kind != HISTORY_INVOKE && m->outcome == CHECK__OUT_NONE) {
+            m->outcome = r->kind == HISTORY_OK     ? CHECK__OUT_OK
+                         : r->kind == HISTORY_FAIL ? CHECK__OUT_FAIL
+                                                   : CHECK__OUT_INFO;
+            m->outcome_ns = r->time_ns;
+        }
+    } else if (r->op == HISTORY_OP_DELIVER && r->kind == HISTORY_OK) {
+        if (m->first_deliver_ns == CHECK__NONE) m->first_deliver_ns = r->time_ns;
+        m->deliveries++;
+        if (r->flags & HISTORY_FLAG_REDELIVERED) m->redeliveries++;
+        else m->fresh_deliveries++;
+    } else if (r->op == HISTORY_OP_PROCESS && r->kind == HISTORY_OK) {
+        if (m->process_count == 0) m->first_process_ns = r->time_ns;
+        if (m->process_count == 1) m->second_process_ns = r->time_ns;
+        m->process_count++;
+    }
+}
+
+static bool check__op_indexed(unsigned op) {
+    return op == HISTORY_OP_PUBLISH || op == HISTORY_OP_DELIVER || op == HISTORY_OP_PROCESS;
+}
+
+/* Mark final facts: dead-lettered and still-enqueued ids. Ids unknown to the
+ * history are ignored (no_phantoms judges deliveries, not leftovers). */
+static void check__index_finals(check__index_t *x, const check_input_t *in) {
+    for (uint32_t q = 0; q < in->queues_count; q++) {
+        const check_queue_final_t *f = &in->queues[q];
+        for (uint32_t i = 0; i < f->dead_count; i++) {
+            int64_t e = check__index_find(x, f->dead_ids[i], false);
+            if (e >= 0) x->msgs[e].dead = 1;
+        }
+        for (uint32_t i = 0; i < f->enqueued_count; i++) {
+            int64_t e = check__index_find(x, f->enqueued_ids[i], false);
+            if (e >= 0) x->msgs[e].remaining = 1;
+        }
+    }
+}
+
+static int check__index_build(check__index_t *x, const check_input_t *in) {
+    memset(x, 0, sizeof(*x));
+    const history_t *h = in->history;
+    uint64_t n = history_count(h);
+    uint64_t cap = n > 0 ? n : 1;
+    x->ids = malloc((size_t)cap * sizeof(*x->ids));
+    x->msgs = malloc((size_t)cap * sizeof(*x->msgs));
+    if (x->ids == NULL || x->msgs == NULL || check__table_init(&x->table, cap) != 0) {
+        check__index_free(x);
+        return IO_ENOMEM;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        const history_record_t *r = history_get(h, i);
+        if (r->message_id == 0 || !check__op_indexed(r->op)) continue;
+        int64_t e = check__index_find(x, r->message_id, true);
+        assert(e >= 0 && (uint64_t)e < cap);
+        check__index_record(&x->msgs[e], r);
+    }
+    check__index_finals(x, in);
+    return 0;
+}
+
+/* ---- result helpers ------------------------------------------------------- */
+
+static void check__begin(check_result_t *out, const char *name) {
+    memset(out, 0, sizeof(*out));
+    out->name = name;
+    out->passed = true;
+}
+
+static void check__fig(check_result_t *out, const char *name, double value) {
+    assert(out->figures_count < CHECK_FIGURES_MAX);
+    out->figures[out->figures_count].name = name;
+    out->figures[out->figures_count].value = value;
+    out->figures_count++;
+}
+
+__attribute__((format(printf, 4, 5)))
+static void check__violation(check_result_t *out, uint64_t message_id,
+                             uint64_t time_ns, const char *fmt, ...) {
+    out->passed = false;
+    out->violations_total++;
+    if (out->violations_count >= CHECK_VIOLATIONS_MAX) return;
+    check_violation_t *v = &out->violations[out->violations_count++];
+    v->message_id = message_id;
+    v->time_ns = time_ns;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v->detail, sizeof(v->detail), fmt, ap);
+    va_end(ap);
+}
+
+/* Common entry: validate, reset the result, build the index. */
+static int check__start(const check_input_t *in, check_result_t *out,
+                        const char *name, check__index_t *x) {
+    assert(out != NULL);
+    check__begin(out, name);
+    int rc = check_input_validate(in);
+    if (rc == 0 && x != NULL) rc = check__index_build(x, in);
+    if (rc != 0) {
+        out->passed = false;
+        out->error = rc;
+    }
+    return rc;
+}
+
+int check_input_validate(const check_input_t *in) {
+    if (in == NULL || in->history == NULL) return IO_EINVAL;
+    if (in->queues_count > CHECK_QUEUES_MAX || in->replicas_count > CHECK_REPLICAS_MAX)
+        return IO_EINVAL;
+    if (in->queues_count > 0 && in->queues == NULL) return IO_EINVAL;
+    if (in->replicas_count > 0 && in->replicas == NULL) return IO_EINVAL;
+    for (uint32_t i = 0; i < in->queues_count; i++) {
+        const check_queue_final_t *q = &in->queues[i];
+        if (q->enqueued_count > CHECK_FINAL_IDS_MAX || q->dead_count > CHECK_FINAL_IDS_MAX)
+            return IO_EINVAL;
+        if ((q->enqueued_count > 0 && q->enqueued_ids == NULL) ||
+            (q->dead_count > 0 && q->dead_ids == NULL))
+            return IO_EINVAL;
+    }
+    if (!(in->availability_min >= 0.0 && in->availability_min <= 1.0)) return IO_EINVAL;
+    if (in->chaos_end_ns != 0 && in->chaos_end_ns < in->chaos_start_ns) return IO_EINVAL;
+    return 0;
+}
+
+/* ---- no_loss ---------------------------------------------------------- */
+
+int check_no_loss(const check_input_t *in, check_result_t *out) {
+    check__index_t x;
+    int rc = check__start(in, out, "no_loss", &x);
+    if (rc != 0) return rc;
+    uint64_t confirmed = 0, processed = 0, dead = 0, remaining = 0, lost = 0;
+    uint64_t recovered = 0, unknown = 0;
+    for (uint32_t e = 0; e < x.count; e++) {
+        const check__msg_t *m = &x.msgs[e];
+        if (m->outcome == CHECK__OUT_INFO) unknown++;
+        if (m->outcome != CHECK__OUT_OK) {
+            if (m->outcome != CHECK__OUT_NONE && m->process_count > 0) recovered++;
+            continue;
+        }
+        confirmed++;
+        if (m->process_count > 0) {
+            processed++;
+        } else if (m->dead) {
+            dead++;
+        } else if (m->remaining) {
+            remaining++;
+            check__violation(out, x.ids[e], m->outcome_ns,
+                             "confirmed but still enqueued at the end");
+        } else {
+            lost++;
+            check__violation(out, x.ids[e], m->outcome_ns,
+                             "confirmed but never processed nor dead-lettered");
+        }
+    }
+    assert(confirmed == processed + dead + remaining + lost);
+    check__fig(out, "confirmed", (double)confirmed);
+    check__fig(out, "processed_confirmed", (double)processed);
+    check__fig(out, "dead_lettered", (double)dead);
+    check__fig(out, "remaining", (double)remaining);
+    check__fig(out, "lost", (double)lost);
+    check__fig(out, "recovered", (double)recovered);
+    check__fig(out, "unknown", (double)unknown);
+    check__index_free(&x);
+    return 0;
+}
+
+/* ---- no_duplicates ------------------------------------------------------- */
+
+int check_no_duplicates(const check_input_t *in, check_result_t *out) {
+    check__index_t x;
+    int rc = check__start(in, out, "no_duplicates", &x);
+    if (rc != 0) return rc;
+    uint64_t processed = 0, dup_processings = 0, dup_enqueues = 0, redeliveries = 0;
+    for (uint32_t e = 0; e < x.count; e++) {
+        const check__msg_t *m = &x.msgs[e];
+        if (m->process_count > 0) processed++;
+        if (m->fresh_deliveries > 1) dup_enqueues += m->fresh_deliveries - 1;
+        redeliveries += m->redeliveries;
+        if (m->process_count > 1) {
+            dup_processings += m->process_count - 1;
+            check__violation(out, x.ids[e], m->second_process_ns,
+                             "processed %" PRIu32 " times (%" PRIu32
+                             " fresh deliveries, %" PRIu32 " redeliveries)",
+                             m->process_count, m->fresh_deliveries, m->redeliveries);
+        }
+    }
+    check__fig(out, "processed_messages", (double)processed);
+    check__fig(out, "duplicate_processings", (double)dup_processings);
+    check__fig(out, "duplicate_enqueues", (double)dup_enqueues);
+    check__fig(out, "redeliveries", (double)redeliveries);
+    check__index_free(&x);
+    return 0;
+}
+
+/* ---- no_phantoms -------------------------------------------------------- */
+
+int check_no_phantoms(const check_input_t *in, check_result_t *out) {
+    check__index_t x;
+    int rc = check__start(in, out, "no_phantoms", &x);
+    if (rc != 0) return rc;
+    uint64_t delivered = 0, phantoms = 0, failed_delivered = 0;
+    for (uint32_t e = 0; e < x.count; e++) {
+        const check__msg_t *m = &x.msgs[e];
+        uint64_t seen_ns = m->first_deliver_ns != CHECK__NONE ? m->first_deliver_ns
+                                                               : m->first_process_ns;
+        if (seen_ns == CHECK__NONE) continue;
+        delivered++;
+        if (m->invoke_ns == CHECK__NONE || m->invoke_ns > seen_ns) {
+            phantoms++;
+            check__violation(out, x.ids[e], seen_ns, "delivered but never published");
+        } else if (m->outcome == CHECK__OUT_FAIL) {
+            failed_delivered++;
+        }
+    }
+    check__fig(out, "delivered_messages", (double)delivered);
+    check__fig(out, "phantoms", (double)phantoms);
+    check__fig(out, "failed_delivered", (double)failed_delivered);
+    check__index_free(&x);
+    return 0;
+}
+
+/* ---- ordering ------------------------------------------------------------ */
+
+typedef struct check__streams {
+    check__table_t table;
+    uint64_t *keys_a, *keys_b; /* queue, producer_id */
+    uint64_t *max_seq;
+    uint32_t count;
+} check__streams_t;
+
+static void check__streams_free(check__streams_t *s) {
+    free(s->table.slots);
+    free(s->keys_a);
+    free(s->keys_b);
+    free(s->max_seq);
+}
+
+/* The stream entry of (queue, producer), created with max_seq = seq. Returns
+ * the entry, or -1 when created (nothing to compare yet). */
+static int64_t check__stream(check__streams_t *s, uint64_t queue, uint64_t producer,
+                             uint64_t seq) {
+    uint32_t *slot = check__table_slot(&s->table, queue, producer, s->keys_a, s->keys_b);
+    if (*slot != 0) return (int64_t)(*slot - 1);
+    uint32_t e = s->count++;
+    s->keys_a[e] = queue;
+    s->keys_b[e] = producer;
+    s->max_seq[e] = seq;
+    *slot = e + 1;
+    return -1;
+}
+
+static void check__ordering_walk(const check_input_t *in, check__index_t *x,
+                                 check__streams_t *s, check_result_t *out,
+                                 uint64_t *checked, uint64_t *inversions) {
+    uint64_t n = history_count(in->history);
+    for (uint64_t i = 0; i < n; i++) {
+        const history_record_t *r = history_get(in->history, i);
+        if (r->op != HISTORY_OP_DELIVER || r->kind != HISTORY_OK || r->message_id == 0)
+            continue;
+        int64_t m = check__index_find(x, r->message_id, false);
+        assert(m >= 0);
+        if (x->msgs[m].ordered) continue; /* only first deliveries count */
+        x->msgs[m].ordered = 1;
+        (*checked)++;
+        int64_t e = check__stream(s, r->queue, r->producer_id, r->sequence);
+        if (e < 0) continue;
+        if (r->sequence < s->max_seq[e]) {
+            (*inversions)++;
+            check__violation(out, r->message_id, r->time_ns,
+                             "producer %" PRIu64 " seq %" PRIu64 " after seq %" PRIu64,
+                             r->producer_id, r->sequence, s->max_seq[e]);
+        } else {
+            s->max_seq[e] = r->sequence;
+        }
+    }
+}
+
+int check_ordering(const check_input_t *in, check_result_t *out) {
+    check__index_t x;
+    int rc = check__start(in, out, "ordering", &x);
+    if (rc != 0) return rc;
+    check__streams_t s = {0};
+    uint64_t cap = x.count > 0 ? x.count : 1;
+    s.keys_a = malloc((size_t)cap * sizeof(uint64_t));
+    s.keys_b = malloc((size_t)cap * sizeof(uint64_t));
+    s.max_seq = malloc((size_t)cap * sizeof(uint64_t));
+    if (s.keys_a == NULL || s.keys_b == NULL || s.max_seq == NULL ||
+        check__table_init(&s.table, cap) != 0) {
+        check__streams_free(&s);
+        check__index_free(&x);
+        out->passed = false;
+        out->error = IO_ENOMEM;
+        return IO_ENOMEM;
+    }
+    uint64_t checked = 0, inversions = 0;
+    check__ordering_walk(in, &x, &s, out, &checked, &inversions);
+    check__fig(out, "streams", (double)s.count);
+    check__fig(out, "checked", (double)checked);
+    check__fig(out, "inversions", (double)inversions);
+    check__streams_free(&s);
+    check__index_free(&x);
+    return 0;
+}
+
+/* ---- availability ------------------------------------------------------- */
+
+static uint64_t check__end_ns(const check_input_t *in) {
+    if (in->chaos_end_ns != 0) return in->chaos_end_ns;
+    uint64_t n = history_count(in->history);
+    return n > 0 ? history_get(in->history, n - 1)->time_ns + 1 : in->chaos_start_ns;
+}
+
+static bool check__in_time(const check_input_t *in, const check__msg_t *m) {
+    if (m->outcome != CHECK__OUT_OK || m->invoke_ns == CHECK__NONE) return false;
+    return in->timeout_ns == 0 || m->outcome_ns - m->invoke_ns <= in->timeout_ns;
+}
+
+/* Longest stretch of [t0, t1) without a publish ok; *gap_start_ns says where. */
+static uint64_t check__longest_gap(const check_input_t *in, uint64_t t0, uint64_t t1,
+                                   uint64_t *gap_start_ns) {
+    uint64_t last = t0, longest = 0;
+    *gap_start_ns = t0;
+    uint64_t n = history_count(in->history);
+    for (uint64_t i = 0; i < n; i++) {
+        const history_record_t *r = history_get(in->history, i);
+        if (r->time_ns >= t1) break;
+        if (r->op != HISTORY_OP_PUBLISH || r->kind != HISTORY_OK || r->time_ns < t0)
+            continue;
+        if (r->time_ns - last > longest) {
+            longest = r->time_ns - last;
+            *gap_start_ns = last;
+        }
+        last = r->time_ns;
+    }
+    if (t1 - last > longest) {
+        longest = t1 - last;
+        *gap_start_ns = last;
+    }
+    assert(longest <= t1 - t0);
+    return longest;
+}
+
+/* Time of the first publish ok at or after heal_ns, CHECK__NONE if none. */
+static uint64_t check__first_ok_after(const check_input_t *in, uint64_t heal_ns) {
+    uint64_t n = history_count(in->history);
+    for (uint64_t i = 0; i < n; i++) {
+        const history_record_t *r = history_get(in->history, i);
+        if (r->time_ns >= heal_ns && r->op == HISTORY_OP_PUBLISH && r->kind == HISTORY_OK)
+            return r->time_ns;
+    }
+    return CHECK__NONE;
+}
+
+int check_availability(const check_input_t *in, check_result_t *out) {
+    check__index_t x;
+    int rc = check__start(in, out, "availability", &x);
+    if (rc != 0) return rc;
+    const uint64_t t0 = in->chaos_start_ns, t1 = check__end_ns(in);
+    uint64_t attempts = 0, in_time = 0;
+    for (uint32_t e = 0; e < x.count; e++) {
+        const check__msg_t *m = &x.msgs[e];
+        if (m->invoke_ns == CHECK__NONE || m->invoke_ns < t0 || m->invoke_ns >= t1) continue;
+        attempts++;
+        if (check__in_time(in, m)) in_time++;
+    }
+    double share = attempts > 0 ? (double)in_time / (double)attempts : 1.0;
+    uint64_t gap_start = t0;
+    uint64_t gap = t1 > t0 ? check__longest_gap(in, t0, t1, &gap_start) : 0;
+    double heal_to_ok = -1.0;
+    if (share < in->availability_min)
+        check__violation(out, 0, t0, "availability %.4f below %.4f", share,
+                         in->availability_min);
+    if (in->max_gap_ns != 0 && gap > in->max_gap_ns)
+        check__violation(out, 0, gap_start, "no confirm for %" PRIu64 " ns", gap);
+    if (in->heal_ns != 0) {
+        uint64_t ok_ns = check__first_ok_after(in, in->heal_ns);
+        if (ok_ns == CHECK__NONE)
+            check__violation(out, 0, in->heal_ns, "no confirm after heal");
+        else
+            heal_to_ok = (double)(ok_ns - in->heal_ns);
+    }
+    check__fig(out, "attempts", (double)attempts);
+    check__fig(out, "confirmed_in_time", (double)in_time);
+    check__fig(out, "availability", share);
+    check__fig(out, "longest_gap_ns", (double)gap);
+    check__fig(out, "heal_to_ok_ns", heal_to_ok);
+    check__index_free(&x);
+    return 0;
+}
+
+/* ---- replica agreement ---------------------------------------------------- */
+
+int check_replica_agreement(const check_input_t *in, check_result_t *out) {
+    int rc = check__start(in, out, "replica_agreement", NULL);
+    if (rc != 0) return rc;
+    uint64_t highest = 0;
+    for (uint32_t i = 0; i < in->replicas_count; i++)
+        if (in->replicas[i].commit_index > highest) highest = in->replicas[i].commit_index;
+    const check_replica_final_t *ref = NULL;
+    uint32_t at_highest = 0, mismatches = 0;
+    for (uint32_t i = 0; i < in->replicas_count; i++) {
+        const check_replica_final_t *r = &in->replicas[i];
+        if (r->commit_index != highest) continue;
+        at_highest++;
+        if (ref == NULL) {
+            ref = r;
+        } else if (r->digest != ref->digest) {
+            mismatches++;
+            check__violation(out, 0, 0,
+                             "replica %" PRIu32 " digest %016" PRIx64 " != replica %" PRIu32
+                             " %016" PRIx64 " at commit %" PRIu64,
+                             r->node, r->digest, ref->node, ref->digest, highest);
+        }
+    }
+    assert(at_highest <= in->replicas_count);
+    check__fig(out, "replicas", (double)in->replicas_count);
+    check__fig(out, "highest_commit", (double)highest);
+    check__fig(out, "at_highest", (double)at_highest);
+    check__fig(out, "lagging", (double)(in->replicas_count - at_highest));
+    check__fig(out, "mismatches", (double)mismatches);
+    return 0;
+}
+
+/* ---- latency -------------------------------------------------------------- */
+
+static int check__cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* Nearest-rank percentile of sorted v[0..n), 0 when empty. */
+static double check__pct(const uint64_t *v, uint64_t n, double p) {
+    if (n == 0) return 0.0;
+    uint64_t rank = (uint64_t)ceil(p * (double)n);
+    if (rank < 1) rank = 1;
+    if (rank > n) rank = n;
+    return (double)v[rank - 1];
+}
+
+static void check__pct_figs(check_result_t *out, uint64_t *v, uint64_t n,
+                            const char *p50, const char *p99, const char *max) {
+    qsort(v, (size_t)n, sizeof(*v), check__cmp_u64);
+    check__fig(out, p50, check__pct(v, n, 0.50));
+    check__fig(out, p99, check__pct(v, n, 0.99));
+    check__fig(out, max, n > 0 ? (double)v[n - 1] : 0.0);
+}
+
+int check_latency(const check_input_t *in, check_result_t *out) {
+    check__index_t x;
+    int rc = check__start(in, out, "latency", &x);
+    if (rc != 0) return rc;
+    uint64_t cap = x.count > 0 ? x.count : 1;
+    uint64_t *conf = malloc((size_t)cap * sizeof(uint64_t));
+    uint64_t *proc = malloc((size_t)cap * sizeof(uint64_t));
+    if (conf == NULL || proc == NULL) {
+        free(conf);
+        free(proc);
+        check__index_free(&x);
+        out->passed = false;
+        out->error = IO_ENOMEM;
+        return IO_ENOMEM;
+    }
+    uint64_t nc = 0, np = 0;
+    for (uint32_t e = 0; e < x.count; e++) {
+        const check__msg_t *m = &x.msgs[e];
+        if (m->invoke_ns == CHECK__NONE) continue;
+        if (m->outcome == CHECK__OUT_OK) conf[nc++] = m->outcome_ns - m->invoke_ns;
+        if (m->first_process_ns != CHECK__NONE && m->first_process_ns >= m->invoke_ns)
+            proc[np++] = m->first_process_ns - m->invoke_ns;
+    }
+    assert(nc <= cap && np <= cap);
+    check__fig(out, "confirm_samples", (double)nc);
+    check__pct_figs(out, conf, nc, "confirm_p50_ns", "confirm_p99_ns", "confirm_max_ns");
+    check__fig(out, "process_samples", (double)np);
+    check__pct_figs(out, proc, np, "process_p50_ns", "process_p99_ns", "process_max_ns");
+    free(conf);
+    free(proc);
+    check__index_free(&x);
+    return 0;
+}
+
+/* ---- all, figures, printing --------------------------------------------- */
+
+int check_all(const check_input_t *in, check_result_t out[CHECK_ALL_COUNT]) {
+    typedef int (*check_fn)(const check_input_t *, check_result_t *);
+    static const check_fn fns[CHECK_ALL_COUNT] = {
+        check_no_loss,      check_no_duplicates,     check_no_phantoms, check_ordering,
+        check_availability, check_replica_agreement, check_latency};
+    assert(out != NULL);
+    int first = 0;
+    for (uint32_t i = 0; i < CHECK_ALL_COUNT; i++) {
+        int rc = fns[i](in, &out[i]);
+        if (rc != 0 && first == 0) first = rc;
+    }
+    return first;
+}
+
+double check_figure(const check_result_t *r, const char *name) {
+    if (r == NULL || name == NULL) return NAN;
+    for (uint32_t i = 0; i < r->figures_count && i < CHECK_FIGURES_MAX; i++)
+        if (r->figures[i].name != NULL && strcmp(r->figures[i].name, name) == 0)
+            return r->figures[i].value;
+    return NAN;
+}
+
+/* Append to buf at *pos without overflowing; *pos keeps the would-be length. */
+__attribute__((format(printf, 4, 5)))
+static void check__put(char *buf, size_t cap, size_t *pos, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(*pos < cap ? buf + *pos : NULL, *pos < cap ? cap - *pos : 0, fmt, ap);
+    va_end(ap);
+    if (n > 0) *pos += (size_t)n;
+}
+
+int check_result_format(const check_result_t *r, char *buf, size_t cap) {
+    assert(r != NULL);
+    assert(buf != NULL || cap == 0);
+    size_t pos = 0;
+    if (cap > 0) buf[0] = '\0';
+    check__put(buf, cap, &pos, "%s %s", r->name != NULL ? r->name : "?",
+               r->error != 0 ? "ERROR" : r->passed ? "PASS" : "FAIL");
+    for (uint32_t i = 0; i < r->figures_count && i < CHECK_FIGURES_MAX; i++) {
+        double v = r->figures[i].value;
+        if (v == floor(v) && fabs(v) < 1e15)
+            check__put(buf, cap, &pos, " %s=%.0f", r->figures[i].name, v);
+        else
+            check__put(buf, cap, &pos, " %s=%.4f", r->figures[i].name, v);
+    }
+    check__put(buf, cap, &pos, " violations=%" PRIu64, r->violations_total);
+    for (uint32_t i = 0; i < r->violations_count && i < 4; i++)
+        check__put(buf, cap, &pos, "%s%#" PRIx64, i == 0 ? " [ids " : " ",
+                   r->violations[i].message_id);
+    if (r->violations_count > 0) check__put(buf, cap, &pos, "%s]",
+                                            r->violations_count > 4 ? " ..." : "");
+    return (int)pos;
+}
+
+void check_result_print(const check_result_t *r, FILE *out) {
+    char line[1024];
+    assert(r != NULL && out != NULL);
+    check_result_format(r, line, sizeof(line));
+    fprintf(out, "%s\n", line);
+}
+
+/* ---- time series ---------------------------------------------------------- */
+
+static void check__series_fill(const check_input_t *in, check__index_t *x,
+                               uint64_t interval_ns, uint64_t end_ns,
+                               check_interval_t *out, uint64_t buckets) {
+    uint64_t *in_time = calloc((size_t)buckets, sizeof(uint64_t));
+    for (uint64_t b = 0; b < buckets; b++) {
+        memset(&out[b], 0, sizeof(out[b]));
+        out[b].start_ns = b * interval_ns;
+    }
+    uint64_t n = history_count(in->history);
+    for (uint64_t i = 0; i < n; i++) {
+        const history_record_t *r = history_get(in->history, i);
+        if (r->time_ns > end_ns) break;
+        check_interval_t *o = &out[r->time_ns / interval_ns];
+        if (r->op == HISTORY_OP_PUBLISH) {
+            if (r->kind == HISTORY_INVOKE) {
+                o->published++;
+                int64_t e = check__index_find(x, r->message_id, false);
+                if (in_time != NULL && e >= 0 && check__in_time(in, &x->msgs[e]))
+                    in_time[r->time_ns / interval_ns]++;
+            } else if (r->kind == HISTORY_OK) {
+                o->confirmed++;
+            } else {
+                o->failed++;
+            }
+        } else if (r->op == HISTORY_OP_PROCESS && r->kind == HISTORY_OK) {
+            o->consumed++;
+        }
+    }
+    for (uint64_t b = 0; b < buckets; b++)
+        out[b].availability = out[b].published == 0 ? 1.0
+                              : in_time != NULL
+                                  ? (double)in_time[b] / (double)out[b].published
+                                  : NAN;
+    free(in_time);
+}
+
+int64_t check_time_series(const check_input_t *in, uint64_t interval_ns,
+                          uint64_t end_ns, check_interval_t *out, uint64_t cap) {
+    if (check_input_validate(in) != 0 || interval_ns == 0 || (out == NULL && cap > 0))
+        return IO_EINVAL;
+    uint64_t n = history_count(in->history);
+    if (end_ns == 0 && n > 0) end_ns = history_get(in->history, n - 1)->time_ns;
+    uint64_t buckets = end_ns / interval_ns + 1;
+    if (buckets > cap || buckets > CHECK_INTERVALS_MAX) return IO_EINVAL;
+    check__index_t x;
+    if (check__index_build(&x, in) != 0) return IO_ENOMEM;
+    check__series_fill(in, &x, interval_ns, end_ns, out, buckets);
+    check__index_free(&x);
+    assert(buckets <= cap);
+    return (int64_t)buckets;
+}
