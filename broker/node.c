@@ -528,6 +528,12 @@ static void node__role_changed(void *arg, raft_role_t role, uint64_t term, uint3
 /* ---- client requests -------------------------------------------------------------- */
 
 static void node__on_publish(broker_node_t *n, io_addr_t from, const wire_publish_t *p) {
+    if (n->pending_count >= BROKER_PENDING_MAX) {
+        /* Overload: push back instead of queueing without bound. */
+        node__nack_publish(n, from, p->request_id, p->producer_id, p->sequence,
+                           WIRE_STATUS_RESOURCE_LIMIT);
+        return;
+    }
     const size_t env_len = broker_envelope_size(p->properties.len, p->body.len);
     if (env_len > SM_MESSAGE_BODY_MAX) {
         node__nack_publish(n, from, p->request_id, p->producer_id, p->sequence,
@@ -1052,3 +1058,24 @@ uint64_t broker_node_log_term_at(const broker_node_t *n, uint64_t index) {
 }
 
 uint64_t broker_node_log_base(const broker_node_t *n) { return broker_log_base_index(&n->log); }
+
+void broker_node_client_closed(broker_node_t *n, io_addr_t addr) {
+    assert(n != NULL);
+    if (n->phase != NODE_RUNNING || !node__is_client(n, addr)) return;
+    node_client_t *c = node__client(n, addr, false);
+    if (c == NULL) return;
+    assert(c->addr == addr);
+    if (c->session_id != 0 && n->sessions_live) {
+        uint32_t count = 0;
+        /* On SM_ENOSPACE (more unacked than one batch) the session stays and
+         * expires by timeout, which returns its deliveries in batches. */
+        if (broker_sessions_close_session(&n->sessions, c->session_id, n->cmds,
+                                          NODE_CMDS_BATCH, &count) == 0)
+            node__propose_session_cmds(n, count);
+    }
+    const uint32_t i = (uint32_t)(c - n->clients);
+    memmove(&n->clients[i], &n->clients[i + 1],
+            (n->client_count - i - 1) * sizeof n->clients[0]);
+    n->client_count--;
+    raft_flush(&n->raft);
+}
