@@ -8,6 +8,7 @@
  * pass instead of searching per message.
  */
 #include "broker/session.h"
+#include "broker/table.h"
 
 #include "broker/io.h"
 
@@ -64,34 +65,6 @@ typedef struct broker_sessions__session {
 /* ------------------------------------------------------------------------ */
 /* Helpers */
 
-static int sessions__cmp(const char *a, size_t alen, const char *b,
-                         size_t blen) {
-    size_t n = alen < blen ? alen : blen;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c != 0)
-        return c;
-    return alen < blen ? -1 : (alen > blen ? 1 : 0);
-}
-
-static int sessions__grow(void **arr, uint32_t *cap, uint32_t need,
-                          size_t elem, uint32_t max) {
-    assert(arr != NULL && cap != NULL);
-    assert(need <= max);
-    if (need <= *cap)
-        return 0;
-    uint32_t n = *cap ? *cap : 8;
-    while (n < need)
-        n *= 2;
-    if (n > max)
-        n = max;
-    void *p = realloc(*arr, (size_t)n * elem);
-    if (p == NULL)
-        return IO_ENOMEM;
-    *arr = p;
-    *cap = n;
-    return 0;
-}
-
 static uint32_t sessions__session_pos(const broker_sessions_t *s, uint64_t id,
                                       int *found) {
     uint32_t lo = 0, hi = s->session_count;
@@ -134,13 +107,13 @@ static uint32_t sessions__track_pos(const broker_sessions_t *s,
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         const sessions__track_t *t = s->tracks[mid];
-        if (sessions__cmp(t->name, t->name_len, name, len) < 0)
+        if (broker_name_cmp(t->name, t->name_len, name, len) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
     *found = lo < s->track_count &&
-             sessions__cmp(s->tracks[lo]->name, s->tracks[lo]->name_len, name,
+             broker_name_cmp(s->tracks[lo]->name, s->tracks[lo]->name_len, name,
                            len) == 0;
     return lo;
 }
@@ -224,7 +197,7 @@ int broker_sessions_open_session(broker_sessions_t *s, uint64_t id,
         return SM_EEXISTS;
     if (s->session_count >= SESSIONS_MAX)
         return SM_ELIMIT;
-    if (sessions__grow((void **)&s->sessions, &s->session_capacity,
+    if (broker_table_grow((void **)&s->sessions, &s->session_capacity,
                        s->session_count + 1, sizeof *s->sessions, SESSIONS_MAX))
         return IO_ENOMEM;
     sessions__session_t *ss = calloc(1, sizeof *ss);
@@ -268,7 +241,7 @@ static sessions__track_t *sessions__track_get(broker_sessions_t *s,
     if (found)
         return s->tracks[pos];
     if (s->track_count >= SESSION_TRACKS_MAX ||
-        sessions__grow((void **)&s->tracks, &s->track_capacity,
+        broker_table_grow((void **)&s->tracks, &s->track_capacity,
                        s->track_count + 1, sizeof *s->tracks,
                        SESSION_TRACKS_MAX))
         return NULL;
@@ -289,7 +262,7 @@ static int sessions__tag_used(const broker_sessions_t *s, uint64_t id,
     for (uint32_t i = 0; i < s->consumer_count; i++) {
         const sessions__consumer_t *c = &s->consumers[i];
         if (c->session_id == id &&
-            sessions__cmp(c->tag, c->tag_len, tag, len) == 0)
+            broker_name_cmp(c->tag, c->tag_len, tag, len) == 0)
             return 1;
     }
     return 0;
@@ -311,10 +284,10 @@ int broker_sessions_consume(broker_sessions_t *s, const broker_sm_t *sm,
     if (ss->consumers >= SESSION_CONSUMERS_MAX)
         return SM_ELIMIT;
     uint32_t total_max = SESSIONS_MAX * SESSION_CONSUMERS_MAX;
-    if (sessions__grow((void **)&s->consumers, &s->consumer_capacity,
+    if (broker_table_grow((void **)&s->consumers, &s->consumer_capacity,
                        s->consumer_count + 1, sizeof *s->consumers,
                        total_max) ||
-        sessions__grow((void **)&s->scratch, &s->scratch_capacity,
+        broker_table_grow((void **)&s->scratch, &s->scratch_capacity,
                        s->consumer_count + 1, sizeof *s->scratch, total_max))
         return IO_ENOMEM;
     sessions__track_t *t = sessions__track_get(s, queue, queue_len);
@@ -353,7 +326,7 @@ int broker_sessions_cancel(broker_sessions_t *s, uint64_t id, const char *tag,
     for (uint32_t i = 0; i < s->consumer_count; i++) {
         const sessions__consumer_t *c = &s->consumers[i];
         if (c->session_id == id &&
-            sessions__cmp(c->tag, c->tag_len, tag, tag_len) == 0) {
+            broker_name_cmp(c->tag, c->tag_len, tag, tag_len) == 0) {
             sessions__consumer_remove(s, i);
             return 0;
         }
@@ -613,11 +586,11 @@ static int sessions__deliver(broker_sessions_t *s, sessions__track_t *t,
                              broker_delivery_t *dv, broker_session_cmd_t *cmd) {
     sessions__session_t *ss = sessions__session(s, c->session_id);
     assert(ss != NULL);
-    if (sessions__grow((void **)&t->pending, &t->pending_capacity,
+    if (broker_table_grow((void **)&t->pending, &t->pending_capacity,
                        t->pending_count + 1, sizeof *t->pending,
                        SESSION_PENDING_MAX) ||
         (!c->auto_ack &&
-         sessions__grow((void **)&ss->deliveries, &ss->capacity, ss->count + 1,
+         broker_table_grow((void **)&ss->deliveries, &ss->capacity, ss->count + 1,
                         sizeof *ss->deliveries, SESSION_INFLIGHT_MAX)))
         return IO_ENOMEM;
     memmove(&t->pending[ppos + 1], &t->pending[ppos],

@@ -9,6 +9,7 @@
  * it was: that is what makes "invalid command = deterministic no-op" true.
  */
 #include "broker/sm.h"
+#include "broker/table.h"
 
 #include "broker/io.h"
 
@@ -145,16 +146,8 @@ broker_sm_str_t broker_sm_str(const char *s) {
 }
 
 /* Byte-wise order of (a, alen) vs (b, blen): <0, 0, >0. */
-static int sm__cmp(const char *a, size_t alen, const char *b, size_t blen) {
-    size_t n = alen < blen ? alen : blen;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c != 0)
-        return c;
-    return alen < blen ? -1 : (alen > blen ? 1 : 0);
-}
-
 static int sm__str_eq(broker_sm_str_t s, const char *b, size_t blen) {
-    return sm__cmp(s.ptr, s.len, b, blen) == 0;
+    return broker_name_cmp(s.ptr, s.len, b, blen) == 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -344,13 +337,13 @@ static uint32_t sm__queue_pos(const broker_sm_t *sm, const char *name,
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         const broker_queue_t *q = sm->queues[mid];
-        if (sm__cmp(q->name, q->name_len, name, len) < 0)
+        if (broker_name_cmp(q->name, q->name_len, name, len) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
     *found = lo < sm->queue_count &&
-             sm__cmp(sm->queues[lo]->name, sm->queues[lo]->name_len, name,
+             broker_name_cmp(sm->queues[lo]->name, sm->queues[lo]->name_len, name,
                      len) == 0;
     return lo;
 }
@@ -375,13 +368,13 @@ static uint32_t sm__exchange_pos(const broker_sm_t *sm, const char *name,
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         const broker_exchange_t *e = &sm->exchanges[mid];
-        if (sm__cmp(e->name, e->name_len, name, len) < 0)
+        if (broker_name_cmp(e->name, e->name_len, name, len) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
     *found = lo < sm->exchange_count &&
-             sm__cmp(sm->exchanges[lo].name, sm->exchanges[lo].name_len, name,
+             broker_name_cmp(sm->exchanges[lo].name, sm->exchanges[lo].name_len, name,
                      len) == 0;
     return lo;
 }
@@ -398,11 +391,11 @@ const broker_exchange_t *broker_sm_exchange(const broker_sm_t *sm,
 /* Order of bindings: (exchange, queue, key). */
 static int sm__binding_cmp(const broker_binding_t *b, broker_sm_str_t ex,
                            broker_sm_str_t q, broker_sm_str_t key) {
-    int c = sm__cmp(b->exchange, b->exchange_len, ex.ptr, ex.len);
+    int c = broker_name_cmp(b->exchange, b->exchange_len, ex.ptr, ex.len);
     if (c == 0)
-        c = sm__cmp(b->queue, b->queue_len, q.ptr, q.len);
+        c = broker_name_cmp(b->queue, b->queue_len, q.ptr, q.len);
     if (c == 0)
-        c = sm__cmp(b->key, b->key_len, key.ptr, key.len);
+        c = broker_name_cmp(b->key, b->key_len, key.ptr, key.len);
     return c;
 }
 
@@ -420,26 +413,6 @@ static uint32_t sm__binding_pos(const broker_sm_t *sm, broker_sm_str_t ex,
     *found = lo < sm->binding_count &&
              sm__binding_cmp(&sm->bindings[lo], ex, q, key) == 0;
     return lo;
-}
-
-/* Grow a table so it holds `need` elements (need <= max). 0 or IO_ENOMEM. */
-static int sm__grow(void **arr, uint32_t *cap, uint32_t need, size_t elem,
-                    uint32_t max) {
-    assert(arr != NULL && cap != NULL);
-    assert(need <= max);
-    if (need <= *cap)
-        return 0;
-    uint32_t n = *cap ? *cap : 8;
-    while (n < need)
-        n *= 2;
-    if (n > max)
-        n = max;
-    void *p = realloc(*arr, (size_t)n * elem);
-    if (p == NULL)
-        return IO_ENOMEM;
-    *arr = p;
-    *cap = n;
-    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -479,7 +452,7 @@ static int sm__dedup_reserve(broker_sm_t *sm) {
     uint32_t need = sm->dedup_count + 1;
     if (need > SM_DEDUP_PRODUCERS_MAX)
         return 0; /* full: recording evicts instead of growing */
-    return sm__grow((void **)&sm->dedup, &sm->dedup_capacity, need,
+    return broker_table_grow((void **)&sm->dedup, &sm->dedup_capacity, need,
                     sizeof *sm->dedup, SM_DEDUP_PRODUCERS_MAX);
 }
 
@@ -550,7 +523,7 @@ static int sm__declare_queue(broker_sm_t *sm, const broker_sm_cmd_t *c,
     }
     if (sm->queue_count >= SM_QUEUES_MAX)
         return SM_ELIMIT;
-    if (sm__grow((void **)&sm->queues, &sm->queue_capacity,
+    if (broker_table_grow((void **)&sm->queues, &sm->queue_capacity,
                  sm->queue_count + 1, sizeof *sm->queues, SM_QUEUES_MAX))
         return IO_ENOMEM;
     broker_queue_t *q = broker_queue_new(c->queue.ptr, c->queue.len,
@@ -571,8 +544,8 @@ static void sm__unbind_where(broker_sm_t *sm, int by_queue, const char *name,
     uint32_t out = 0;
     for (uint32_t i = 0; i < sm->binding_count; i++) {
         const broker_binding_t *b = &sm->bindings[i];
-        int hit = by_queue ? sm__cmp(b->queue, b->queue_len, name, len) == 0
-                           : sm__cmp(b->exchange, b->exchange_len, name,
+        int hit = by_queue ? broker_name_cmp(b->queue, b->queue_len, name, len) == 0
+                           : broker_name_cmp(b->exchange, b->exchange_len, name,
                                      len) == 0;
         if (!hit)
             sm->bindings[out++] = *b;
@@ -623,7 +596,7 @@ static int sm__declare_exchange(broker_sm_t *sm, const broker_sm_cmd_t *c) {
         return sm->exchanges[pos].type == c->exchange_type ? 0 : SM_EMISMATCH;
     if (sm->exchange_count >= SM_EXCHANGES_MAX)
         return SM_ELIMIT;
-    if (sm__grow((void **)&sm->exchanges, &sm->exchange_capacity,
+    if (broker_table_grow((void **)&sm->exchanges, &sm->exchange_capacity,
                  sm->exchange_count + 1, sizeof *sm->exchanges,
                  SM_EXCHANGES_MAX))
         return IO_ENOMEM;
@@ -673,7 +646,7 @@ static int sm__bind(broker_sm_t *sm, const broker_sm_cmd_t *c) {
         return 0; /* idempotent, as in AMQP */
     if (sm->binding_count >= SM_BINDINGS_MAX)
         return SM_ELIMIT;
-    if (sm__grow((void **)&sm->bindings, &sm->binding_capacity,
+    if (broker_table_grow((void **)&sm->bindings, &sm->binding_capacity,
                  sm->binding_count + 1, sizeof *sm->bindings, SM_BINDINGS_MAX))
         return IO_ENOMEM;
     memmove(&sm->bindings[pos + 1], &sm->bindings[pos],
@@ -965,7 +938,7 @@ static int sm__check_queue(const broker_sm_t *sm, const broker_queue_t *q,
                            uint64_t *bytes) {
     if (q->name_len == 0 || q->max_messages == 0 ||
         q->max_messages > SM_QUEUE_MESSAGES_MAX || q->count > q->max_messages ||
-        sm__cmp(q->name, q->name_len, q->dlq, q->dlq_len) == 0)
+        broker_name_cmp(q->name, q->name_len, q->dlq, q->dlq_len) == 0)
         return 0;
     uint64_t sum = 0, last = 0;
     for (uint32_t i = 0; i < q->count; i++) {
@@ -984,13 +957,13 @@ static int sm__check_queue(const broker_sm_t *sm, const broker_queue_t *q,
 static int sm__check_tables(const broker_sm_t *sm) {
     for (uint32_t i = 1; i < sm->queue_count; i++) {
         const broker_queue_t *a = sm->queues[i - 1], *b = sm->queues[i];
-        if (sm__cmp(a->name, a->name_len, b->name, b->name_len) >= 0)
+        if (broker_name_cmp(a->name, a->name_len, b->name, b->name_len) >= 0)
             return 0;
     }
     for (uint32_t i = 0; i < sm->exchange_count; i++) {
         const broker_exchange_t *e = &sm->exchanges[i];
         if (e->name_len == 0 || !broker_exchange_type_valid(e->type) ||
-            (i > 0 && sm__cmp(sm->exchanges[i - 1].name,
+            (i > 0 && broker_name_cmp(sm->exchanges[i - 1].name,
                               sm->exchanges[i - 1].name_len, e->name,
                               e->name_len) >= 0))
             return 0;
@@ -1129,7 +1102,7 @@ static int sm__restore_dedup(broker_sm_t *t, sm__rd_t *r) {
     uint32_t n = sm__get_u32(r);
     if (r->bad || n > SM_DEDUP_PRODUCERS_MAX)
         return SM_EMALFORMED;
-    if (n > 0 && sm__grow((void **)&t->dedup, &t->dedup_capacity, n,
+    if (n > 0 && broker_table_grow((void **)&t->dedup, &t->dedup_capacity, n,
                           sizeof *t->dedup, SM_DEDUP_PRODUCERS_MAX))
         return IO_ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
@@ -1151,7 +1124,7 @@ static int sm__restore_exchanges(broker_sm_t *t, sm__rd_t *r) {
     uint32_t n = sm__get_u32(r);
     if (r->bad || n > SM_EXCHANGES_MAX)
         return SM_EMALFORMED;
-    if (n > 0 && sm__grow((void **)&t->exchanges, &t->exchange_capacity, n,
+    if (n > 0 && broker_table_grow((void **)&t->exchanges, &t->exchange_capacity, n,
                           sizeof *t->exchanges, SM_EXCHANGES_MAX))
         return IO_ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
@@ -1161,7 +1134,7 @@ static int sm__restore_exchanges(broker_sm_t *t, sm__rd_t *r) {
             return SM_EMALFORMED;
         if (i > 0) {
             const broker_exchange_t *p = &t->exchanges[i - 1];
-            if (sm__cmp(p->name, p->name_len, name.ptr, name.len) >= 0)
+            if (broker_name_cmp(p->name, p->name_len, name.ptr, name.len) >= 0)
                 return SM_EMALFORMED;
         }
         broker_exchange_t *e = &t->exchanges[t->exchange_count++];
@@ -1219,7 +1192,7 @@ static int sm__restore_queue(broker_sm_t *t, sm__rd_t *r) {
         return SM_EMALFORMED;
     if (t->queue_count > 0) {
         const broker_queue_t *p = t->queues[t->queue_count - 1];
-        if (sm__cmp(p->name, p->name_len, name.ptr, name.len) >= 0)
+        if (broker_name_cmp(p->name, p->name_len, name.ptr, name.len) >= 0)
             return SM_EMALFORMED;
     }
     broker_queue_t *q =
@@ -1241,7 +1214,7 @@ static int sm__restore_queues(broker_sm_t *t, sm__rd_t *r) {
     uint32_t n = sm__get_u32(r);
     if (r->bad || n > SM_QUEUES_MAX)
         return SM_EMALFORMED;
-    if (n > 0 && sm__grow((void **)&t->queues, &t->queue_capacity, n,
+    if (n > 0 && broker_table_grow((void **)&t->queues, &t->queue_capacity, n,
                           sizeof *t->queues, SM_QUEUES_MAX))
         return IO_ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
@@ -1256,7 +1229,7 @@ static int sm__restore_bindings(broker_sm_t *t, sm__rd_t *r) {
     uint32_t n = sm__get_u32(r);
     if (r->bad || n > SM_BINDINGS_MAX)
         return SM_EMALFORMED;
-    if (n > 0 && sm__grow((void **)&t->bindings, &t->binding_capacity, n,
+    if (n > 0 && broker_table_grow((void **)&t->bindings, &t->binding_capacity, n,
                           sizeof *t->bindings, SM_BINDINGS_MAX))
         return IO_ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
