@@ -19,6 +19,10 @@ int faults_init(faults_t *f, sim_t *sim, uint32_t brokers_count,
         brokers_count > sim_hosts_count(sim))
         return IO_EINVAL;
     if (timeline == NULL && timeline_cap != 0) return IO_EINVAL;
+    /* heal restores these, so a bad one would only fail later, mid-run. */
+    if (sim_link_config_check(base_link) != 0 || base_link->blocked)
+        return IO_EINVAL;
+    if (sim_disk_config_check(base_disk) != 0) return IO_EINVAL;
     memset(f, 0, sizeof *f);
     f->sim = sim;
     f->brokers_count = brokers_count;
@@ -105,32 +109,38 @@ static void faults__record_set(faults_t *f, const char *kind, faults_set_t set,
 
 typedef int (*faults__host_op)(sim_t *, uint32_t);
 
-/* Apply `op` to every host of `set` whose state is `want` (others are left as
- * they are: crashing a crashed host is not an error for a nemesis). */
-static int faults__each(faults_t *f, faults_set_t set, faults__host_op op,
-                        sim_host_state_t want, const char *kind) {
+/* Apply `op` to every host of `set` whose state is `want` (or, with
+ * `want_up`, to every host that is not down). Others are left as they are:
+ * crashing a crashed host is not an error for a nemesis. A failing host
+ * (e.g. boot returned NULL) does not stop the others, so one bad node never
+ * leaves the rest of a restart undone; the first error is returned and the
+ * event is not recorded. */
+static int faults__apply_hosts(faults_t *f, faults_set_t set, faults__host_op op,
+                               sim_host_state_t want, bool want_up,
+                               const char *kind) {
+    assert(f != NULL && op != NULL && kind != NULL);
     if (!faults__valid_set(f, set)) return IO_EINVAL;
+    int first_rc = 0;
     for (uint32_t i = 0; i < f->brokers_count; i++) {
         if (!(set & (1u << i))) continue;
-        if (sim_host_state(f->sim, i) != want) continue;
+        const sim_host_state_t st = sim_host_state(f->sim, i);
+        if (want_up ? st == SIM_HOST_DOWN : st != want) continue;
         const int rc = op(f->sim, i);
-        if (rc != 0) return rc;
+        if (rc != 0 && first_rc == 0) first_rc = rc;
     }
-    faults__record_set(f, kind, set, NULL);
-    return 0;
+    assert(first_rc <= 0);
+    if (first_rc == 0) faults__record_set(f, kind, set, NULL);
+    return first_rc;
+}
+
+static int faults__each(faults_t *f, faults_set_t set, faults__host_op op,
+                        sim_host_state_t want, const char *kind) {
+    return faults__apply_hosts(f, set, op, want, false, kind);
 }
 
 static int faults__crash_any(faults_t *f, faults_set_t set, faults__host_op op,
                              const char *kind) {
-    if (!faults__valid_set(f, set)) return IO_EINVAL;
-    for (uint32_t i = 0; i < f->brokers_count; i++) {
-        if (!(set & (1u << i))) continue;
-        if (sim_host_state(f->sim, i) == SIM_HOST_DOWN) continue;
-        const int rc = op(f->sim, i);
-        if (rc != 0) return rc;
-    }
-    faults__record_set(f, kind, set, NULL);
-    return 0;
+    return faults__apply_hosts(f, set, op, SIM_HOST_UP, true, kind);
 }
 
 int faults_crash(faults_t *f, faults_set_t hosts) {
@@ -283,6 +293,9 @@ int faults_heal_net(faults_t *f) {
 
 int faults_links(faults_t *f, faults_set_t hosts, const faults_link_spec_t *spec) {
     if (!faults__valid_set(f, hosts) || spec == NULL) return IO_EINVAL;
+    /* A wrapped sum would pass the kernel's range check as a tiny latency. */
+    if (spec->extra_latency_ns > UINT64_MAX - f->base_link.latency.base_ns)
+        return IO_EINVAL;
     sim_link_config_t cfg = f->base_link;
     cfg.loss = spec->loss;
     cfg.duplicate = spec->duplicate;
@@ -317,12 +330,16 @@ int faults_links(faults_t *f, faults_set_t hosts, const faults_link_spec_t *spec
 
 int faults_clog(faults_t *f, faults_set_t hosts, uint64_t duration_ns) {
     if (!faults__valid_set(f, hosts) || duration_ns == 0) return IO_EINVAL;
+    /* The kernel bounds a clog's length. Every call below asks for the same
+     * duration, so only the first can be refused, before anything changed. */
     for (uint32_t a = 0; a < f->brokers_count; a++) {
         if (!(hosts & (1u << a))) continue;
         for (uint32_t b = 0; b < f->brokers_count; b++) {
             if (a == b) continue;
-            (void)sim_link_clog(f->sim, a, b, duration_ns);
-            (void)sim_link_clog(f->sim, b, a, duration_ns);
+            int rc = sim_link_clog(f->sim, a, b, duration_ns);
+            if (rc != 0) return rc;
+            rc = sim_link_clog(f->sim, b, a, duration_ns);
+            assert(rc == 0);
         }
     }
     char detail[48];
@@ -378,18 +395,23 @@ int faults_disk_crash_mode(faults_t *f, faults_set_t hosts,
     return 0;
 }
 
-/* Collect the file names matching a prefix (bounded by IO_FILES_MAX). */
+/* Files a disk fault touches per disk: the first ones in name order. It
+ * matches SIM_DISK_READ_ERRORS_MAX, the kernel's bound on error ranges. */
+#define FAULTS__FILES_MAX 64u
+
+/* Collect the non-empty file names matching a prefix. */
 typedef struct faults__names {
     const char *prefix;
     uint32_t count;
-    char names[64][IO_FILE_NAME_MAX + 1];
+    char names[FAULTS__FILES_MAX][IO_FILE_NAME_MAX + 1];
 } faults__names_t;
 
 static int faults__collect(void *arg, const char *name, uint64_t size_bytes) {
     faults__names_t *n = arg;
+    assert(n != NULL && name != NULL);
     if (size_bytes == 0) return 0;
     if (n->prefix && strncmp(name, n->prefix, strlen(n->prefix)) != 0) return 0;
-    if (n->count >= 64) return 1;
+    if (n->count >= FAULTS__FILES_MAX) return 1;
     snprintf(n->names[n->count++], IO_FILE_NAME_MAX + 1, "%s", name);
     return 0;
 }
@@ -446,8 +468,13 @@ int faults_disk_read_errors(faults_t *f, faults_set_t hosts, const char *prefix)
 static int faults__full_one(faults_t *f, sim_disk_t *d, const void *arg) {
     const bool full = *(const bool *)arg;
     sim_disk_config_t cfg = *sim_disk_get_config(d);
-    /* Full = capacity pinned at what is used now: every growing write fails. */
-    cfg.capacity_bytes = full ? sim_disk_stats(d)->used_bytes + 1 : f->base_disk.capacity_bytes;
+    /* Full = capacity pinned at what is used now, so every write that grows
+     * the disk fails and overwrites in place still work. Capacity 0 means
+     * unlimited to the disk, so an empty disk is pinned at 1 byte: the one
+     * case where a (single-byte) growing write still fits. */
+    const uint64_t used = sim_disk_stats(d)->used_bytes;
+    cfg.capacity_bytes = full ? (used > 0 ? used : 1) : f->base_disk.capacity_bytes;
+    assert(!full || cfg.capacity_bytes >= 1);
     return sim_disk_configure(d, &cfg);
 }
 
@@ -491,15 +518,19 @@ int faults_heal_disk(faults_t *f) {
 }
 
 int faults_heal_all(faults_t *f) {
+    assert(f != NULL && f->sim != NULL);
     int rc = faults_heal_net(f);
-    if (rc == 0) rc = faults_heal_disk(f);
-    for (uint32_t i = 0; rc == 0 && i < f->brokers_count; i++) {
-        rc = sim_host_set_clock(f->sim, i, 0, 0);
-        if (rc != 0) break;
+    const int disk_rc = faults_heal_disk(f);
+    if (rc == 0) rc = disk_rc;
+    /* One broker failing to boot must not keep the others down. */
+    for (uint32_t i = 0; i < f->brokers_count; i++) {
+        int host_rc = sim_host_set_clock(f->sim, i, 0, 0);
         const sim_host_state_t st = sim_host_state(f->sim, i);
-        if (st == SIM_HOST_PAUSED) rc = sim_host_resume(f->sim, i);
-        else if (st == SIM_HOST_DOWN) rc = sim_host_start(f->sim, i);
+        if (st == SIM_HOST_PAUSED && host_rc == 0) host_rc = sim_host_resume(f->sim, i);
+        else if (st == SIM_HOST_DOWN && host_rc == 0) host_rc = sim_host_start(f->sim, i);
+        if (rc == 0) rc = host_rc;
     }
+    assert(rc <= 0);
     if (rc == 0) faults_record(f, "heal", "all", "every broker up");
     return rc;
 }

@@ -7,7 +7,8 @@
  * ring, heal, lossy/duplicating/reordering/corrupting links, latency spikes,
  * clogging) and disk faults (torn writes on crash, corruption, latent read
  * errors, full disk, slow fsync). Every injected fault is recorded in a
- * bounded timeline (for the report) and traced.
+ * bounded timeline (for the report); the kernel's observer sees its effects
+ * (crash, clock, msg.drop, ...) as usual.
  *
  * Hosts 0..brokers_count-1 are brokers; the rest (clients) are never crashed
  * by these faults, and partitions only cut broker<->broker links (clients
@@ -16,7 +17,9 @@
  *
  * Ownership: the caller owns the faults_t and the sim; faults_init never
  * allocates beyond the struct. Functions return 0 or a negative IO_E* code;
- * a bad host/fraction/duration returns IO_EINVAL and changes nothing.
+ * a bad host/fraction/duration returns IO_EINVAL and changes nothing (a set
+ * is bad when it is empty or names a host >= brokers_count). Only a call
+ * that succeeded is recorded in the timeline.
  */
 #ifndef CHAOSLAB_FAULTS_FAULTS_H
 #define CHAOSLAB_FAULTS_FAULTS_H
@@ -56,10 +59,12 @@ typedef struct faults {
     uint32_t timeline_dropped;   /* events past the capacity */
 } faults_t;
 
-/* Bind `f` to `sim`. `timeline` (capacity `timeline_cap`) is owned by the
- * caller and may be NULL (nothing recorded). base_link/base_disk are what heal
+/* Bind `f` to `sim`. `timeline` (capacity `timeline_cap`, clamped to
+ * FAULTS_TIMELINE_MAX) is owned by the caller and may be NULL with cap 0
+ * (nothing recorded). base_link/base_disk are copied; they are what heal
  * restores. Returns IO_EINVAL for brokers_count 0 or > FAULTS_BROKERS_MAX or
- * more brokers than hosts. */
+ * more brokers than hosts, a NULL timeline with a capacity, or a base config
+ * the kernel would refuse (or a blocked base link). */
 int faults_init(faults_t *f, sim_t *sim, uint32_t brokers_count,
                 const sim_link_config_t *base_link,
                 const sim_disk_config_t *base_disk, faults_event_t *timeline,
@@ -73,7 +78,11 @@ faults_set_t faults_leader_set(const faults_t *f);
 /* A random set of `count` brokers (deterministic from the faults stream). */
 faults_set_t faults_random_set(faults_t *f, uint32_t count);
 
-/* ---- process ------------------------------------------------------------ */
+/* ---- process ------------------------------------------------------------
+ * Each applies to the brokers of the set that are in the right state (crash
+ * skips down ones, restart skips up ones, ...). One host failing (a boot
+ * returning NULL) does not stop the others: the first error is returned and
+ * nothing is recorded. */
 int faults_crash(faults_t *f, faults_set_t hosts);   /* machine crash */
 int faults_kill(faults_t *f, faults_set_t hosts);    /* kill -9: page cache kept */
 int faults_stop(faults_t *f, faults_set_t hosts);    /* graceful */
@@ -101,13 +110,16 @@ int faults_ring(faults_t *f);
 int faults_heal_net(faults_t *f);
 
 /* ---- link faults (every link touching `hosts`, clients included) -------- */
+/* extra_latency_ns must keep base + extra within the kernel's range; a
+ * probability outside [0, 1] (or NaN) is IO_EINVAL. */
 typedef struct faults_link_spec {
     double loss, duplicate, reorder, corrupt; /* probabilities, [0, 1] */
     uint64_t extra_latency_ns;                /* added to the base latency */
     uint64_t reorder_window_ns;
 } faults_link_spec_t;
 int faults_links(faults_t *f, faults_set_t hosts, const faults_link_spec_t *spec);
-/* Clog every link between `hosts` and the other brokers for duration_ns. */
+/* Clog every link between `hosts` and the other brokers for duration_ns
+ * (client links flow). IO_EINVAL for 0 or a duration the kernel refuses. */
 int faults_clog(faults_t *f, faults_set_t hosts, uint64_t duration_ns);
 
 /* ---- disk --------------------------------------------------------------- */
@@ -119,15 +131,25 @@ int faults_disk_crash_mode(faults_t *f, faults_set_t hosts,
  * (NULL or "" = every file). */
 int faults_disk_corrupt(faults_t *f, faults_set_t hosts, const char *prefix,
                         uint32_t bits);
-/* Latent read errors over the files whose names start with `prefix`. */
+/* Latent read errors over the non-empty files whose names start with
+ * `prefix` (NULL or "" = every file) that exist now, at most 64 per disk;
+ * files created later are unaffected. IO_ENOMEM once a disk holds
+ * SIM_DISK_READ_ERRORS_MAX ranges (the ranges added so far stay). */
 int faults_disk_read_errors(faults_t *f, faults_set_t hosts, const char *prefix);
+/* full: pin each disk's capacity at what it uses now, so every write that
+ * grows it fails with IO_ENOSPC (overwrites in place still work; an empty
+ * disk is pinned at 1 byte, since capacity 0 means unlimited). !full:
+ * restore the base capacity. */
 int faults_disk_full(faults_t *f, faults_set_t hosts, bool full);
+/* fsync latency becomes fsync_latency_ns + exponential(fsync_latency_ns / 2);
+ * 0 or more than 60 s is IO_EINVAL. */
 int faults_disk_slow(faults_t *f, faults_set_t hosts, uint64_t fsync_latency_ns);
 /* Restore the base disk config and clear read errors. */
 int faults_heal_disk(faults_t *f);
 
-/* Heal everything: network, disk, clocks; resume paused brokers and restart
- * the ones that are down. */
+/* Heal everything: network, disk, clocks (offset and drift 0); resume paused
+ * brokers and restart the ones that are down. Every broker is tried even if
+ * one fails; the first error is returned. */
 int faults_heal_all(faults_t *f);
 
 /* Record an event in the timeline (also used by the nemesis and scenarios). */

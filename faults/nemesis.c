@@ -55,6 +55,31 @@ static uint32_t nemesis__minority(const nemesis_t *n) {
     return b <= 2 ? 1 : (b - 1) / 2;
 }
 
+/* a + b, saturating: virtual time never wraps into the past. */
+static uint64_t nemesis__add_ns(uint64_t a, uint64_t b) {
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* A random set of `count` brokers drawn from the nemesis's own stream, so a
+ * scenario drawing from the faults stream never shifts the schedule. */
+static faults_set_t nemesis__random_set(nemesis_t *n, uint32_t count) {
+    const uint32_t b = n->faults->brokers_count;
+    assert(b >= 1 && b <= FAULTS_BROKERS_MAX);
+    if (count > b) count = b;
+    uint32_t ids[FAULTS_BROKERS_MAX];
+    for (uint32_t i = 0; i < b; i++) ids[i] = i;
+    faults_set_t set = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        const uint32_t j = i + (uint32_t)sim_prng_below(&n->prng, b - i);
+        const uint32_t t = ids[i];
+        ids[i] = ids[j];
+        ids[j] = t;
+        set |= 1u << ids[i];
+    }
+    assert(count == 0 || set != 0);
+    return set;
+}
+
 static uint64_t nemesis__scaled(const nemesis_t *n, uint64_t mean_ns, double k) {
     (void)n;
     const double v = (double)mean_ns * k;
@@ -65,7 +90,7 @@ static uint64_t nemesis__scaled(const nemesis_t *n, uint64_t mean_ns, double k) 
 static int nemesis__apply(nemesis_t *n, nemesis_kind_t kind) {
     faults_t *f = n->faults;
     const double k = n->intensity[kind];
-    faults_set_t set = faults_random_set(f, nemesis__minority(n));
+    faults_set_t set = nemesis__random_set(n, nemesis__minority(n));
     n->active_set = set;
     switch (kind) {
     case NEMESIS_CRASH: return faults_crash(f, set);
@@ -117,7 +142,7 @@ static int nemesis__apply(nemesis_t *n, nemesis_kind_t kind) {
     case NEMESIS_DISK_SLOW:
         return faults_disk_slow(f, set, nemesis__scaled(n, 50000000, k));
     case NEMESIS_DISK_CORRUPT:
-        return faults_disk_corrupt(f, faults_random_set(f, 1), "log", 1 + (uint32_t)(3 * k));
+        return faults_disk_corrupt(f, nemesis__random_set(n, 1), "log", 1 + (uint32_t)(3 * k));
     case NEMESIS_POWER_LOSS:
         n->active_set = faults_all(f);
         return faults_power_loss(f);
@@ -127,15 +152,37 @@ static int nemesis__apply(nemesis_t *n, nemesis_kind_t kind) {
     return IO_EINVAL;
 }
 
+/* Undo a slow disk on the brokers it hit only, back to the base fsync
+ * latency: faults_heal_disk would also drop the crash mode and read errors
+ * a scenario set on purpose. */
+static void nemesis__disk_fast(nemesis_t *n) {
+    faults_t *f = n->faults;
+    assert(n->active == NEMESIS_DISK_SLOW);
+    for (uint32_t i = 0; i < f->brokers_count; i++) {
+        if (!(n->active_set & (1u << i))) continue;
+        sim_disk_t *d = sim_host_disk(f->sim, i);
+        assert(d != NULL);
+        sim_disk_config_t cfg = *sim_disk_get_config(d);
+        cfg.fsync_latency = f->base_disk.fsync_latency;
+        const int rc = sim_disk_configure(d, &cfg);
+        assert(rc == 0); /* the base config was checked by faults_init */
+        (void)rc;
+    }
+    char target[24];
+    faults_set_format(n->active_set, target, sizeof target);
+    faults_record(f, "disk_slow", target, "off");
+}
+
 static void nemesis__undo_kind(nemesis_t *n, nemesis_kind_t kind) {
     faults_t *f = n->faults;
+    assert(n->active == (int)kind);
     switch (kind) {
     case NEMESIS_CRASH:
     case NEMESIS_KILL:
     case NEMESIS_POWER_LOSS: (void)faults_restart(f, n->active_set); break;
     case NEMESIS_PAUSE: (void)faults_resume(f, n->active_set); break;
     case NEMESIS_CLOCK: (void)faults_clock(f, n->active_set, 0, 0); break;
-    case NEMESIS_DISK_SLOW: (void)faults_heal_disk(f); break;
+    case NEMESIS_DISK_SLOW: nemesis__disk_fast(n); break;
     case NEMESIS_DISK_CORRUPT: break; /* corruption stays; the node repairs */
     default: (void)faults_heal_net(f); break;
     }
@@ -143,8 +190,9 @@ static void nemesis__undo_kind(nemesis_t *n, nemesis_kind_t kind) {
 
 static void nemesis__schedule_next(nemesis_t *n) {
     sim_t *sim = n->faults->sim;
+    assert(n->active < 0);
     const uint64_t wait = 1 + sim_prng_exponential_ns(&n->prng, n->cfg.interval_mean_ns);
-    const uint64_t at = sim_now_ns(sim) + wait;
+    const uint64_t at = nemesis__add_ns(sim_now_ns(sim), wait);
     if (at >= n->cfg.stop_ns) return;
     (void)sim_call_at(sim, at, nemesis__tick, n);
 }
@@ -169,7 +217,7 @@ static void nemesis__tick(sim_t *sim, void *arg) {
     n->injected_by_kind[kind]++;
     const double k = n->intensity[kind];
     uint64_t dur = 1 + sim_prng_exponential_ns(&n->prng, nemesis__scaled(n, n->cfg.duration_mean_ns, k));
-    uint64_t at = sim_now_ns(sim) + dur;
+    uint64_t at = nemesis__add_ns(sim_now_ns(sim), dur);
     if (at > n->cfg.stop_ns) at = n->cfg.stop_ns;
     (void)sim_call_at(sim, at, nemesis__undo, n);
 }
@@ -184,10 +232,15 @@ static void nemesis__undo(sim_t *sim, void *arg) {
 }
 
 int nemesis_start(nemesis_t *n, faults_t *faults, const nemesis_config_t *cfg) {
-    if (n == NULL || faults == NULL || cfg == NULL) return IO_EINVAL;
+    if (n == NULL || faults == NULL || faults->sim == NULL || cfg == NULL)
+        return IO_EINVAL;
     if ((cfg->kinds_mask & NEMESIS_KINDS_ALL) == 0) return IO_EINVAL;
+    if ((cfg->kinds_mask & ~NEMESIS_KINDS_ALL) != 0) return IO_EINVAL;
     if (cfg->stop_ns <= cfg->start_ns) return IO_EINVAL;
     if (cfg->interval_mean_ns == 0 || cfg->duration_mean_ns == 0) return IO_EINVAL;
+    if (cfg->interval_mean_ns > NEMESIS_MEAN_MAX_NS ||
+        cfg->duration_mean_ns > NEMESIS_MEAN_MAX_NS)
+        return IO_EINVAL;
     memset(n, 0, sizeof *n);
     n->faults = faults;
     n->cfg = *cfg;
@@ -196,7 +249,10 @@ int nemesis_start(nemesis_t *n, faults_t *faults, const nemesis_config_t *cfg) {
     uint32_t mask = cfg->kinds_mask & NEMESIS_KINDS_ALL;
     if (faults->brokers_count < 5) mask &= ~(1u << NEMESIS_RING);
     if (faults->brokers_count < 3) mask &= ~(1u << NEMESIS_BRIDGE);
-    if (mask == 0) return IO_EINVAL;
+    if (mask == 0) {
+        n->faults = NULL; /* nothing scheduled: the struct stays inert */
+        return IO_EINVAL;
+    }
     n->enabled_mask = mask;
     for (uint32_t i = 0; i < NEMESIS_KINDS_COUNT; i++) {
         /* Draw for every kind, enabled or not, so the mask never shifts the
@@ -218,6 +274,9 @@ int nemesis_start(nemesis_t *n, faults_t *faults, const nemesis_config_t *cfg) {
     faults_record(faults, "nemesis", "swarm", desc);
     const uint64_t first = cfg->start_ns > sim_now_ns(faults->sim) ? cfg->start_ns
                                                                      : sim_now_ns(faults->sim);
-    return sim_call_at(faults->sim, first + 1 + sim_prng_exponential_ns(&n->prng, cfg->interval_mean_ns),
-                       nemesis__tick, n);
+    const uint64_t wait = 1 + sim_prng_exponential_ns(&n->prng, cfg->interval_mean_ns);
+    const uint64_t at = nemesis__add_ns(first, wait);
+    /* A first draw past the window leaves the nemesis idle (tick returns). */
+    if (at >= cfg->stop_ns) return 0;
+    return sim_call_at(faults->sim, at, nemesis__tick, n);
 }

@@ -45,6 +45,11 @@ typedef enum nemesis_kind {
 /* The kinds a correct, fully durable configuration must survive without
  * loss: everything. Listed for scenarios that want "everything but X". */
 
+/* Bound on interval_mean_ns and duration_mean_ns (about 4.9 hours): the
+ * exponential draws reach 64x the mean, and that must stay far from
+ * overflowing virtual time. */
+#define NEMESIS_MEAN_MAX_NS (UINT64_C(1) << 44)
+
 typedef struct nemesis_config {
     uint32_t kinds_mask;        /* bit per nemesis_kind_t allowed */
     bool swarm;                 /* draw a per-seed subset and intensities */
@@ -70,8 +75,12 @@ void nemesis_config_default(nemesis_config_t *cfg);
 int nemesis_kind_parse(const char *name);
 const char *nemesis_kind_name(nemesis_kind_t kind);
 
-/* Draw the swarm and schedule the first fault. Returns IO_EINVAL for an empty
- * mask, an empty window or zero means. */
+/* Draw the swarm and schedule the first fault (after start_ns; none is
+ * injected at or after stop_ns, and the one in force is undone by stop_ns at
+ * the latest). Returns IO_EINVAL for a mask with no kind or an unknown bit,
+ * a mask left empty once the kinds the cluster is too small for (ring < 5
+ * brokers, bridge < 3) are removed, an empty window, or a mean that is zero
+ * or above NEMESIS_MEAN_MAX_NS. `faults` must outlive the run. */
 int nemesis_start(nemesis_t *n, faults_t *faults, const nemesis_config_t *cfg);
 
 /* Describe the swarm draw ("crash,pause,flaky") into buf. */
