@@ -718,7 +718,9 @@ static void node__on_client(broker_node_t *n, io_addr_t from, const wire_msg_t *
                                                m->consume.queue.len, m->consume.prefetch,
                                                m->consume.ack_mode == WIRE_ACK_AUTO)
                      : SM_ELIMIT;
-        node__reply(n, from, m->consume.request_id, node__status_of(rc), 0, NULL);
+        /* count = the session epoch, for the client's heartbeats. */
+        node__reply(n, from, m->consume.request_id, node__status_of(rc),
+                    rc == 0 ? (sid & 0xffffffffu) : 0, NULL);
         if (rc == 0) node__dispatch(n);
         return;
     }

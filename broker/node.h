@@ -123,6 +123,15 @@ int64_t broker_node_queue_visit(const broker_node_t *node, const char *queue,
 uint64_t broker_node_log_term_at(const broker_node_t *node, uint64_t index);
 uint64_t broker_node_log_base(const broker_node_t *node);
 
+/* The connection of client `addr` closed (called by the real runtime's front
+ * ends, never from inside one of the node's handlers). At a leader the
+ * client's session closes now, so its unacked deliveries return to their
+ * queues at once instead of after session_timeout_ms; everywhere the client
+ * leaves the client table, which would otherwise fill up after
+ * BROKER_CLIENTS_MAX connections over the node's life. Requests it left
+ * pending are still answered, to an address nobody reads. Never fails. */
+void broker_node_client_closed(broker_node_t *node, io_addr_t addr);
+
 /* Envelope helpers (node and AMQP front end). */
 size_t broker_envelope_size(size_t props_len, size_t body_len);
 void broker_envelope_encode(uint8_t *out, uint64_t message_id,

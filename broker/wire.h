@@ -396,7 +396,8 @@ typedef struct wire_deliver {
 typedef struct wire_reply {
     uint64_t request_id;  /* of DECLARE_*, BIND, CONSUME or CANCEL */
     uint16_t status;      /* wire_status_t */
-    uint64_t count;       /* declare queue: messages ready; else 0 */
+    uint64_t count;       /* declare queue: messages ready; purge/delete: removed;
+                             consume: the session epoch to send in HEARTBEAT */
     wire_bytes_t detail;  /* e.g. the queue name or an error text,
                              <= WIRE_DETAIL_SIZE_MAX */
 } wire_reply_t;

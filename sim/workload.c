@@ -669,6 +669,14 @@ static void wl__consumer_subscribe(workload_client_t *c) {
     m.consume.ack_mode = (uint8_t)c->ccfg.ack_mode;
     m.consume.consumer_tag = wire_str(c->tag);
     wl__record(c, HISTORY_INVOKE, HISTORY_OP_CONSUME, 0, 0, 0, c->leader, 0, c->sessions);
+    /* Announce our session first (0 = "I am new"): the broker then closes
+     * any session this address had before, returning what it left unacked. */
+    wire_msg_t hb;
+    memset(&hb, 0, sizeof(hb));
+    hb.type = WIRE_MSG_HEARTBEAT;
+    hb.heartbeat.session_id = c->session_id;
+    hb.heartbeat.timestamp_ns = io_now_ns(c->io);
+    (void)wl__send(c, c->leader, &hb);
     (void)wl__send(c, c->leader, &m);
     c->last_heard_ns = io_now_ns(c->io);
     wl__after(c, c->ccfg.request_timeout_ns, WL_TOKEN_WATCHDOG);
@@ -791,6 +799,7 @@ static void wl__consumer_message(workload_client_t *c, io_addr_t from, const wir
         if (m->reply.status == WIRE_STATUS_OK) {
             c->cstate = WL_C_ACTIVE;
             c->leader = from;
+            if (m->reply.count != 0) c->session_id = m->reply.count; /* the session epoch */
             wl__record(c, HISTORY_OK, HISTORY_OP_CONSUME, 0, 0, 0, from, 0, c->sessions);
             wl__after(c, c->ccfg.heartbeat_interval_ns, WL_TOKEN_HEARTBEAT);
             wl__after(c, c->ccfg.heartbeat_interval_ns, WL_TOKEN_WATCHDOG);
