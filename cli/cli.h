@@ -28,5 +28,9 @@ int cli_parse_u64(const char *text, uint64_t *out);
 int cli_is_help(const char *arg);
 
 int cli_cmd_demo(int argc, char **argv);
+int cli_cmd_run(int argc, char **argv);
+int cli_cmd_report(int argc, char **argv);
+int cli_cmd_broker(int argc, char **argv);  /* cli/cmd_broker.c */
+int cli_cmd_cluster(int argc, char **argv); /* cli/cmd_cluster.c */
 
 #endif

@@ -6,6 +6,10 @@
 
 static const cli_command_t cli_commands[] = {
     {"demo", cli_cmd_demo, "run the simulation-kernel demo and print what it simulated"},
+    {"run", cli_cmd_run, "run a Lua fault scenario and check its invariants"},
+    {"report", cli_cmd_report, "list, show and compare stored runs (SQLite)"},
+    {"broker", cli_cmd_broker, "run one real broker node (libuv, TCP, files)"},
+    {"cluster", cli_cmd_cluster, "start N real broker processes on loopback"},
 };
 
 static void cli_usage(FILE *out) {

@@ -1,0 +1,577 @@
+/* scenarios/engine.c — builds the simulated world of one scenario run, runs
+ * its phases (chaos, heal, drain) and checks the invariants. */
+#include "scenarios/engine.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/raft.h"
+
+#define ENGINE__NS 1e9
+
+typedef struct engine__slot {
+    scn_engine_t *e;
+    uint32_t index;
+} engine__slot_t;
+
+/* Heap-allocated run context: the engine plus its action slots. */
+typedef struct engine__run {
+    scn_engine_t e;
+    engine__slot_t slots[SCN_ACTIONS_MAX];
+} engine__run_t;
+
+static uint64_t engine__s_to_ns(double s) {
+    assert(s >= 0);
+    return (uint64_t)llround(s * ENGINE__NS);
+}
+
+static uint64_t engine__wall_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
+
+int scn_engine_leader(const scn_engine_t *e) {
+    assert(e != NULL && e->sim != NULL);
+    int best = -1;
+    uint64_t best_term = 0;
+    for (uint32_t i = 0; i < e->replicas; i++) {
+        if (sim_host_state(e->sim, i) != SIM_HOST_UP) continue;
+        const broker_node_t *n = sim_host_node(e->sim, i);
+        if (n == NULL) continue;
+        broker_node_info_t info;
+        broker_node_info(n, &info);
+        if (info.running && info.role == RAFT_LEADER && (best < 0 || info.term > best_term)) {
+            best = (int)i;
+            best_term = info.term;
+        }
+    }
+    return best;
+}
+
+static int engine__leader_cb(void *arg) { return scn_engine_leader(arg); }
+
+void scn_reproduce_format(const char *path, uint64_t seed, scn_variant_t variant,
+                          const scn_strategy_t *overrides, char *buf, size_t cap) {
+    assert(path != NULL && buf != NULL && cap > 0);
+    int used = snprintf(buf, cap, "chaoslab run %s --seed %" PRIu64, path, seed);
+    if (variant != SCN_VARIANT_NONE && used > 0 && (size_t)used < cap)
+        used += snprintf(buf + used, cap - (size_t)used, " --variant %s", scn_variant_name(variant));
+    for (uint32_t i = 0; overrides != NULL && i < overrides->count; i++) {
+        if (used < 0 || (size_t)used >= cap) break;
+        used += snprintf(buf + used, cap - (size_t)used, " --set %s=%s", overrides->kv[i].key,
+                         overrides->kv[i].value);
+    }
+}
+
+/* ---- callbacks --------------------------------------------------------- */
+
+static void engine__observer(void *arg, uint64_t time_ns, uint32_t host, const char *kind,
+                             const char *detail) {
+    scn_engine_t *e = arg;
+    char who[16];
+    if (host == SIM_ANY) snprintf(who, sizeof who, "-");
+    else if (host < e->replicas) snprintf(who, sizeof who, "n%" PRIu32, host);
+    else snprintf(who, sizeof who, "c%" PRIu32, host - e->replicas);
+    fprintf(e->trace, "%" PRIu64 ".%09" PRIu64 " %s %s %s\n", time_ns / 1000000000u,
+            time_ns % 1000000000u, who, kind, detail != NULL ? detail : "");
+}
+
+static void engine__action_cb(sim_t *sim, void *arg) {
+    engine__slot_t *slot = arg;
+    scn_engine_t *e = slot->e;
+    if (e->failed) return;
+    const scn_action_t *a = &e->scn->actions[slot->index];
+    e->actions_fired++;
+    if (scenario_call_action(e->scn, slot->index) != 0) {
+        e->failed = true;
+        snprintf(e->err, sizeof e->err, "%s", e->scn->err);
+        sim_stop(sim);
+        return;
+    }
+    if (a->every_s > 0) {
+        const uint64_t next = sim_now_ns(sim) + engine__s_to_ns(a->every_s);
+        if (next < e->chaos_end_ns) (void)sim_call_at(sim, next, engine__action_cb, slot);
+    }
+}
+
+/* Producers and consumers start once the queues exist, so a slow election
+ * (or an early fault) never makes the first publishes unroutable. */
+static void engine__setup_poll(sim_t *sim, void *arg) {
+    scn_engine_t *e = arg;
+    assert(!e->clients_started);
+    if (!workload_client_done(e->setup)) {
+        const uint64_t next = sim_now_ns(sim) + SCN_DRAIN_POLL_NS;
+        if (next < e->drain_end_ns) (void)sim_call_at(sim, next, engine__setup_poll, e);
+        return;
+    }
+    e->clients_started = true;
+    e->clients_started_ns = sim_now_ns(sim);
+    for (uint32_t i = 0; i < e->producers_count; i++) (void)workload_client_attach(e->producers[i]);
+    for (uint32_t i = 0; i < e->consumers_count; i++) (void)workload_client_attach(e->consumers[i]);
+}
+
+/* ---- building the world ---------------------------------------------------- */
+
+static void engine__link_config(const scn_network_t *n, sim_link_config_t *lc) {
+    sim_link_config_default(lc);
+    lc->latency.kind = n->jitter_exponential ? SIM_DIST_EXPONENTIAL : SIM_DIST_UNIFORM;
+    lc->latency.base_ns = (uint64_t)(n->latency_ms * 1e6);
+    lc->latency.spread_ns = (uint64_t)(n->jitter_ms * 1e6);
+    lc->loss = n->loss;
+    lc->duplicate = n->duplicate;
+    lc->reorder = n->reorder;
+    lc->reorder_window_ns = (uint64_t)(n->reorder_window_ms * 1e6);
+    lc->corrupt = n->corrupt;
+}
+
+static void engine__disk_config(const scn_disk_t *d, sim_disk_config_t *dc) {
+    sim_disk_config_default(dc);
+    dc->fsync_latency = (sim_dist_t){SIM_DIST_EXPONENTIAL, (uint64_t)(d->fsync_ms * 1e6),
+                                     (uint64_t)(d->fsync_jitter_ms * 1e6)};
+    dc->write_latency = (sim_dist_t){SIM_DIST_UNIFORM, (uint64_t)(d->write_us * 1e3),
+                                     (uint64_t)(d->write_us * 500)};
+    dc->crash_mode = d->crash;
+    dc->crash_keep_probability = d->keep;
+}
+
+static int engine__fail(scn_engine_t *e, const char *what, int rc) {
+    snprintf(e->err, sizeof e->err, "%.600s: %.200s failed (error %d)", e->scn->path, what, rc);
+    return -1;
+}
+
+static int engine__clients(scn_engine_t *e) {
+    const scn_workload_t *w = &e->scn->workload;
+    char err[WORKLOAD_ERR_MAX];
+    workload_env_t env = {.sim = e->sim, .history = e->history, .brokers_count = e->replicas};
+    workload_setup_config_t sc;
+    workload_setup_config_default(&sc);
+    if (w->dead_letter[0] != '\0')
+        sc.queues[sc.queues_count++] = (workload_queue_spec_t){w->dead_letter, true, 0, NULL};
+    sc.queues[sc.queues_count++] =
+        (workload_queue_spec_t){w->queue, true, w->delivery_limit,
+                                w->dead_letter[0] != '\0' ? w->dead_letter : NULL};
+    env.client_index = 0;
+    if (workload_setup_new(&env, &sc, &e->setup, err, sizeof err) != 0) {
+        snprintf(e->err, sizeof e->err, "%.600s: workload: %.200s", e->scn->path, err);
+        return -1;
+    }
+    workload_producer_config_t pc;
+    workload_producer_config_default(&pc);
+    pc.queue = w->queue;
+    pc.count = w->messages;
+    pc.rate = w->poisson ? WORKLOAD_RATE_POISSON : WORKLOAD_RATE_CONSTANT;
+    pc.interval_ns = (uint64_t)(1e9 / w->rate);
+    if (pc.interval_ns == 0) pc.interval_ns = 1;
+    pc.window = w->window;
+    pc.timeout_ns = (uint64_t)(w->timeout_ms * 1e6);
+    pc.retries = w->retries;
+    pc.backoff_base_ns = (uint64_t)(w->backoff_ms * 1e6);
+    if (pc.backoff_max_ns < pc.backoff_base_ns) pc.backoff_max_ns = pc.backoff_base_ns;
+    pc.idempotent = w->producer_idempotent;
+    pc.body_size_bytes = w->body_bytes;
+    pc.stop_ns = e->heal_end_ns > 0 ? e->heal_end_ns : 1;
+    for (uint32_t i = 0; i < w->producers; i++) {
+        env.client_index = 1 + i;
+        if (workload_producer_new(&env, &pc, &e->producers[i], err, sizeof err) != 0) {
+            snprintf(e->err, sizeof e->err, "%.600s: workload.producers: %.200s", e->scn->path, err);
+            return -1;
+        }
+        e->producers_count++;
+    }
+    workload_consumer_config_t cc;
+    workload_consumer_config_default(&cc);
+    cc.queue = w->queue;
+    cc.prefetch = w->prefetch;
+    cc.ack_mode = e->ack_auto ? WIRE_ACK_AUTO : WIRE_ACK_MANUAL;
+    cc.processing = (sim_dist_t){SIM_DIST_CONST, (uint64_t)(w->processing_ms * 1e6), 0};
+    cc.crash_probability = w->crash_before_ack;
+    cc.idempotent = w->consumer_idempotent;
+    for (uint32_t i = 0; i < w->consumers; i++) {
+        env.client_index = 1 + w->producers + i;
+        if (workload_consumer_new(&env, &cc, &e->consumers[i], err, sizeof err) != 0) {
+            snprintf(e->err, sizeof e->err, "%.600s: workload.consumers: %.200s", e->scn->path, err);
+            return -1;
+        }
+        e->consumers_count++;
+    }
+    const int rc = workload_client_attach(e->setup);
+    return rc == 0 ? 0 : engine__fail(e, "starting the setup client", rc);
+}
+
+static int engine__build(engine__run_t *run, const broker_config_t *cfg, uint64_t seed) {
+    scn_engine_t *e = &run->e;
+    scenario_t *s = e->scn;
+    e->replicas = cfg->replicas;
+    e->chaos_end_ns = engine__s_to_ns(s->phases.chaos_s);
+    e->heal_end_ns = e->chaos_end_ns + engine__s_to_ns(s->phases.heal_s);
+    e->drain_end_ns = e->heal_end_ns + engine__s_to_ns(s->phases.drain_s);
+    const sim_config_t sc = {.seed = seed,
+                             .hosts_count = e->replicas + 1 + s->workload.producers +
+                                            s->workload.consumers};
+    int rc = sim_new(&sc, &e->sim);
+    if (rc != 0) return engine__fail(e, "creating the simulator", rc);
+    rc = history_new(0, &e->history);
+    if (rc != 0) return engine__fail(e, "creating the history", rc);
+    sim_link_config_t lc;
+    engine__link_config(&s->network, &lc);
+    rc = sim_link_configure(e->sim, SIM_ANY, SIM_ANY, &lc);
+    if (rc != 0) return engine__fail(e, "network{}", rc);
+    sim_disk_config_t dc;
+    engine__disk_config(&s->disk, &dc);
+    for (uint32_t i = 0; i < e->replicas; i++) {
+        rc = sim_disk_configure(sim_host_disk(e->sim, i), &dc);
+        if (rc != 0) return engine__fail(e, "disk{}", rc);
+    }
+    e->timeline = calloc(FAULTS_TIMELINE_MAX, sizeof *e->timeline);
+    if (e->timeline == NULL) return engine__fail(e, "allocating the fault timeline", IO_ENOMEM);
+    rc = faults_init(&e->faults, e->sim, e->replicas, &lc, &dc, e->timeline, FAULTS_TIMELINE_MAX);
+    if (rc != 0) return engine__fail(e, "faults_init", rc);
+    faults_set_leader_fn(&e->faults, engine__leader_cb, e);
+    if (e->trace != NULL) sim_set_observer(e->sim, engine__observer, e);
+    for (uint32_t i = 0; i < e->replicas; i++) {
+        e->cfg[i] = *cfg;
+        e->cfg[i].id = i;
+        rc = sim_host_set_program(e->sim, i, &broker_node_program, &e->cfg[i]);
+        if (rc == 0) rc = sim_host_start(e->sim, i);
+        if (rc != 0) return engine__fail(e, "starting a broker", rc);
+    }
+    if (engine__clients(e) != 0) return -1;
+    rc = sim_call_at(e->sim, SCN_DRAIN_POLL_NS, engine__setup_poll, e);
+    if (rc != 0) return engine__fail(e, "scheduling the workload", rc);
+    for (uint32_t i = 0; i < s->actions_count; i++) {
+        run->slots[i] = (engine__slot_t){e, i};
+        rc = sim_call_at(e->sim, engine__s_to_ns(s->actions[i].at_s), engine__action_cb,
+                         &run->slots[i]);
+        if (rc != 0) return engine__fail(e, "scheduling an action", rc);
+    }
+    if (s->nemesis.enabled) {
+        nemesis_config_t nc;
+        nemesis_config_default(&nc);
+        nc.kinds_mask = s->nemesis.kinds_mask;
+        nc.swarm = s->nemesis.swarm;
+        nc.start_ns = 0;
+        nc.stop_ns = e->chaos_end_ns;
+        nc.interval_mean_ns = engine__s_to_ns(s->nemesis.interval_s);
+        nc.duration_mean_ns = engine__s_to_ns(s->nemesis.duration_s);
+        rc = nemesis_start(&e->nemesis, &e->faults, &nc);
+        if (rc != 0) return engine__fail(e, "nemesis{}", rc);
+    }
+    return 0;
+}
+
+/* ---- running ----------------------------------------------------------------- */
+
+static void engine__noop(sim_t *sim, void *arg) {
+    (void)sim;
+    (void)arg;
+}
+
+/* Run to `until_ns`. Returns -1 when an action failed. */
+static int engine__run_until(scn_engine_t *e, uint64_t until_ns) {
+    while (!e->failed && sim_now_ns(e->sim) < until_ns) {
+        const uint64_t before = sim_events_processed(e->sim);
+        /* Bound every slice so an event storm ends as an error, not a hang. */
+        const uint64_t budget = before < SCN_RUN_EVENTS_MAX ? SCN_RUN_EVENTS_MAX - before : 1;
+        const sim_run_result_t r = sim_run(e->sim, until_ns, budget);
+        if (r == SIM_RUN_IDLE && sim_events_processed(e->sim) == before) {
+            /* Nothing left to happen: move the clock with an empty call. */
+            if (sim_call_at(e->sim, until_ns, engine__noop, NULL) != 0) break;
+        }
+        if (r == SIM_RUN_EVENT_LIMIT || sim_events_processed(e->sim) >= SCN_RUN_EVENTS_MAX) {
+            snprintf(e->err, sizeof e->err, "%.600s: more than %" PRIu64 " events in one run",
+                     e->scn->path, SCN_RUN_EVENTS_MAX);
+            e->failed = true;
+        }
+    }
+    return e->failed ? -1 : 0;
+}
+
+/* Drained: every producer finished and every running broker holds an empty
+ * queue. Reading depths (not broker_node_info, which digests the whole
+ * state) keeps the 50 ms poll cheap with a deep backlog. */
+static bool engine__drained(const scn_engine_t *e) {
+    if (!e->clients_started) return false;
+    for (uint32_t i = 0; i < e->producers_count; i++)
+        if (!workload_client_done(e->producers[i])) return false;
+    uint32_t up = 0;
+    for (uint32_t i = 0; i < e->replicas; i++) {
+        if (sim_host_state(e->sim, i) != SIM_HOST_UP) continue;
+        const broker_node_t *n = sim_host_node(e->sim, i);
+        if (n == NULL) continue;
+        if (broker_node_queue_depth(n, e->scn->workload.queue) != 0) return false;
+        up++;
+    }
+    return up > 0;
+}
+
+static int engine__phases(scn_engine_t *e) {
+    if (engine__run_until(e, e->chaos_end_ns) != 0) return -1;
+    /* Heal: the nemesis stopped itself at chaos end; clear whatever is left. */
+    const int rc = faults_heal_all(&e->faults);
+    if (rc != 0) return engine__fail(e, "faults_heal_all", rc);
+    if (engine__run_until(e, e->heal_end_ns) != 0) return -1;
+    while (sim_now_ns(e->sim) < e->drain_end_ns) {
+        uint64_t next = sim_now_ns(e->sim) + SCN_DRAIN_POLL_NS;
+        if (next > e->drain_end_ns) next = e->drain_end_ns;
+        if (engine__run_until(e, next) != 0) return -1;
+        if (engine__drained(e)) break;
+    }
+    return 0;
+}
+
+/* ---- checking ------------------------------------------------------------------ */
+
+typedef struct engine__ids {
+    uint64_t *ids;
+    uint32_t count, cap;
+} engine__ids_t;
+
+static void engine__collect(void *arg, uint64_t id) {
+    engine__ids_t *v = arg;
+    if (v->count >= CHECK_FINAL_IDS_MAX) return;
+    if (v->count == v->cap) {
+        const uint32_t cap = v->cap == 0 ? 256 : v->cap * 2;
+        uint64_t *ids = realloc(v->ids, (size_t)cap * sizeof *ids);
+        if (ids == NULL) return;
+        v->ids = ids;
+        v->cap = cap;
+    }
+    v->ids[v->count++] = id;
+}
+
+/* The node whose state the final queue contents are read from: the leader,
+ * else the running node that applied the most. */
+static int engine__final_node(const scn_engine_t *e) {
+    int best = scn_engine_leader(e);
+    if (best >= 0) return best;
+    uint64_t most = 0;
+    for (uint32_t i = 0; i < e->replicas; i++) {
+        const broker_node_t *n = sim_host_node(e->sim, i);
+        if (n == NULL) continue;
+        broker_node_info_t info;
+        broker_node_info(n, &info);
+        if (best < 0 || info.applied_index > most) {
+            best = (int)i;
+            most = info.applied_index;
+        }
+    }
+    return best;
+}
+
+static void engine__figures(const check_result_t *c, char *buf, size_t cap) {
+    assert(buf != NULL && cap > 0);
+    size_t used = 0;
+    buf[0] = '\0';
+    for (uint32_t i = 0; i < c->figures_count && used < cap; i++) {
+        const double v = c->figures[i].value;
+        const int n = floor(v) == v && fabs(v) < 1e15
+                          ? snprintf(buf + used, cap - used, "%s%s=%.0f", used ? " " : "",
+                                     c->figures[i].name, v)
+                          : snprintf(buf + used, cap - used, "%s%s=%.4g", used ? " " : "",
+                                     c->figures[i].name, v);
+        if (n < 0) break;
+        used += (size_t)n;
+    }
+}
+
+static void engine__verdict(const scenario_t *s, scn_variant_t variant, scn_result_t *out) {
+    const scn_expect_t *x = &s->expect;
+    const check_result_t *av = &out->checks[4];
+    const double share = check_figure(av, "availability");
+    const double gap_ns = check_figure(av, "longest_gap_ns");
+    const double heal_ns = check_figure(av, "heal_to_ok_ns");
+    const bool enforced[SCN_INV_COUNT] = {x->no_loss, x->no_duplicates, x->no_phantoms, x->ordering,
+                                          x->replica_agreement, x->has_availability,
+                                          x->has_recovery, x->has_max_unavailable};
+    const bool passed[SCN_INV_COUNT] = {
+        out->checks[0].passed, out->checks[1].passed, out->checks[2].passed,
+        out->checks[3].passed, out->checks[5].passed,
+        !x->has_availability || share >= x->availability,
+        !x->has_recovery || (heal_ns >= 0 && heal_ns <= x->recovery_s * 1e9),
+        !x->has_max_unavailable || gap_ns <= x->max_unavailable_s * 1e9,
+    };
+    static const int check_of[SCN_INV_COUNT] = {0, 1, 2, 3, 5, 4, 4, 4};
+    const int lesson = s->teach.present ? scn_invariant_parse(s->teach.violation) : -1;
+    out->verdict = REPORT_VERDICT_PASS;
+    for (unsigned i = 0; i < SCN_INV_COUNT; i++) {
+        scn_invariant_t *inv = &out->inv[i];
+        inv->passed = passed[i];
+        inv->enforced = enforced[i];
+        inv->expected = REPORT_EXPECT_PASS;
+        if (variant == SCN_VARIANT_WEAK) {
+            /* The weak side is judged only on showing the named violation. */
+            inv->enforced = (int)i == lesson;
+            if (inv->enforced) inv->expected = REPORT_EXPECT_VIOLATION;
+        } else if (variant == SCN_VARIANT_STRONG && (int)i == lesson) {
+            inv->enforced = true;
+        }
+        inv->as_expected = !inv->enforced ||
+                           (inv->expected == REPORT_EXPECT_PASS ? inv->passed : !inv->passed);
+        if (i == SCN_INV_AVAILABILITY)
+            snprintf(inv->figures, sizeof inv->figures, "availability=%.4f attempts=%.0f "
+                     "confirmed_in_time=%.0f", share, check_figure(av, "attempts"),
+                     check_figure(av, "confirmed_in_time"));
+        else if (i == SCN_INV_RECOVERY)
+            snprintf(inv->figures, sizeof inv->figures, "heal_to_ok=%.3fs",
+                     heal_ns < 0 ? -1.0 : heal_ns / 1e9);
+        else if (i == SCN_INV_MAX_UNAVAILABLE)
+            snprintf(inv->figures, sizeof inv->figures, "longest_gap=%.3fs", gap_ns / 1e9);
+        else
+            engine__figures(&out->checks[check_of[i]], inv->figures, sizeof inv->figures);
+        if (!inv->as_expected) out->verdict = REPORT_VERDICT_FAIL;
+    }
+    out->exit_code = out->verdict == REPORT_VERDICT_PASS ? 0 : 1;
+}
+
+static int engine__check(scn_engine_t *e, scn_result_t *out) {
+    const scenario_t *s = e->scn;
+    engine__ids_t main_ids = {0}, dead_ids = {0};
+    check_replica_final_t replicas[BROKER_REPLICAS_MAX];
+    uint32_t replicas_count = 0;
+    const int fin = engine__final_node(e);
+    if (fin >= 0) {
+        const broker_node_t *n = sim_host_node(e->sim, (uint32_t)fin);
+        (void)broker_node_queue_visit(n, s->workload.queue, engine__collect, &main_ids);
+        if (s->workload.dead_letter[0] != '\0')
+            (void)broker_node_queue_visit(n, s->workload.dead_letter, engine__collect, &dead_ids);
+    }
+    for (uint32_t i = 0; i < e->replicas; i++) {
+        const broker_node_t *n = sim_host_node(e->sim, i);
+        if (n == NULL) continue;
+        broker_node_info_t info;
+        broker_node_info(n, &info);
+        if (!info.running) continue;
+        replicas[replicas_count++] =
+            (check_replica_final_t){i, info.applied_index, info.state_digest};
+    }
+    const check_queue_final_t q = {s->workload.queue, main_ids.ids, main_ids.count, dead_ids.ids,
+                                   dead_ids.count};
+    check_input_t in = {
+        .history = e->history, .queues = &q, .queues_count = 1,
+        .replicas = replicas, .replicas_count = replicas_count,
+        .chaos_start_ns = e->clients_started ? e->clients_started_ns : 0,
+        .chaos_end_ns = e->chaos_end_ns, .heal_ns = e->chaos_end_ns,
+        .timeout_ns = (uint64_t)(s->workload.timeout_ms * 1e6),
+        .availability_min = s->expect.has_availability ? s->expect.availability : 0,
+        .max_gap_ns = s->expect.has_max_unavailable
+                          ? engine__s_to_ns(s->expect.max_unavailable_s) + 1 : 0,
+    };
+    if (in.chaos_start_ns > in.chaos_end_ns) in.chaos_start_ns = in.chaos_end_ns;
+    int rc = check_all(&in, out->checks);
+    const uint64_t end_ns = sim_now_ns(e->sim);
+    const uint64_t buckets = end_ns / SCN_SERIES_INTERVAL_NS + 1;
+    check_interval_t *iv = rc == 0 ? calloc(buckets, sizeof *iv) : NULL;
+    if (iv != NULL) {
+        const int64_t n = check_time_series(&in, SCN_SERIES_INTERVAL_NS, end_ns, iv, buckets);
+        out->series = n > 0 ? calloc((size_t)n, sizeof *out->series) : NULL;
+        for (int64_t i = 0; out->series != NULL && i < n; i++)
+            out->series[i] = (report_sample_t){iv[i].start_ns, SCN_SERIES_INTERVAL_NS,
+                                               iv[i].published, iv[i].confirmed, iv[i].consumed,
+                                               iv[i].failed, iv[i].availability};
+        out->series_count = out->series != NULL ? (size_t)n : 0;
+        free(iv);
+    }
+    free(main_ids.ids);
+    free(dead_ids.ids);
+    if (rc != 0) {
+        snprintf(e->err, sizeof e->err, "%.600s: the checkers failed (error %d)", s->path, rc);
+        return -1;
+    }
+    return 0;
+}
+
+static void engine__counts(const scn_engine_t *e, scn_result_t *out) {
+    workload_stats_t st;
+    for (uint32_t i = 0; i < e->producers_count; i++) {
+        workload_client_stats(e->producers[i], &st);
+        out->published += st.published;
+        out->confirmed += st.confirmed;
+    }
+    for (uint32_t i = 0; i < e->consumers_count; i++) {
+        workload_client_stats(e->consumers[i], &st);
+        out->processed += st.processed;
+    }
+}
+
+static void engine__free(engine__run_t *run) {
+    scn_engine_t *e = &run->e;
+    sim_free(e->sim); /* halting clients records into the history: free it after */
+    workload_client_free(e->setup);
+    for (uint32_t i = 0; i < e->producers_count; i++) workload_client_free(e->producers[i]);
+    for (uint32_t i = 0; i < e->consumers_count; i++) workload_client_free(e->consumers[i]);
+    history_free(e->history);
+    free(e->timeline);
+    free(run);
+}
+
+int scn_engine_run(scenario_t *s, const scn_run_opts_t *opts, scn_result_t *out) {
+    assert(s != NULL && opts != NULL && out != NULL);
+    assert(s->engine == NULL);
+    memset(out, 0, sizeof *out);
+    out->seed = opts->seed;
+    out->variant = opts->variant;
+    out->exit_code = 2;
+    out->verdict = REPORT_VERDICT_ERROR;
+    snprintf(out->scenario_name, sizeof out->scenario_name, "%s", s->name);
+    scn_reproduce_format(s->path, opts->seed, opts->variant, opts->overrides, out->reproduce,
+                         sizeof out->reproduce);
+    broker_config_t cfg;
+    char err[256];
+    if (scn_strategy_for(s, opts->variant, opts->overrides, &cfg, err, sizeof err) != 0) {
+        snprintf(out->err, sizeof out->err, "%.600s: strategy: %.200s", s->path, err);
+        return -1;
+    }
+    (void)scn_strategy_describe(s, opts->variant, opts->overrides, out->strategy,
+                                sizeof out->strategy);
+    engine__run_t *run = calloc(1, sizeof *run);
+    if (run == NULL) {
+        snprintf(out->err, sizeof out->err, "%.600s: out of memory", s->path);
+        return -1;
+    }
+    scn_engine_t *e = &run->e;
+    e->scn = s;
+    e->trace = opts->trace;
+    e->ack_auto = scn_strategy_ack_auto(s, opts->variant, opts->overrides);
+    const uint64_t wall0 = engine__wall_ns();
+    int rc = engine__build(run, &cfg, opts->seed);
+    if (rc == 0) {
+        if (s->nemesis.enabled) nemesis_describe(&e->nemesis, out->nemesis, sizeof out->nemesis);
+        s->engine = e;
+        rc = engine__phases(e);
+        s->engine = NULL;
+    }
+    if (rc == 0) rc = engine__check(e, out);
+    if (rc == 0) engine__verdict(s, opts->variant, out);
+    if (e->sim != NULL) {
+        out->trace_hash = sim_trace_hash(e->sim);
+        out->sim_time_ns = sim_now_ns(e->sim);
+        out->events = sim_events_processed(e->sim);
+        engine__counts(e, out);
+    }
+    out->timeline = e->timeline;
+    out->timeline_count = e->faults.timeline_count;
+    e->timeline = NULL;
+    if (rc != 0) {
+        snprintf(out->err, sizeof out->err, "%s", e->err);
+        out->exit_code = 2;
+        out->verdict = REPORT_VERDICT_ERROR;
+    }
+    engine__free(run);
+    out->wall_time_ns = engine__wall_ns() - wall0;
+    return rc == 0 ? 0 : -1;
+}
+
+void scn_result_free(scn_result_t *r) {
+    if (r == NULL) return;
+    free(r->series);
+    free(r->timeline);
+    r->series = NULL;
+    r->timeline = NULL;
+    r->series_count = 0;
+    r->timeline_count = 0;
+}

@@ -1,0 +1,368 @@
+/* scenarios/sweep.c — runs, seed ranges, worker processes, teach verdicts. */
+#include "scenarios/sweep.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "scenarios/engine.h"
+
+#define SWEEP__TRACE_BUFFER_BYTES (1u << 16)
+
+/* What a worker tells the parent about one run (one atomic pipe write). */
+typedef struct sweep__brief {
+    uint64_t seed, trace_hash, sim_time_ns, wall_time_ns, events;
+    uint32_t item;
+    uint16_t violated; /* bit per SCN_INV_*: the invariant did not hold */
+    uint16_t failed;   /* bit per SCN_INV_*: not as expected */
+    uint8_t variant, exit_code, done;
+} sweep__brief_t;
+
+typedef struct sweep__plan {
+    const scn_sweep_opts_t *o;
+    uint64_t first, last;
+    scn_variant_t variants[2];
+    uint32_t variants_count;
+    uint64_t items;
+    bool teach;
+    char lesson[SCN_TEXT_MAX];
+    char violation[SCN_KEY_MAX];
+    char strategies[2][SCN_STRATEGY_TEXT_MAX];
+    sweep__brief_t *briefs;
+    bool progress;
+} sweep__plan_t;
+
+static void sweep__item(const sweep__plan_t *p, uint64_t item, uint64_t *seed, scn_variant_t *v) {
+    assert(item < p->items);
+    *seed = p->first + item / p->variants_count;
+    *v = p->variants[item % p->variants_count];
+}
+
+/* One run in this process; fills b. full = print the whole summary. */
+static void sweep__run_one(const sweep__plan_t *p, uint64_t item, report_db_t *db, FILE *trace,
+                           bool full, sweep__brief_t *b) {
+    const scn_sweep_opts_t *o = p->o;
+    uint64_t seed = 0;
+    scn_variant_t v = SCN_VARIANT_NONE;
+    sweep__item(p, item, &seed, &v);
+    memset(b, 0, sizeof *b);
+    b->item = (uint32_t)item;
+    b->seed = seed;
+    b->variant = (uint8_t)v;
+    b->done = 1;
+    b->exit_code = 2;
+    char err[SCN_ERR_MAX];
+    scenario_t *s = NULL;
+    if (scenario_new(o->path, seed, &s, err, sizeof err) != 0) {
+        fprintf(o->err, "%s\n", err);
+        return;
+    }
+    scn_result_t *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        fprintf(o->err, "%s: out of memory\n", o->path);
+        scenario_free(s);
+        return;
+    }
+    const scn_run_opts_t ro = {.seed = seed, .variant = v, .overrides = o->overrides, .trace = trace};
+    (void)scn_engine_run(s, &ro, r);
+    if (r->exit_code == 2) fprintf(o->err, "%s\n", r->err);
+    if (db != NULL) {
+        char dberr[REPORT_ERRMSG_SIZE_MAX];
+        if (scn_output_db(db, s, r, o->overrides, NULL, dberr, sizeof dberr) != 0) {
+            fprintf(o->err, "chaoslab run: %s: cannot store the run: %s\n", o->db_path, dberr);
+            r->exit_code = 2;
+        }
+    }
+    if (full) {
+        if (o->json) scn_output_json(o->out, s, r);
+        else scn_output_text(o->out, s, r);
+    }
+    b->exit_code = (uint8_t)r->exit_code;
+    b->trace_hash = r->trace_hash;
+    b->sim_time_ns = r->sim_time_ns;
+    b->wall_time_ns = r->wall_time_ns;
+    b->events = r->events;
+    for (unsigned i = 0; r->exit_code != 2 && i < SCN_INV_COUNT; i++) {
+        if (!r->inv[i].passed) b->violated |= (uint16_t)(1u << i);
+        if (!r->inv[i].as_expected) b->failed |= (uint16_t)(1u << i);
+    }
+    scn_result_free(r);
+    free(r);
+    scenario_free(s);
+}
+
+static report_db_t *sweep__db_open(const scn_sweep_opts_t *o) {
+    if (o->db_path == NULL) return NULL;
+    report_db_t *db = NULL;
+    char err[REPORT_ERRMSG_SIZE_MAX];
+    if (report_db_open(o->db_path, &db, err, sizeof err) != 0) {
+        fprintf(o->err, "chaoslab run: %s: %s\n", o->db_path, err);
+        return NULL;
+    }
+    return db;
+}
+
+static void sweep__progress(const sweep__plan_t *p, uint64_t done, uint64_t failed) {
+    if (!p->progress) return;
+    enum { WIDTH = 30 };
+    const unsigned fill = (unsigned)(done * WIDTH / p->items);
+    fprintf(p->o->err, "\r[");
+    for (unsigned i = 0; i < WIDTH; i++) fputc(i < fill ? '#' : '.', p->o->err);
+    fprintf(p->o->err, "] %" PRIu64 "/%" PRIu64 " runs, %" PRIu64 " not as expected", done,
+            p->items, failed);
+    if (done == p->items) fprintf(p->o->err, "\r\033[K");
+    fflush(p->o->err);
+}
+
+/* Worker k of n: items k, k+n, ...; reports each brief on `fd`. */
+static void sweep__worker(const sweep__plan_t *p, uint32_t k, uint32_t n, int fd) {
+    report_db_t *db = sweep__db_open(p->o);
+    for (uint64_t item = k; item < p->items; item += n) {
+        sweep__brief_t b;
+        sweep__run_one(p, item, db, NULL, false, &b);
+        fflush(p->o->err);
+        const ssize_t w = write(fd, &b, sizeof b);
+        if (w != (ssize_t)sizeof b) break;
+    }
+    report_db_close(db);
+}
+
+static int sweep__fork(sweep__plan_t *p) {
+    const scn_sweep_opts_t *o = p->o;
+    uint32_t jobs = o->jobs;
+    if (jobs > p->items) jobs = (uint32_t)p->items;
+    int fds[2];
+    if (pipe(fds) != 0) {
+        fprintf(o->err, "chaoslab run: pipe: %s\n", strerror(errno));
+        return -1;
+    }
+    fflush(o->out);
+    fflush(o->err);
+    pid_t pids[SCN_JOBS_MAX];
+    uint32_t started = 0;
+    for (uint32_t k = 0; k < jobs; k++) {
+        const pid_t pid = fork();
+        if (pid < 0) break;
+        if (pid == 0) {
+            close(fds[0]);
+            sweep__worker(p, k, jobs, fds[1]);
+            close(fds[1]);
+            fflush(NULL);
+            _exit(0);
+        }
+        pids[started++] = pid;
+    }
+    close(fds[1]);
+    uint64_t done = 0, failed = 0;
+    sweep__brief_t b;
+    /* Only the workers that started run items; missing ones stay "not done". */
+    while (read(fds[0], &b, sizeof b) == (ssize_t)sizeof b) {
+        if (b.item >= p->items) continue;
+        p->briefs[b.item] = b;
+        done++;
+        if (b.exit_code != 0) failed++;
+        sweep__progress(p, done, failed);
+    }
+    close(fds[0]);
+    for (uint32_t i = 0; i < started; i++) {
+        int status = 0;
+        (void)waitpid(pids[i], &status, 0);
+    }
+    return started == jobs ? 0 : -1;
+}
+
+static void sweep__print_line(const sweep__plan_t *p, const sweep__brief_t *b) {
+    FILE *out = p->o->out;
+    const char *v = scn_variant_name((scn_variant_t)b->variant);
+    fprintf(out, "seed %-6" PRIu64 " %-6s ", b->seed, v);
+    if (!b->done || b->exit_code == 2) {
+        fprintf(out, "ERROR\n");
+        return;
+    }
+    fprintf(out, "%-4s %016" PRIx64 "  ", b->exit_code == 0 ? "PASS" : "FAIL", b->trace_hash);
+    if (b->violated == 0) fprintf(out, "every invariant held");
+    else {
+        fprintf(out, "violated:");
+        for (unsigned i = 0; i < SCN_INV_COUNT; i++)
+            if (b->violated & (1u << i)) fprintf(out, " %s", scn_invariant_name(i));
+    }
+    fputc('\n', out);
+    if (b->exit_code == 1) {
+        char repro[SCN_REPRO_MAX];
+        scn_reproduce_format(p->o->path, b->seed, (scn_variant_t)b->variant, p->o->overrides,
+                             repro, sizeof repro);
+        fprintf(out, "    reproduce with: %s\n", repro);
+    }
+}
+
+/* Returns the exit code from the collected briefs and prints the summary. */
+static int sweep__summarize(const sweep__plan_t *p) {
+    const scn_sweep_opts_t *o = p->o;
+    const uint64_t seeds = p->last - p->first + 1;
+    bool error = false;
+    uint64_t passed[2] = {0, 0}, violated[2][SCN_INV_COUNT];
+    memset(violated, 0, sizeof violated);
+    for (uint64_t i = 0; i < p->items; i++) {
+        const sweep__brief_t *b = &p->briefs[i];
+        const uint32_t side = (uint32_t)(i % p->variants_count);
+        if (!b->done || b->exit_code == 2) error = true;
+        if (b->done && b->exit_code == 0) passed[side]++;
+        for (unsigned k = 0; b->done && k < SCN_INV_COUNT; k++)
+            if (b->violated & (1u << k)) violated[side][k]++;
+        if (!o->json) sweep__print_line(p, b);
+    }
+    const int lesson_inv = p->teach ? scn_invariant_parse(p->violation) : -1;
+    bool ok = !error;
+    if (p->teach && p->variants_count == 2) {
+        ok = ok && violated[0][lesson_inv] >= 1 && passed[1] == seeds;
+    } else if (p->teach && p->variants[0] == SCN_VARIANT_WEAK) {
+        ok = ok && violated[0][lesson_inv] >= 1;
+    } else {
+        ok = ok && passed[0] == seeds;
+    }
+    if (o->json) {
+        fprintf(o->out, "{\"sweep\":true,\"path\":");
+        scn_json_string(o->out, o->path);
+        fprintf(o->out, ",\"seeds\":\"%" PRIu64 "..%" PRIu64 "\",\"strategies\":[", p->first, p->last);
+        for (uint32_t side = 0; side < p->variants_count; side++) {
+            fprintf(o->out, "%s{\"variant\":\"%s\",\"strategy\":", side ? "," : "",
+                    scn_variant_name(p->variants[side]));
+            scn_json_string(o->out, p->strategies[side]);
+            fprintf(o->out, ",\"runs\":%" PRIu64 ",\"passed\":%" PRIu64 ",\"violations\":{", seeds,
+                    passed[side]);
+            for (unsigned k = 0; k < SCN_INV_COUNT; k++)
+                fprintf(o->out, "%s\"%s\":%" PRIu64, k ? "," : "", scn_invariant_name(k),
+                        violated[side][k]);
+            fputs("}}", o->out);
+        }
+        fprintf(o->out, "],\"runs\":[");
+        for (uint64_t i = 0; i < p->items; i++) {
+            const sweep__brief_t *b = &p->briefs[i];
+            fprintf(o->out, "%s{\"seed\":%" PRIu64 ",\"variant\":\"%s\",\"exit_code\":%d,"
+                            "\"trace_hash\":\"%016" PRIx64 "\",\"violated\":%u}",
+                    i ? "," : "", b->seed, scn_variant_name((scn_variant_t)b->variant),
+                    b->done ? b->exit_code : 2, b->trace_hash, b->violated);
+        }
+        fprintf(o->out, "],\"ok\":%s}\n", ok ? "true" : "false");
+        return error ? 2 : ok ? 0 : 1;
+    }
+    for (uint32_t side = 0; side < p->variants_count; side++) {
+        fprintf(o->out, "\nstrategy %s%s%s: %" PRIu64 "/%" PRIu64 " seeds passed\n",
+                scn_variant_name(p->variants[side]), p->variants[side] ? " " : "",
+                p->strategies[side], passed[side], seeds);
+        for (unsigned k = 0; k < SCN_INV_COUNT; k++)
+            fprintf(o->out, "  %-18s violated in %" PRIu64 "/%" PRIu64 " seeds\n",
+                    scn_invariant_name(k), violated[side][k], seeds);
+    }
+    if (p->teach) {
+        fprintf(o->out, "\nlesson: %s\n", p->lesson);
+        fprintf(o->out, "lesson %s: weak showed %s in %" PRIu64 "/%" PRIu64 " seeds",
+                ok ? "DEMONSTRATED" : "NOT demonstrated", p->violation, violated[0][lesson_inv],
+                seeds);
+        if (p->variants_count == 2)
+            fprintf(o->out, "; strong passed %" PRIu64 "/%" PRIu64 " seeds", passed[1], seeds);
+        fputc('\n', o->out);
+    }
+    return error ? 2 : ok ? 0 : 1;
+}
+
+static int sweep__plan(sweep__plan_t *p, const scn_sweep_opts_t *o) {
+    char err[SCN_ERR_MAX];
+    scenario_t *s = NULL;
+    const uint64_t probe_seed = o->has_seeds ? o->seed_first : 1;
+    if (scenario_new(o->path, probe_seed, &s, err, sizeof err) != 0) {
+        fprintf(o->err, "%s\n", err);
+        return -1;
+    }
+    int rc = 0;
+    p->o = o;
+    p->first = o->has_seeds ? o->seed_first : s->seed_first;
+    p->last = o->has_seeds ? o->seed_last : s->seed_last;
+    p->teach = s->teach.present;
+    snprintf(p->lesson, sizeof p->lesson, "%s", s->teach.lesson);
+    snprintf(p->violation, sizeof p->violation, "%s", s->teach.violation);
+    if (o->has_variant && !s->teach.present) {
+        fprintf(o->err, "%s: --variant needs a scenario with teach{}\n", o->path);
+        rc = -1;
+    } else if (o->has_variant) {
+        p->variants[p->variants_count++] = o->variant;
+    } else if (s->teach.present) {
+        p->variants[p->variants_count++] = SCN_VARIANT_WEAK;
+        p->variants[p->variants_count++] = SCN_VARIANT_STRONG;
+    } else {
+        p->variants[p->variants_count++] = SCN_VARIANT_NONE;
+    }
+    for (uint32_t i = 0; rc == 0 && i < p->variants_count; i++) {
+        if (scn_strategy_describe(s, p->variants[i], o->overrides, p->strategies[i],
+                                  sizeof p->strategies[i]) != 0) {
+            fprintf(o->err, "chaoslab run: %s: strategy: %s\n", o->path, p->strategies[i]);
+            rc = -1;
+        }
+    }
+    scenario_free(s);
+    p->items = (p->last - p->first + 1) * p->variants_count;
+    return rc;
+}
+
+int scn_sweep_main(const scn_sweep_opts_t *o) {
+    assert(o != NULL && o->path != NULL && o->out != NULL && o->err != NULL);
+    sweep__plan_t p;
+    memset(&p, 0, sizeof p);
+    if (sweep__plan(&p, o) != 0) return 2;
+    if (o->trace_path != NULL && p.items != 1) {
+        fprintf(o->err, "chaoslab run: --trace records one run: add --seed N%s\n",
+                p.teach ? " and --variant weak|strong" : "");
+        return 2;
+    }
+    /* Check the database once up front so a bad --db is a usage error. */
+    report_db_t *db = sweep__db_open(o);
+    if (o->db_path != NULL && db == NULL) return 2;
+    if (p.items == 1) {
+        FILE *trace = NULL;
+        char *trace_buf = NULL;
+        if (o->trace_path != NULL) {
+            trace = fopen(o->trace_path, "w");
+            if (trace == NULL) {
+                fprintf(o->err, "chaoslab run: %s: %s\n", o->trace_path, strerror(errno));
+                report_db_close(db);
+                return 2;
+            }
+            trace_buf = malloc(SWEEP__TRACE_BUFFER_BYTES);
+            if (trace_buf != NULL) setvbuf(trace, trace_buf, _IOFBF, SWEEP__TRACE_BUFFER_BYTES);
+        }
+        sweep__brief_t b;
+        sweep__run_one(&p, 0, db, trace, true, &b);
+        if (trace != NULL && fclose(trace) != 0) b.exit_code = 2;
+        free(trace_buf);
+        report_db_close(db);
+        return b.exit_code; /* a weak run's verdict already means "showed it" */
+    }
+    p.briefs = calloc(p.items, sizeof *p.briefs);
+    if (p.briefs == NULL) {
+        report_db_close(db);
+        fprintf(o->err, "chaoslab run: out of memory\n");
+        return 2;
+    }
+    p.progress = isatty(fileno(o->err)) && !o->json;
+    int rc = 0;
+    if (o->jobs <= 1) {
+        uint64_t failed = 0;
+        for (uint64_t i = 0; i < p.items; i++) {
+            sweep__run_one(&p, i, db, NULL, false, &p.briefs[i]);
+            if (p.briefs[i].exit_code != 0) failed++;
+            sweep__progress(&p, i + 1, failed);
+        }
+        report_db_close(db);
+    } else {
+        report_db_close(db); /* never share a connection across fork */
+        if (sweep__fork(&p) != 0) fprintf(o->err, "chaoslab run: some workers did not start\n");
+    }
+    rc = sweep__summarize(&p);
+    free(p.briefs);
+    return rc;
+}

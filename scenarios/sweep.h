@@ -1,0 +1,40 @@
+/*
+ * scenarios/sweep.h — `chaoslab run` as a library call: one run, a scenario's
+ * default seeds, a --seeds range over --jobs worker processes (fork), and
+ * teach files (weak and strong sides per seed, then a lesson verdict).
+ *
+ * Every run is written to the report database (each worker process opens
+ * its own connection). Output goes to opts->out (summaries, JSON) and
+ * opts->err (errors "FILE:LINE: message", the progress bar on a TTY).
+ */
+#ifndef CHAOSLAB_SCENARIOS_SWEEP_H
+#define CHAOSLAB_SCENARIOS_SWEEP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "scenarios/scenario.h"
+
+#define SCN_JOBS_MAX 256u
+
+typedef struct scn_sweep_opts {
+    const char *path;             /* the scenario file */
+    bool has_seeds;               /* else the scenario's seeds= */
+    uint64_t seed_first, seed_last;
+    bool has_variant;             /* --variant weak|strong */
+    scn_variant_t variant;
+    const scn_strategy_t *overrides; /* NULL = none */
+    uint32_t jobs;                /* 1..SCN_JOBS_MAX worker processes */
+    const char *db_path;          /* NULL = do not store */
+    const char *trace_path;       /* single run only; NULL = off */
+    bool json;
+    FILE *out, *err;
+} scn_sweep_opts_t;
+
+/* Run everything `opts` asks for. Returns the exit code: 0 every
+ * expectation held (teach: lesson demonstrated), 1 an expectation failed,
+ * 2 bad usage, a broken scenario or a database error. */
+int scn_sweep_main(const scn_sweep_opts_t *opts);
+
+#endif

@@ -1,0 +1,2 @@
+-- seven replicas is the maximum
+cluster { replicas = 9 }

@@ -1,0 +1,3 @@
+scenario { name = "broken" }
+cluster { replicas = 3
+phases { chaos = 1 }

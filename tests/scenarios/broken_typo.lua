@@ -1,0 +1,3 @@
+-- a mistyped declaration
+scenario { name = "typo" }
+clustr { replicas = 3 }

@@ -1,0 +1,2 @@
+-- typo in a field name
+cluster { replica = 3 }

@@ -1,0 +1,3 @@
+-- a string where a number belongs
+
+network { loss = "high" }

@@ -1,0 +1,244 @@
+/* tests/test_cli_run.c — `chaoslab run` through the built binary: exit
+ * codes, FILE:LINE errors, --json, --db with `chaoslab report list`,
+ * determinism across processes, --trace, --jobs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define FIXTURE(name) CHAOSLAB_SOURCE_DIR "/tests/scenarios/" name
+#define ARGS_MAX 24
+#define OUTPUT_MAX (1u << 20)
+
+typedef struct cli_out {
+    int code;
+    char out[OUTPUT_MAX];
+    char err[OUTPUT_MAX];
+} cli_out_t;
+
+static char tmpdir[64];
+
+static void slurp(const char *path, char *buf, size_t cap) {
+    FILE *f = fopen(path, "r");
+    buf[0] = '\0';
+    if (f == NULL) return;
+    const size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* Run the binary with NULL-terminated args; capture stdout and stderr. */
+static void run_cli(cli_out_t *o, const char *const *args) {
+    char out_path[128], err_path[128];
+    snprintf(out_path, sizeof out_path, "%s/stdout", tmpdir);
+    snprintf(err_path, sizeof err_path, "%s/stderr", tmpdir);
+    char *argv[ARGS_MAX];
+    argv[0] = (char *)CHAOSLAB_BINARY;
+    int n = 1;
+    for (; args[n - 1] != NULL && n < ARGS_MAX - 1; n++) argv[n] = (char *)args[n - 1];
+    argv[n] = NULL;
+    fflush(NULL);
+    const pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (freopen(out_path, "w", stdout) == NULL || freopen(err_path, "w", stderr) == NULL)
+            _exit(99);
+        if (chdir(tmpdir) != 0) _exit(99); /* a default chaoslab.db lands here */
+        execv(argv[0], argv);
+        _exit(98);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    o->code = WEXITSTATUS(status);
+    slurp(out_path, o->out, sizeof o->out);
+    slurp(err_path, o->err, sizeof o->err);
+}
+
+static cli_out_t *out_new(void) {
+    cli_out_t *o = calloc(1, sizeof *o);
+    assert_non_null(o);
+    return o;
+}
+
+static void test_exit_codes(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    /* 1: an expectation failed, with the reproduce command */
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_crash_all.lua"), "--db", "none", NULL});
+    assert_int_equal(o->code, 1);
+    assert_non_null(strstr(o->out, "reproduce with: chaoslab run"));
+    assert_non_null(strstr(o->out, "--seed 1"));
+    /* 0: nothing enforced fails (the actions fixture enforces only no_phantoms) */
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seed", "3", "--db",
+                                "none", NULL});
+    assert_int_equal(o->code, 0);
+    assert_non_null(strstr(o->out, "verdict    PASS"));
+    assert_non_null(strstr(o->out, "trace      "));
+    /* 2: bad usage */
+    run_cli(o, (const char *[]){"run", NULL});
+    assert_int_equal(o->code, 2);
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_calm.lua"), "--seed", "x", NULL});
+    assert_int_equal(o->code, 2);
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_calm.lua"), "--colour", "blue", NULL});
+    assert_int_equal(o->code, 2);
+    assert_non_null(strstr(o->err, "unknown option '--colour'"));
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_calm.lua"), "--acks", "sometimes", NULL});
+    assert_int_equal(o->code, 2);
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_calm.lua"), "--variant", "weak", NULL});
+    assert_int_equal(o->code, 2);
+    run_cli(o, (const char *[]){"run", "/nonexistent/x.lua", "--db", "none", NULL});
+    assert_int_equal(o->code, 2);
+    free(o);
+}
+
+static void expect_broken(cli_out_t *o, const char *file, const char *line) {
+    char path[1024], want[1100];
+    snprintf(path, sizeof path, "%s", file);
+    run_cli(o, (const char *[]){"run", path, "--db", "none", NULL});
+    assert_int_equal(o->code, 2);
+    snprintf(want, sizeof want, "%s:%s: ", path, line);
+    if (strstr(o->err, want) == NULL) print_error("stderr: %s (want %s)\n", o->err, want);
+    assert_non_null(strstr(o->err, want));
+}
+
+static void test_broken_fixtures_exit_2_with_file_line(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    expect_broken(o, FIXTURE("broken_syntax.lua"), "3");
+    expect_broken(o, FIXTURE("broken_unknown_field.lua"), "2");
+    assert_non_null(strstr(o->err, "did you mean 'replicas'"));
+    expect_broken(o, FIXTURE("broken_wrong_type.lua"), "3");
+    expect_broken(o, FIXTURE("broken_impossible.lua"), "2");
+    expect_broken(o, FIXTURE("broken_loss.lua"), "2");
+    expect_broken(o, FIXTURE("broken_action.lua"), "4");
+    expect_broken(o, FIXTURE("broken_action_time.lua"), "4");
+    free(o);
+}
+
+static void test_json_output(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seed", "2", "--json",
+                                "--db", "none", NULL});
+    assert_int_equal(o->code, 0);
+    assert_int_equal(o->out[0], '{');
+    assert_non_null(strstr(o->out, "\"trace_hash\":\""));
+    assert_non_null(strstr(o->out, "\"invariants\":[{\"name\":\"no_loss\""));
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seeds", "1..2", "--json",
+                                "--db", "none", NULL});
+    assert_int_equal(o->out[0], '{');
+    assert_non_null(strstr(o->out, "\"sweep\":true"));
+    free(o);
+}
+
+static const char *hash_of(const char *out, char *buf) {
+    const char *h = strstr(out, "trace      ");
+    assert_non_null(h);
+    memcpy(buf, h + 11, 16);
+    buf[16] = '\0';
+    return buf;
+}
+
+static void test_same_seed_same_hash_across_processes(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    char a[17], b[17], c[17];
+    const char *f = FIXTURE("engine_actions.lua");
+    run_cli(o, (const char *[]){"run", f, "--seed", "11", "--db", "none", NULL});
+    hash_of(o->out, a);
+    run_cli(o, (const char *[]){"run", f, "--seed", "11", "--db", "none", NULL});
+    hash_of(o->out, b);
+    run_cli(o, (const char *[]){"run", f, "--seed", "11", "--db", "none", "--replicas", "5", NULL});
+    hash_of(o->out, c);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, c);
+    assert_non_null(strstr(o->out, "replicas=5"));
+    free(o);
+}
+
+static void test_db_and_report_list(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    char db[128];
+    snprintf(db, sizeof db, "%s/runs.db", tmpdir);
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_calm.lua"), "--seeds", "1..4", "--jobs",
+                                "2", "--db", db, "--set", "acks=leader", NULL});
+    assert_true(o->code == 0 || o->code == 1);
+    assert_non_null(strstr(o->out, "seeds passed"));
+    run_cli(o, (const char *[]){"report", "list", "--db", db, NULL});
+    assert_int_equal(o->code, 0);
+    assert_non_null(strstr(o->out, "engine_calm"));
+    assert_non_null(strstr(o->out, "acks=leader"));
+    int rows = 0;
+    for (const char *p = o->out; (p = strstr(p, "engine_calm")) != NULL; p++) rows++;
+    assert_int_equal(rows, 4);
+    /* default database in the working directory */
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seed", "1", NULL});
+    assert_int_equal(o->code, 0);
+    char def[128];
+    snprintf(def, sizeof def, "%s/chaoslab.db", tmpdir);
+    assert_int_equal(access(def, F_OK), 0);
+    free(o);
+}
+
+static void test_trace_and_teach(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    char trace[128];
+    snprintf(trace, sizeof trace, "%s/trace.txt", tmpdir);
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seed", "1", "--db", "none",
+                                "--trace", trace, NULL});
+    assert_int_equal(o->code, 0);
+    char *buf = malloc(OUTPUT_MAX);
+    assert_non_null(buf);
+    slurp(trace, buf, OUTPUT_MAX);
+    assert_non_null(strstr(buf, " n0 start "));
+    assert_non_null(strstr(buf, " log leader at "));
+    free(buf);
+    /* --trace needs one run */
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seeds", "1..2", "--db",
+                                "none", "--trace", trace, NULL});
+    assert_int_equal(o->code, 2);
+    /* teach: both sides per seed and a lesson verdict */
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_teach.lua"), "--db", "none", NULL});
+    assert_non_null(strstr(o->out, " weak "));
+    assert_non_null(strstr(o->out, " strong "));
+    assert_non_null(strstr(o->out, "lesson "));
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_teach.lua"), "--variant", "weak", "--seed",
+                                "1", "--db", "none", NULL});
+    assert_int_equal(o->code, 0); /* the weak side shows the loss */
+    free(o);
+}
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/chaoslab-cli-run-XXXXXX");
+    return mkdtemp(tmpdir) != NULL ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exit_codes),
+        cmocka_unit_test(test_broken_fixtures_exit_2_with_file_line),
+        cmocka_unit_test(test_json_output),
+        cmocka_unit_test(test_same_seed_same_hash_across_processes),
+        cmocka_unit_test(test_db_and_report_list),
+        cmocka_unit_test(test_trace_and_teach),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

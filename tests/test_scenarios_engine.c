@@ -1,0 +1,233 @@
+/* tests/test_scenarios_engine.c — the scenario engine and its Lua binding:
+ * loading (good and broken files), running phases, invariants, determinism
+ * and strategy overrides. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "scenarios/engine.h"
+#include "scenarios/scenario.h"
+
+#define FIXTURE(name) CHAOSLAB_SOURCE_DIR "/tests/scenarios/" name
+
+/* Load and run one seed; returns scn_engine_run's result. */
+static int run_file(const char *path, uint64_t seed, scn_variant_t v,
+                    const scn_strategy_t *overrides, scn_result_t *r) {
+    scenario_t *s = NULL;
+    char err[SCN_ERR_MAX];
+    if (scenario_new(path, seed, &s, err, sizeof err) != 0) {
+        print_error("load failed: %s\n", err);
+        return -2;
+    }
+    const scn_run_opts_t o = {.seed = seed, .variant = v, .overrides = overrides};
+    const int rc = scn_engine_run(s, &o, r);
+    scenario_free(s);
+    return rc;
+}
+
+static void test_calm_run_keeps_every_message(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(run_file(FIXTURE("engine_calm.lua"), 1, SCN_VARIANT_NONE, NULL, r), 0);
+    assert_true(r->confirmed > 100);
+    assert_true(r->inv[SCN_INV_NO_DUPLICATES].passed);
+    assert_true(r->inv[SCN_INV_NO_PHANTOMS].passed);
+    assert_true(r->inv[SCN_INV_REPLICA_AGREEMENT].passed);
+    if (!r->inv[SCN_INV_NO_LOSS].passed) print_error("no_loss: %s\n", r->inv[0].figures);
+    assert_true(r->inv[SCN_INV_NO_LOSS].passed);
+    assert_int_equal(r->exit_code, 0);
+    assert_int_equal(r->verdict, REPORT_VERDICT_PASS);
+    assert_true(r->series_count >= 3); /* 1 s buckets over chaos (2 s) + heal (1 s) */
+    scn_result_free(r);
+    free(r);
+}
+
+static void test_crash_all_with_fsync_never_loses(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(run_file(FIXTURE("engine_crash_all.lua"), 1, SCN_VARIANT_NONE, NULL, r), 0);
+    assert_false(r->inv[SCN_INV_NO_LOSS].passed);
+    assert_true(r->checks[0].violations_total > 0);
+    assert_true(check_figure(&r->checks[0], "lost") > 0); /* gone, not just undelivered */
+    assert_int_equal(r->exit_code, 1);
+    assert_non_null(strstr(r->reproduce, "--seed 1"));
+    assert_true(r->timeline_count >= 2); /* the crash and the heal */
+    scn_result_free(r);
+    free(r);
+}
+
+static void test_same_seed_same_hash(void **state) {
+    (void)state;
+    scn_result_t *a = calloc(3, sizeof *a);
+    assert_non_null(a);
+    const char *path = FIXTURE("engine_actions.lua");
+    assert_int_equal(run_file(path, 7, SCN_VARIANT_NONE, NULL, &a[0]), 0);
+    assert_int_equal(run_file(path, 7, SCN_VARIANT_NONE, NULL, &a[1]), 0);
+    assert_int_equal(run_file(path, 8, SCN_VARIANT_NONE, NULL, &a[2]), 0);
+    assert_true(a[0].events > 1000);
+    assert_int_equal(a[0].trace_hash, a[1].trace_hash);
+    assert_int_equal(a[0].events, a[1].events);
+    assert_int_equal(a[0].timeline_count, a[1].timeline_count);
+    assert_int_not_equal(a[0].trace_hash, a[2].trace_hash);
+    for (int i = 0; i < 3; i++) scn_result_free(&a[i]);
+    free(a);
+}
+
+static void test_overrides_apply_and_bad_ones_are_refused(void **state) {
+    (void)state;
+    scn_strategy_t o;
+    memset(&o, 0, sizeof o);
+    char err[256];
+    assert_int_equal(scn_strategy_set(&o, "acks", "leader", err, sizeof err), 0);
+    assert_int_equal(scn_strategy_set_pair(&o, "replicas=5", err, sizeof err), 0);
+    assert_int_equal(scn_strategy_set(&o, "replicas", "9", err, sizeof err), -1);
+    assert_int_equal(scn_strategy_set(&o, "colour", "blue", err, sizeof err), -1);
+    assert_int_equal(scn_strategy_set_pair(&o, "acks", err, sizeof err), -1);
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(run_file(FIXTURE("engine_calm.lua"), 1, SCN_VARIANT_NONE, &o, r), 0);
+    assert_non_null(strstr(r->strategy, "acks=leader"));
+    assert_non_null(strstr(r->strategy, "replicas=5"));
+    assert_non_null(strstr(r->reproduce, "--set acks=leader"));
+    assert_non_null(strstr(r->checks[5].name, "replica_agreement"));
+    assert_true(check_figure(&r->checks[5], "replicas") == 5.0);
+    scn_result_free(r);
+    free(r);
+}
+
+static void test_teach_variants_use_their_strategy(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(run_file(FIXTURE("engine_teach.lua"), 1, SCN_VARIANT_WEAK, NULL, r), 0);
+    assert_non_null(strstr(r->strategy, "fsync=never"));
+    assert_true(r->inv[SCN_INV_NO_LOSS].enforced);
+    assert_int_equal(r->inv[SCN_INV_NO_LOSS].expected, REPORT_EXPECT_VIOLATION);
+    /* weak passes exactly when it shows the violation */
+    assert_int_equal(r->exit_code, r->inv[SCN_INV_NO_LOSS].passed ? 1 : 0);
+    scn_result_free(r);
+    memset(r, 0, sizeof *r);
+    assert_int_equal(run_file(FIXTURE("engine_teach.lua"), 1, SCN_VARIANT_STRONG, NULL, r), 0);
+    assert_non_null(strstr(r->strategy, "fsync=always"));
+    scn_result_free(r);
+    free(r);
+}
+
+/* Broken files: each error names the file and the line. */
+static void expect_load_error(const char *name, const char *line, const char *text) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s", name);
+    scenario_t *s = NULL;
+    char err[SCN_ERR_MAX];
+    assert_int_equal(scenario_new(path, 1, &s, err, sizeof err), -1);
+    assert_null(s);
+    char want[1100];
+    snprintf(want, sizeof want, "%s:%s: ", path, line);
+    if (strstr(err, want) == NULL || strstr(err, text) == NULL)
+        print_error("got '%s', want '%s' and '%s'\n", err, want, text);
+    assert_non_null(strstr(err, want));
+    assert_non_null(strstr(err, text));
+}
+
+static void test_broken_files_name_file_and_line(void **state) {
+    (void)state;
+    expect_load_error(FIXTURE("broken_syntax.lua"), "3", "expected");
+    expect_load_error(FIXTURE("broken_unknown_field.lua"), "2", "did you mean 'replicas'");
+    expect_load_error(FIXTURE("broken_wrong_type.lua"), "3", "must be a number");
+    expect_load_error(FIXTURE("broken_impossible.lua"), "2", "replicas");
+    expect_load_error(FIXTURE("broken_loss.lua"), "2", "loss = 1.5 is impossible");
+    expect_load_error(FIXTURE("broken_action_time.lua"), "4", "beyond the phases");
+    expect_load_error(FIXTURE("broken_typo.lua"), "3", "did you mean 'cluster'");
+}
+
+static void test_error_inside_action_stops_the_run(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(run_file(FIXTURE("broken_action.lua"), 1, SCN_VARIANT_NONE, NULL, r), -1);
+    assert_int_equal(r->exit_code, 2);
+    assert_non_null(strstr(r->err, "broken_action.lua:4: "));
+    assert_non_null(strstr(r->err, "node 7 does not exist"));
+    scn_result_free(r);
+    free(r);
+}
+
+static void test_sandbox_has_no_os_io_or_require(void **state) {
+    (void)state;
+    char dir[] = "/tmp/chaoslab-sandbox-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/sandbox.lua", dir);
+    static const char *const bodies[] = {
+        "os.exit(3)\n", "io.write('x')\n", "require('x')\n", "dofile('/etc/passwd')\n",
+        "collectgarbage()\n", "load(string.dump(function() end))\n",
+        "local x = 0 while true do x = x + 1 end\n",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(bodies[i], f);
+        fclose(f);
+        scenario_t *s = NULL;
+        char err[SCN_ERR_MAX];
+        assert_int_equal(scenario_new(path, 1, &s, err, sizeof err), -1);
+        char want[300];
+        snprintf(want, sizeof want, "%s:1: ", path);
+        assert_non_null(strstr(err, want));
+    }
+    /* math.random comes from the run seed: same seed, same draws. */
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("scenario { name = 'n' .. math.random(1, 1000000) }\n", f);
+    fclose(f);
+    scenario_t *a = NULL, *b = NULL, *c = NULL;
+    char err[SCN_ERR_MAX];
+    assert_int_equal(scenario_new(path, 5, &a, err, sizeof err), 0);
+    assert_int_equal(scenario_new(path, 5, &b, err, sizeof err), 0);
+    assert_int_equal(scenario_new(path, 6, &c, err, sizeof err), 0);
+    assert_string_equal(a->name, b->name);
+    assert_string_not_equal(a->name, c->name);
+    scenario_free(a);
+    scenario_free(b);
+    scenario_free(c);
+    remove(path);
+    rmdir(dir);
+}
+
+static void test_seeds_parse(void **state) {
+    (void)state;
+    uint64_t a = 0, b = 0;
+    assert_int_equal(scn_seeds_parse("1..5", &a, &b), 0);
+    assert_true(a == 1 && b == 5);
+    assert_int_equal(scn_seeds_parse("7", &a, &b), 0);
+    assert_true(a == 7 && b == 7);
+    assert_int_equal(scn_seeds_parse("5..1", &a, &b), -1);
+    assert_int_equal(scn_seeds_parse("1..x", &a, &b), -1);
+    assert_int_equal(scn_seeds_parse("", &a, &b), -1);
+    assert_int_equal(scn_seeds_parse("1..1000000", &a, &b), -1);
+    assert_int_equal(scn_edit_distance("replica", "replicas"), 1);
+    assert_int_equal(scn_edit_distance("abc", "xyzzy"), 3);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_calm_run_keeps_every_message),
+        cmocka_unit_test(test_crash_all_with_fsync_never_loses),
+        cmocka_unit_test(test_same_seed_same_hash),
+        cmocka_unit_test(test_overrides_apply_and_bad_ones_are_refused),
+        cmocka_unit_test(test_teach_variants_use_their_strategy),
+        cmocka_unit_test(test_broken_files_name_file_and_line),
+        cmocka_unit_test(test_error_inside_action_stops_the_run),
+        cmocka_unit_test(test_sandbox_has_no_os_io_or_require),
+        cmocka_unit_test(test_seeds_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
