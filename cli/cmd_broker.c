@@ -1,0 +1,175 @@
+/* cli/cmd_broker.c — `chaoslab broker`: one real broker node (runtime/server). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/broker_flags.h"
+#include "cli/cli.h"
+#include "runtime/errors.h"
+#include "runtime/server.h"
+
+#define CLI_BROKER_PEERS_TEXT_MAX 4096u /* bytes of the --peers list */
+
+typedef struct cli_broker_args {
+    uint64_t id;
+    int id_set;
+    char peers_text[CLI_BROKER_PEERS_TEXT_MAX];
+    const char *peers[BROKER_REPLICAS_MAX];
+    uint32_t peers_count;
+    const char *client, *amqp, *data_dir, *listen;
+    rt_log_level_t log_level;
+    cli_strategy_t strategy;
+} cli_broker_args_t;
+
+static void broker_usage(FILE *out) {
+    fprintf(out,
+            "usage: chaoslab broker --id N --peers H:P,H:P,... --client H:P --data-dir DIR\n"
+            "                       [--amqp H:P] [--listen HOST] [strategy flags]\n"
+            "                       [--log-level error|warn|info|debug]\n\n"
+            "Runs one node of the reference broker for real: Raft over TCP between\n"
+            "the peers, a durable log, meta and snapshots in DIR, and a port for\n"
+            "wire-protocol clients. Ctrl-C or SIGTERM stops it gracefully. A node\n"
+            "restarted on its data dir recovers from it. See docs/broker.md.\n\n"
+            "  --id N           this node's index in --peers (0-based)\n"
+            "  --peers LIST     peer address of every node, in id order; the count is\n"
+            "                   the replica count (1..%u)\n"
+            "  --client H:P     where wire clients connect (port 0 = any free port)\n"
+            "  --data-dir DIR   created if missing; locked while this node runs\n"
+            "  --amqp H:P       AMQP 0-9-1 address (stored for the AMQP front end)\n"
+            "  --listen HOST    host the peer port binds to (default 127.0.0.1; use\n"
+            "                   0.0.0.0 for a cluster across machines)\n"
+            "  --log-level L    error, warn, info (default) or debug\n\n",
+            BROKER_REPLICAS_MAX);
+    cli_strategy_usage(out);
+    fprintf(out,
+            "\nexit codes: 0 = stopped by a signal, 1 = could not run (data dir locked,\n"
+            "port busy, disk error), 2 = bad usage\n");
+}
+
+static int broker_usage_error(const char *fmt, const char *arg) {
+    fprintf(stderr, "chaoslab broker: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(try chaoslab broker --help)\n");
+    return CLI_EXIT_USAGE;
+}
+
+/* Split "a,b,c" into args->peers (pointers into args->peers_text). */
+static int broker_parse_peers(cli_broker_args_t *a, const char *text) {
+    if (strlen(text) >= sizeof a->peers_text) return -1;
+    memcpy(a->peers_text, text, strlen(text) + 1);
+    a->peers_count = 0;
+    char *p = a->peers_text;
+    for (uint32_t n = 0; n <= BROKER_REPLICAS_MAX; n++) {
+        char *comma = strchr(p, ',');
+        if (comma != NULL) *comma = '\0';
+        if (*p == '\0' || a->peers_count >= BROKER_REPLICAS_MAX) return -1;
+        a->peers[a->peers_count++] = p;
+        if (comma == NULL) return 0;
+        p = comma + 1;
+    }
+    return -1;
+}
+
+/* The value after argv[*i], or NULL (missing). */
+static const char *broker_value(int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) return NULL;
+    *i += 1;
+    return argv[*i];
+}
+
+/* Returns -1 to continue, else an exit code. */
+static int broker_parse_one(cli_broker_args_t *a, int argc, char **argv, int *i) {
+    const char *flag = argv[*i];
+    const int st = cli_strategy_flag(&a->strategy, argc, argv, i, "broker");
+    if (st < 0) return CLI_EXIT_USAGE;
+    if (st > 0) return -1;
+    static const char *const valued[] = {"--id", "--peers", "--client", "--amqp",
+                                         "--data-dir", "--listen", "--log-level"};
+    int known = 0;
+    for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
+        known |= strcmp(flag, valued[k]) == 0;
+    if (!known) return broker_usage_error("unknown flag '%s'", flag);
+    const char *v = broker_value(argc, argv, i);
+    if (v == NULL) return broker_usage_error("%s needs a value", flag);
+    if (strcmp(flag, "--id") == 0) {
+        if (cli_parse_u64(v, &a->id) != 0 || a->id >= BROKER_REPLICAS_MAX)
+            return broker_usage_error("--id wants 0..6, got '%s'", v);
+        a->id_set = 1;
+    } else if (strcmp(flag, "--peers") == 0) {
+        if (broker_parse_peers(a, v) != 0)
+            return broker_usage_error("--peers wants 1..7 comma-separated H:P, got '%s'", v);
+    } else if (strcmp(flag, "--log-level") == 0) {
+        if (rt_log_level_parse(v, &a->log_level) != 0)
+            return broker_usage_error("--log-level wants error|warn|info|debug, got '%s'", v);
+    } else if (strcmp(flag, "--client") == 0) {
+        a->client = v;
+    } else if (strcmp(flag, "--amqp") == 0) {
+        a->amqp = v;
+    } else if (strcmp(flag, "--data-dir") == 0) {
+        a->data_dir = v;
+    } else {
+        a->listen = v;
+    }
+    return -1;
+}
+
+/* Required flags present and consistent; returns -1 or an exit code. */
+static int broker_check(const cli_broker_args_t *a) {
+    if (!a->id_set) return broker_usage_error("%s is required", "--id");
+    if (a->peers_count == 0) return broker_usage_error("%s is required", "--peers");
+    if (a->client == NULL) return broker_usage_error("%s is required", "--client");
+    if (a->data_dir == NULL) return broker_usage_error("%s is required", "--data-dir");
+    if (a->id >= a->peers_count)
+        return broker_usage_error("--id must be below the number of --peers (%s)",
+                                  a->peers_count == 1 ? "1" : "their count");
+    if (a->strategy.replicas_set && a->strategy.cfg.replicas != a->peers_count)
+        return broker_usage_error("%s", "replicas= must equal the number of --peers");
+    struct sockaddr_storage ss;
+    for (uint32_t i = 0; i < a->peers_count; i++)
+        if (rt_parse_addr(a->peers[i], &ss) != 0)
+            return broker_usage_error("bad peer address '%s' (want host:port, no DNS)",
+                                      a->peers[i]);
+    const size_t n = strlen(a->client);
+    if (!(n >= 2 && strcmp(a->client + n - 2, ":0") == 0) && rt_parse_addr(a->client, &ss) != 0)
+        return broker_usage_error("bad --client address '%s' (want host:port)", a->client);
+    if (a->amqp != NULL && rt_parse_addr(a->amqp, &ss) != 0)
+        return broker_usage_error("bad --amqp address '%s' (want host:port)", a->amqp);
+    return -1;
+}
+
+int cli_cmd_broker(int argc, char **argv) {
+    cli_broker_args_t *a = calloc(1, sizeof *a);
+    if (a == NULL) return CLI_EXIT_FAIL;
+    a->log_level = RT_LOG_INFO;
+    cli_strategy_init(&a->strategy);
+    int rc = -1;
+    for (int i = 1; i < argc && rc < 0; i++) {
+        if (cli_is_help(argv[i])) {
+            broker_usage(stdout);
+            rc = CLI_EXIT_OK;
+        } else {
+            rc = broker_parse_one(a, argc, argv, &i);
+        }
+    }
+    if (rc < 0) rc = broker_check(a);
+    if (rc >= 0) {
+        free(a);
+        return rc;
+    }
+    rt_server_config_t cfg = {
+        .node_id = (uint32_t)a->id, .peers = a->peers, .peers_count = a->peers_count,
+        .listen_host = a->listen, .client_addr = a->client, .amqp_addr = a->amqp,
+        .amqp_frontend = NULL, /* the AMQP front end plugs in here */
+        .data_dir = a->data_dir, .broker = a->strategy.cfg, .log_level = a->log_level,
+    };
+    char err[RT_SERVER_ERR_MAX] = "";
+    const int r = rt_server_run(&cfg, err, sizeof err);
+    if (r != 0) {
+        fprintf(stderr, "chaoslab broker: %s\n", err[0] ? err : rt_strerror(r));
+        rc = r == IO_EINVAL || r == RT_EADDR ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+    } else {
+        rc = CLI_EXIT_OK;
+    }
+    free(a);
+    return rc;
+}

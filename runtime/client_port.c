@@ -1,0 +1,402 @@
+/*
+ * runtime/client_port.c — the wire client protocol over TCP (see the header).
+ *
+ * Connections live in an array sorted by address. Addresses only grow (the
+ * runtime never reuses one), so a new connection is appended and the node's
+ * sends find theirs by binary search.
+ */
+#include "runtime/client_port.h"
+
+#include <assert.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/wire.h"
+#include "runtime/errors.h"
+
+#define RT_CLIENT__IN_CAP_MIN (64u * 1024u)
+/* One whole frame plus one read chunk: the most a connection ever buffers. */
+#define RT_CLIENT__IN_CAP_MAX (WIRE_MESSAGE_SIZE_MAX + RT_CLIENT_READ_CHUNK_BYTES)
+#define RT_CLIENT__PORT_TEXT_MAX (RT_HOST_MAX + 16u)
+
+typedef enum rt_client__state {
+    RT_CLIENT__NEW = 0,
+    RT_CLIENT__RUNNING = 1,
+    RT_CLIENT__STOPPED = 2,
+} rt_client__state_t;
+
+typedef struct rt_client__conn {
+    uv_tcp_t tcp;
+    rt_client_port_t *port;
+    io_addr_t addr;
+    uint8_t closing;
+    uint8_t notify;       /* call closed_fn when the close completes */
+    uint8_t *in;          /* received bytes not yet delivered */
+    size_t in_have, in_cap;
+    size_t out_bytes;     /* handed to uv_write, not yet written */
+} rt_client__conn_t;
+
+typedef struct rt_client__wreq {
+    uv_write_t req;
+    rt_client__conn_t *conn;
+    size_t size;
+    uint8_t bytes[];
+} rt_client__wreq_t;
+
+struct rt_client_port {
+    uv_loop_t *loop;
+    rt_io_t *io;
+    rt_client__state_t state;
+    struct sockaddr_storage addr;
+    uint32_t conns_max;
+    size_t out_bytes_max;
+    rt_client_closed_fn closed_fn;
+    void *closed_arg;
+    uv_tcp_t listener;
+    uint8_t listener_open;
+    int bound_port;
+    rt_client__conn_t **conns; /* conns_max slots, sorted by addr */
+    uint32_t conns_count;
+    uint32_t pending;          /* open handles (listener + conns) */
+    uint8_t free_requested;
+    rt_client_port_stats_t stats;
+};
+
+/* ---- address ------------------------------------------------------------ */
+
+/* rt_parse_addr wants a port 1..65535; a client port may ask for port 0
+ * (the kernel picks one), which tests and `cluster` use. */
+static int rt_client__parse(const char *text, struct sockaddr_storage *out) {
+    if (text == NULL) return RT_EADDR;
+    const size_t len = strlen(text);
+    if (len < 2 || len > RT_CLIENT__PORT_TEXT_MAX) return RT_EADDR;
+    if (strcmp(text + len - 2, ":0") != 0) return rt_parse_addr(text, out);
+    char buf[RT_CLIENT__PORT_TEXT_MAX + 1];
+    snprintf(buf, sizeof buf, "%.*s:1", (int)(len - 2), text);
+    const int rc = rt_parse_addr(buf, out);
+    if (rc != 0) return rc;
+    if (out->ss_family == AF_INET6) ((struct sockaddr_in6 *)out)->sin6_port = 0;
+    else ((struct sockaddr_in *)out)->sin_port = 0;
+    return 0;
+}
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+static void rt_client__release_if_done(rt_client_port_t *p) {
+    assert(p != NULL);
+    if (!p->free_requested || p->pending > 0) return;
+    assert(p->conns_count == 0);
+    free(p->conns);
+    free(p);
+}
+
+int rt_client_port_new(uv_loop_t *loop, rt_io_t *io,
+                       const rt_client_port_config_t *cfg,
+                       rt_client_port_t **out) {
+    if (loop == NULL || io == NULL || cfg == NULL || out == NULL) return IO_EINVAL;
+    if (cfg->conns_max > RT_CLIENT_CONNS_MAX) return IO_EINVAL;
+    rt_client_port_t *p = calloc(1, sizeof *p);
+    if (p == NULL) return IO_ENOMEM;
+    const int rc = rt_client__parse(cfg->listen, &p->addr);
+    if (rc != 0) {
+        free(p);
+        return rc;
+    }
+    p->loop = loop;
+    p->io = io;
+    p->conns_max = cfg->conns_max ? cfg->conns_max : RT_CLIENT_CONNS_DEFAULT;
+    p->out_bytes_max = cfg->out_bytes_max ? cfg->out_bytes_max : RT_CLIENT_OUT_BYTES_DEFAULT;
+    p->closed_fn = cfg->closed_fn;
+    p->closed_arg = cfg->closed_arg;
+    p->conns = calloc(p->conns_max, sizeof *p->conns);
+    if (p->conns == NULL) {
+        free(p);
+        return IO_ENOMEM;
+    }
+    assert(p->state == RT_CLIENT__NEW);
+    *out = p;
+    return 0;
+}
+
+/* ---- connection table --------------------------------------------------- */
+
+static int64_t rt_client__find(const rt_client_port_t *p, io_addr_t addr) {
+    uint32_t lo = 0, hi = p->conns_count;
+    while (lo < hi) { /* bounded: log2(conns_max) rounds */
+        const uint32_t mid = lo + (hi - lo) / 2;
+        if (p->conns[mid]->addr < addr) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < p->conns_count && p->conns[lo]->addr == addr) return lo;
+    return -1;
+}
+
+static void rt_client__forget(rt_client_port_t *p, const rt_client__conn_t *c) {
+    const int64_t i = rt_client__find(p, c->addr);
+    assert(i >= 0);
+    if (i < 0) return;
+    memmove(&p->conns[i], &p->conns[i + 1],
+            (p->conns_count - (uint32_t)i - 1) * sizeof p->conns[0]);
+    p->conns_count--;
+}
+
+/* ---- closing ------------------------------------------------------------ */
+
+static void rt_client__conn_closed(uv_handle_t *h) {
+    rt_client__conn_t *c = h->data;
+    rt_client_port_t *p = c->port;
+    assert(p->pending > 0);
+    /* Here no handler of the node is running: telling it is safe. */
+    if (c->notify && p->state == RT_CLIENT__RUNNING && p->closed_fn != NULL)
+        p->closed_fn(p->closed_arg, c->addr);
+    free(c->in);
+    free(c);
+    p->pending--;
+    rt_client__release_if_done(p);
+}
+
+/* Forget the connection now (later sends to it are lost) and close it. */
+static void rt_client__close(rt_client__conn_t *c, int notify) {
+    assert(c != NULL);
+    if (c->closing) return;
+    c->closing = 1;
+    c->notify = (uint8_t)notify;
+    rt_client__forget(c->port, c);
+    c->port->stats.closed++;
+    uv_close((uv_handle_t *)&c->tcp, rt_client__conn_closed);
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+static void rt_client__write_done(uv_write_t *req, int status) {
+    rt_client__wreq_t *w = req->data;
+    rt_client__conn_t *c = w->conn;
+    assert(c->out_bytes >= w->size);
+    c->out_bytes -= w->size;
+    free(w);
+    if (status != 0 && status != UV_ECANCELED) rt_client__close(c, 1);
+}
+
+int rt_client_port_send(void *port, io_addr_t dest, const uint8_t *bytes,
+                        size_t len) {
+    rt_client_port_t *p = port;
+    assert(p != NULL);
+    if (bytes == NULL && len > 0) return IO_EINVAL;
+    if (len > IO_MESSAGE_SIZE_MAX) return IO_EMSGSIZE;
+    const int64_t i = rt_client__find(p, dest);
+    if (i < 0 || p->state != RT_CLIENT__RUNNING) return IO_EUNREACH;
+    rt_client__conn_t *c = p->conns[i];
+    assert(!c->closing);
+    if (c->out_bytes + len > p->out_bytes_max) {
+        p->stats.overflow_closes++;
+        rt_client__close(c, 1);
+        return IO_ENOMEM;
+    }
+    rt_client__wreq_t *w = malloc(sizeof *w + (len ? len : 1));
+    if (w == NULL) return IO_ENOMEM;
+    w->req.data = w;
+    w->conn = c;
+    w->size = len;
+    if (len) memcpy(w->bytes, bytes, len);
+    uv_buf_t buf = uv_buf_init((char *)w->bytes, (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, rt_client__write_done) != 0) {
+        free(w);
+        rt_client__close(c, 1);
+        return 0; /* the client is gone: a lost message */
+    }
+    c->out_bytes += len;
+    p->stats.frames_out++;
+    return 0;
+}
+
+/* ---- input -------------------------------------------------------------- */
+
+static void rt_client__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    rt_client__conn_t *c = h->data;
+    (void)suggested;
+    if (c->in_cap - c->in_have < RT_CLIENT_READ_CHUNK_BYTES && c->in_cap < RT_CLIENT__IN_CAP_MAX) {
+        size_t cap = c->in_cap ? c->in_cap * 2 : RT_CLIENT__IN_CAP_MIN;
+        if (cap > RT_CLIENT__IN_CAP_MAX) cap = RT_CLIENT__IN_CAP_MAX;
+        uint8_t *in = realloc(c->in, cap);
+        if (in != NULL) {
+            c->in = in;
+            c->in_cap = cap;
+        }
+    }
+    size_t room = c->in_cap - c->in_have;
+    if (room > RT_CLIENT_READ_CHUNK_BYTES) room = RT_CLIENT_READ_CHUNK_BYTES;
+    /* room 0 (no memory) makes libuv report UV_ENOBUFS: the conn closes. */
+    *buf = uv_buf_init(room ? (char *)c->in + c->in_have : NULL, (unsigned)room);
+}
+
+/* Deliver every whole frame buffered; keep the partial tail. Returns 0, or
+ * -1 after closing the connection (bad header, node gone). */
+static int rt_client__deliver_frames(rt_client__conn_t *c) {
+    rt_client_port_t *p = c->port;
+    size_t off = 0;
+    /* Bounded: each round consumes >= WIRE_HEADER_SIZE bytes of in_have. */
+    while (!c->closing && c->in_have - off >= WIRE_HEADER_SIZE) {
+        const int size = wire_frame_size(c->in + off, c->in_have - off);
+        if (size < 0) {
+            p->stats.bad_frames++;
+            rt_client__close(c, 1);
+            return -1;
+        }
+        assert(size >= (int)WIRE_HEADER_SIZE);
+        if ((size_t)size > c->in_have - off) break; /* wait for the rest */
+        const int rc = rt_io_client_deliver(p->io, c->addr, c->in + off, (size_t)size);
+        p->stats.frames_in++;
+        off += (size_t)size;
+        if (rc == IO_ECANCELED) {
+            rt_client__close(c, 0); /* the node stopped */
+            return -1;
+        }
+    }
+    if (c->closing) return -1;
+    if (off > 0) {
+        memmove(c->in, c->in + off, c->in_have - off);
+        c->in_have -= off;
+    }
+    return 0;
+}
+
+static void rt_client__read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    rt_client__conn_t *c = s->data;
+    (void)buf;
+    if (c->closing) return;
+    if (nread < 0) { /* EOF, reset, or UV_ENOBUFS */
+        rt_client__close(c, 1);
+        return;
+    }
+    assert((size_t)nread <= c->in_cap - c->in_have);
+    c->in_have += (size_t)nread;
+    (void)rt_client__deliver_frames(c);
+}
+
+/* ---- listening ---------------------------------------------------------- */
+
+static void rt_client__refused_closed(uv_handle_t *h) {
+    rt_client_port_t *p = h->data;
+    free(h);
+    p->pending--;
+    rt_client__release_if_done(p);
+}
+
+/* Accept and close at once: the client learns the port is full. */
+static void rt_client__refuse(rt_client_port_t *p, uv_stream_t *server) {
+    uv_tcp_t *t = malloc(sizeof *t);
+    if (t == NULL || uv_tcp_init(p->loop, t) != 0) {
+        free(t);
+        return;
+    }
+    t->data = p;
+    p->pending++;
+    (void)uv_accept(server, (uv_stream_t *)t);
+    p->stats.refused_full++;
+    uv_close((uv_handle_t *)t, rt_client__refused_closed);
+}
+
+static rt_client__conn_t *rt_client__conn_new(rt_client_port_t *p) {
+    rt_client__conn_t *c = calloc(1, sizeof *c);
+    if (c == NULL) return NULL;
+    if (uv_tcp_init(p->loop, &c->tcp) != 0) {
+        free(c);
+        return NULL;
+    }
+    c->tcp.data = c;
+    c->port = p;
+    p->pending++;
+    return c;
+}
+
+static void rt_client__on_connection(uv_stream_t *server, int status) {
+    rt_client_port_t *p = server->data;
+    assert(p != NULL && p->listener_open);
+    if (status != 0 || p->state != RT_CLIENT__RUNNING) return;
+    if (p->conns_count >= p->conns_max) {
+        rt_client__refuse(p, server);
+        return;
+    }
+    rt_client__conn_t *c = rt_client__conn_new(p);
+    if (c == NULL) return;
+    io_addr_t addr = 0;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
+        rt_io_client_open(p->io, &addr) != 0) {
+        c->closing = 1; /* never in the table */
+        uv_close((uv_handle_t *)&c->tcp, rt_client__conn_closed);
+        return;
+    }
+    c->addr = addr;
+    assert(p->conns_count == 0 || p->conns[p->conns_count - 1]->addr < addr);
+    p->conns[p->conns_count++] = c;
+    p->stats.accepted++;
+    (void)uv_tcp_nodelay(&c->tcp, 1); /* replies are small and latency matters */
+    if (uv_read_start((uv_stream_t *)&c->tcp, rt_client__alloc, rt_client__read) != 0)
+        rt_client__close(c, 1);
+}
+
+int rt_client_port_start(rt_client_port_t *p) {
+    assert(p != NULL);
+    if (p->state != RT_CLIENT__NEW) return RT_ESTATE;
+    p->state = RT_CLIENT__RUNNING;
+    if (uv_tcp_init(p->loop, &p->listener) != 0) return RT_EBIND;
+    p->listener.data = p;
+    p->listener_open = 1;
+    p->pending++;
+    if (uv_tcp_bind(&p->listener, (const struct sockaddr *)&p->addr, 0) != 0 ||
+        uv_listen((uv_stream_t *)&p->listener, RT_CLIENT_BACKLOG, rt_client__on_connection) != 0) {
+        rt_client_port_stop(p);
+        return RT_EBIND;
+    }
+    struct sockaddr_storage bound;
+    int len = (int)sizeof bound;
+    if (uv_tcp_getsockname(&p->listener, (struct sockaddr *)&bound, &len) == 0)
+        p->bound_port = bound.ss_family == AF_INET6
+                            ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                            : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    assert(p->bound_port > 0);
+    return 0;
+}
+
+int rt_client_port_port(const rt_client_port_t *p) {
+    assert(p != NULL);
+    return p->bound_port;
+}
+
+uint32_t rt_client_port_conns(const rt_client_port_t *p) {
+    assert(p != NULL);
+    return p->conns_count;
+}
+
+void rt_client_port_stats(const rt_client_port_t *p, rt_client_port_stats_t *out) {
+    assert(p != NULL && out != NULL);
+    *out = p->stats;
+}
+
+static void rt_client__listener_closed(uv_handle_t *h) {
+    rt_client_port_t *p = h->data;
+    assert(p->pending > 0);
+    p->pending--;
+    rt_client__release_if_done(p);
+}
+
+void rt_client_port_stop(rt_client_port_t *p) {
+    if (p == NULL || p->state == RT_CLIENT__STOPPED) return;
+    p->state = RT_CLIENT__STOPPED;
+    if (p->listener_open) {
+        p->listener_open = 0;
+        uv_close((uv_handle_t *)&p->listener, rt_client__listener_closed);
+    }
+    /* Bounded: each close removes one entry from the table. */
+    while (p->conns_count > 0) rt_client__close(p->conns[p->conns_count - 1], 0);
+    assert(p->conns_count == 0);
+}
+
+void rt_client_port_free(rt_client_port_t *p) {
+    if (p == NULL) return;
+    rt_client_port_stop(p);
+    p->free_requested = 1;
+    rt_client__release_if_done(p);
+}
