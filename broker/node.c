@@ -85,6 +85,7 @@ struct broker_node {
     uint64_t confirms_sent, nacks_sent, deliveries_sent;
     bool get_delivered; /* set by node__deliver for the GET consumer */
     uint64_t next_epoch;  /* session epochs handed out by this node */
+    bool fresh_pending;   /* leader: its term's first entry not applied yet */
 };
 
 /* ---- envelope ------------------------------------------------------------ */
@@ -361,8 +362,11 @@ static void node__sessions_reset(broker_node_t *n, bool live) {
     for (uint32_t i = 0; i < n->client_count; i++) n->clients[i].session_id = 0;
     if (live) {
         broker_sessions_config_t sc = {.ack_timeout_ns = n->cfg.ack_timeout_ns};
-        broker_sessions_init(&n->sessions, &sc, n->sm.next_message_id);
+        /* Until this leader's own first entry applies, its state machine may
+         * be behind what an older leader delivered: flag everything. */
+        broker_sessions_init(&n->sessions, &sc, UINT64_MAX);
         n->sessions_live = true;
+        n->fresh_pending = true;
     }
 }
 
@@ -431,6 +435,11 @@ static void node__apply(broker_node_t *n, uint64_t commit) {
         if (e->type == RAFT_ENTRY_COMMAND)
             rc = broker_sm_apply(&n->sm, i, e->payload, e->len, &res);
         n->applied = i;
+        if (n->fresh_pending && n->sessions_live && e->term == raft_term(&n->raft)) {
+            /* Caught up with every older leader: newer ids are fresh. */
+            broker_sessions_set_fresh_from(&n->sessions, n->sm.next_message_id);
+            n->fresh_pending = false;
+        }
         if (n->pending_count > 0) node__resolve(n, i, e->term, rc, &res);
     }
     if (raft_is_leader(&n->raft)) node__dispatch(n);
@@ -758,6 +767,10 @@ static void node__on_client(broker_node_t *n, io_addr_t from, const wire_msg_t *
         if (!leader) return; /* the session died with the old leadership */
         node_client_t *c = node__client(n, from, false);
         if (c == NULL || c->session_id == 0) return;
+        const uint64_t epoch = m->type == WIRE_MSG_ACK    ? m->ack.session_id
+                               : m->type == WIRE_MSG_NACK ? m->nack.session_id
+                                                          : m->reject.session_id;
+        if (epoch != 0 && epoch != (c->session_id & 0xffffffffu)) return; /* stale session */
         int rc;
         if (m->type == WIRE_MSG_ACK)
             rc = broker_sessions_ack(&n->sessions, c->session_id, m->ack.delivery_tag,

@@ -170,6 +170,11 @@ void broker_sessions_init(broker_sessions_t *s,
     s->next_consumer_seq = 1;
 }
 
+void broker_sessions_set_fresh_from(broker_sessions_t *s, uint64_t fresh_from_id) {
+    assert(s != NULL);
+    s->fresh_from_id = fresh_from_id;
+}
+
 void broker_sessions_close(broker_sessions_t *s) {
     assert(s != NULL);
     for (uint32_t i = 0; i < s->session_count; i++) {

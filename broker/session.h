@@ -96,6 +96,11 @@ void broker_sessions_init(broker_sessions_t *s,
                           const broker_sessions_config_t *config,
                           uint64_t fresh_from_id);
 
+/* Messages with an id below `fresh_from_id` are flagged redelivered. A new
+ * leader starts with UINT64_MAX (its state machine may still be behind what
+ * an older leader delivered) and lowers it once its first own entry applied. */
+void broker_sessions_set_fresh_from(broker_sessions_t *s, uint64_t fresh_from_id);
+
 /* Free everything (on losing leadership, or shutdown). No commands: the next
  * leader makes every unsettled message ready again. */
 void broker_sessions_close(broker_sessions_t *s);

@@ -322,17 +322,20 @@ static void wire__cancel(wire__codec_t *c, wire_cancel_t *m) {
 static void wire__ack(wire__codec_t *c, wire_ack_t *m) {
     wire__u64(c, &m->delivery_tag);
     wire__flag(c, &m->multiple);
+    wire__u64(c, &m->session_id);
 }
 
 static void wire__nack(wire__codec_t *c, wire_nack_t *m) {
     wire__u64(c, &m->delivery_tag);
     wire__flag(c, &m->multiple);
     wire__flag(c, &m->requeue);
+    wire__u64(c, &m->session_id);
 }
 
 static void wire__reject(wire__codec_t *c, wire_reject_t *m) {
     wire__u64(c, &m->delivery_tag);
     wire__flag(c, &m->requeue);
+    wire__u64(c, &m->session_id);
 }
 
 static void wire__heartbeat(wire__codec_t *c, wire_heartbeat_t *m) {
@@ -642,13 +645,15 @@ static int wire__request_eq(const wire_msg_t *a, const wire_msg_t *b) {
                wire__bytes_eq(a->cancel.consumer_tag, b->cancel.consumer_tag);
     case WIRE_MSG_ACK:
         return a->ack.delivery_tag == b->ack.delivery_tag &&
-               a->ack.multiple == b->ack.multiple;
+               a->ack.multiple == b->ack.multiple && a->ack.session_id == b->ack.session_id;
     case WIRE_MSG_NACK:
         return a->nack.delivery_tag == b->nack.delivery_tag &&
-               a->nack.multiple == b->nack.multiple && a->nack.requeue == b->nack.requeue;
+               a->nack.multiple == b->nack.multiple && a->nack.requeue == b->nack.requeue &&
+               a->nack.session_id == b->nack.session_id;
     case WIRE_MSG_REJECT:
         return a->reject.delivery_tag == b->reject.delivery_tag &&
-               a->reject.requeue == b->reject.requeue;
+               a->reject.requeue == b->reject.requeue &&
+               a->reject.session_id == b->reject.session_id;
     case WIRE_MSG_HEARTBEAT:
         return a->heartbeat.session_id == b->heartbeat.session_id &&
                a->heartbeat.timestamp_ns == b->heartbeat.timestamp_ns;

@@ -46,7 +46,7 @@
 /* ---- framing constants --------------------------------------------------- */
 
 #define WIRE_MAGIC 0x4C43u /* "CL" as the first two bytes on the wire */
-#define WIRE_VERSION 2u
+#define WIRE_VERSION 3u
 #define WIRE_HEADER_SIZE 12u
 
 /* ---- limits (every one is checked on encode and on decode) ----------------- */
@@ -310,20 +310,27 @@ typedef struct wire_cancel {
     wire_bytes_t consumer_tag; /* <= WIRE_NAME_SIZE_MAX */
 } wire_cancel_t;
 
+/* session_id in ACK/NACK/REJECT: the session epoch the delivery came in
+ * (HEARTBEAT / CONSUME reply). Tags restart in every session, so a late ack
+ * from an older session must not settle a newer session's delivery; the node
+ * ignores an ack whose epoch is not the client's current one (0 = unchecked). */
 typedef struct wire_ack {
     uint64_t delivery_tag; /* from DELIVER */
     uint8_t multiple;      /* flag: every tag <= delivery_tag of this session */
+    uint64_t session_id;   /* epoch, see above */
 } wire_ack_t;
 
 typedef struct wire_nack {
     uint64_t delivery_tag;
     uint8_t multiple; /* flag */
     uint8_t requeue;  /* flag: 1 = deliver again, 0 = dead-letter/drop */
+    uint64_t session_id; /* epoch, see wire_ack_t */
 } wire_nack_t;
 
 typedef struct wire_reject {
     uint64_t delivery_tag;
     uint8_t requeue; /* flag */
+    uint64_t session_id; /* epoch, see wire_ack_t */
 } wire_reject_t;
 
 typedef struct wire_heartbeat {

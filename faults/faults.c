@@ -308,7 +308,7 @@ int faults_links(faults_t *f, faults_set_t hosts, const faults_link_spec_t *spec
     for (uint32_t a = 0; a < f->brokers_count; a++) {
         if (!(hosts & (1u << a))) continue;
         for (uint32_t b = 0; b < hosts_count; b++) {
-            if (a == b) continue;
+            if (a == b || (spec->brokers_only && b >= f->brokers_count)) continue;
             sim_link_config_t cur;
             /* Keep partitions that are in force. */
             (void)sim_link_get_config(f->sim, a, b, &cur);

@@ -116,6 +116,10 @@ typedef struct faults_link_spec {
     double loss, duplicate, reorder, corrupt; /* probabilities, [0, 1] */
     uint64_t extra_latency_ns;                /* added to the base latency */
     uint64_t reorder_window_ns;
+    /* Only broker<->broker links. Client links model TCP connections, where
+     * a lost frame is a broken connection rather than a silent gap; the
+     * nemesis uses this, scenarios opt in to client-link loss explicitly. */
+    bool brokers_only;
 } faults_link_spec_t;
 int faults_links(faults_t *f, faults_set_t hosts, const faults_link_spec_t *spec);
 /* Clog every link between `hosts` and the other brokers for duration_ns

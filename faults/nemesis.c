@@ -118,18 +118,19 @@ static int nemesis__apply(nemesis_t *n, nemesis_kind_t kind) {
                                     : faults_one_way(f, set, faults_all(f) & ~set);
     case NEMESIS_RING: return faults_ring(f);
     case NEMESIS_FLAKY: {
-        faults_link_spec_t s = {.loss = 0.2 * k, .duplicate = 0.1 * k,
+        faults_link_spec_t s = {.brokers_only = true, .loss = 0.2 * k, .duplicate = 0.1 * k,
                                 .reorder = 0.2 * k, .reorder_window_ns = 5000000};
         n->active_set = faults_all(f);
         return faults_links(f, n->active_set, &s);
     }
     case NEMESIS_CORRUPT_NET: {
-        faults_link_spec_t s = {.corrupt = 0.05 * k};
+        faults_link_spec_t s = {.brokers_only = true, .corrupt = 0.05 * k};
         n->active_set = faults_all(f);
         return faults_links(f, n->active_set, &s);
     }
     case NEMESIS_LATENCY: {
-        faults_link_spec_t s = {.extra_latency_ns = nemesis__scaled(n, 200000000, k)};
+        faults_link_spec_t s = {.brokers_only = true,
+                                .extra_latency_ns = nemesis__scaled(n, 200000000, k)};
         return faults_links(f, set, &s);
     }
     case NEMESIS_CLOG:

@@ -554,9 +554,11 @@ static void fe__settle_wire(fe_conn_t *c, uint64_t node_tag, int requeue, int ac
     if (ack) {
         m.type = WIRE_MSG_ACK;
         m.ack.delivery_tag = node_tag;
+        m.ack.session_id = c->epoch;
     } else {
         m.type = WIRE_MSG_NACK;
         m.nack.delivery_tag = node_tag;
+        m.nack.session_id = c->epoch;
         m.nack.requeue = (uint8_t)requeue;
     }
     fe__link_send_msg(c, &m);

@@ -428,6 +428,51 @@ static void engine__verdict(const scenario_t *s, scn_variant_t variant, scn_resu
     out->exit_code = out->verdict == REPORT_VERDICT_PASS ? 0 : 1;
 }
 
+#define ENGINE_TIMELINE_IDS_MAX 3u    /* messages shown per violated invariant */
+#define ENGINE_TIMELINE_LINES_MAX 16u /* history lines shown per message */
+
+/* The history of the first violating message ids of each message-level
+ * invariant: what a reader needs to see why it broke. Owned by the caller;
+ * NULL when nothing was violated or on allocation failure. */
+static char *engine__violation_timelines(const scn_engine_t *e, const check_result_t *checks) {
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    if (f == NULL) return NULL;
+    bool any = false;
+    const scn_expect_t *x = &e->scn->expect;
+    const bool enforced[4] = {x->no_loss, x->no_duplicates, x->no_phantoms, x->ordering};
+    for (unsigned k = 0; k < 4; k++) { /* no_loss, no_duplicates, no_phantoms, ordering */
+        const check_result_t *c = &checks[k];
+        if (!enforced[k] && !e->scn->teach.present) continue;
+        for (uint32_t v = 0; v < c->violations_count && v < ENGINE_TIMELINE_IDS_MAX; v++) {
+            const check_violation_t *viol = &c->violations[v];
+            if (viol->message_id == 0) continue;
+            any = true;
+            fprintf(f, "  %s: message 0x%" PRIx64 " at %.3fs: %s\n", c->name, viol->message_id,
+                    (double)viol->time_ns / 1e9, viol->detail);
+            uint32_t lines = 0;
+            for (uint64_t i = 0; i < history_count(e->history); i++) {
+                const history_record_t *r = history_get(e->history, i);
+                if (r->message_id != viol->message_id) continue;
+                if (lines++ >= ENGINE_TIMELINE_LINES_MAX) {
+                    fprintf(f, "      ...\n");
+                    break;
+                }
+                char line[256];
+                history_format(e->history, r, line, sizeof line);
+                fprintf(f, "      %s\n", line);
+            }
+        }
+    }
+    fclose(f);
+    if (!any) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 static int engine__check(scn_engine_t *e, scn_result_t *out) {
     const scenario_t *s = e->scn;
     engine__ids_t main_ids = {0}, dead_ids = {0};
@@ -463,6 +508,7 @@ static int engine__check(scn_engine_t *e, scn_result_t *out) {
     };
     if (in.chaos_start_ns > in.chaos_end_ns) in.chaos_start_ns = in.chaos_end_ns;
     int rc = check_all(&in, out->checks);
+    if (rc == 0) out->violations_text = engine__violation_timelines(e, out->checks);
     const uint64_t end_ns = sim_now_ns(e->sim);
     const uint64_t buckets = end_ns / SCN_SERIES_INTERVAL_NS + 1;
     check_interval_t *iv = rc == 0 ? calloc(buckets, sizeof *iv) : NULL;
@@ -568,6 +614,8 @@ int scn_engine_run(scenario_t *s, const scn_run_opts_t *opts, scn_result_t *out)
 
 void scn_result_free(scn_result_t *r) {
     if (r == NULL) return;
+    free(r->violations_text);
+    r->violations_text = NULL;
     free(r->series);
     free(r->timeline);
     r->series = NULL;

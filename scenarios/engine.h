@@ -63,6 +63,8 @@ typedef struct scn_result {
     size_t series_count;
     faults_event_t *timeline;              /* owned */
     uint32_t timeline_count;
+    char *violations_text;                 /* owned: per violated invariant, the first
+                                              message ids and their history lines */
     char reproduce[SCN_REPRO_MAX];
     char err[SCN_ERR_MAX];                 /* exit_code 2: why */
 } scn_result_t;

@@ -748,7 +748,7 @@ static int lapi_heal(lua_State *L) {
 
 static int lapi_links(lua_State *L) {
     static const char *const known[] = {"loss", "duplicate", "reorder", "corrupt", "latency_ms",
-                                        "reorder_window_ms", NULL};
+                                        "reorder_window_ms", "clients", NULL};
     scn_engine_t *e = lua__engine(L, "links");
     const faults_set_t set = lua__set(L, 1, e);
     lua__check_fields(L, 2, "links", known);
@@ -763,6 +763,15 @@ static int lapi_links(lua_State *L) {
     (void)lua__opt_num(L, 2, "links", "reorder_window_ms", 0, 600000, &window_ms);
     spec.extra_latency_ns = (uint64_t)(latency_ms * 1e6);
     spec.reorder_window_ns = (uint64_t)(window_ms * 1e6);
+    /* clients = false keeps client links clean (default: they suffer too). */
+    if (lua_istable(L, 2)) {
+        lua_getfield(L, 2, "clients");
+        if (!lua_isnil(L, -1)) {
+            if (!lua_isboolean(L, -1)) luaL_error(L, "links: field 'clients' must be a boolean");
+            spec.brokers_only = !lua_toboolean(L, -1);
+        }
+        lua_pop(L, 1);
+    }
     if (set != 0) lua__rc(L, "links", faults_links(&e->faults, set, &spec));
     return 0;
 }

@@ -65,6 +65,8 @@ void scn_output_text(FILE *out, const scenario_t *s, const scn_result_t *r) {
     fprintf(out, "trace      %016" PRIx64 "   events %" PRIu64 "\n", r->trace_hash, r->events);
     fprintf(out, "time       sim %.3fs, wall %.3fs (%.0fx)\n", (double)r->sim_time_ns / 1e9,
             wall_s, wall_s > 0 ? (double)r->sim_time_ns / 1e9 / wall_s : 0.0);
+    if (r->violations_text != NULL && r->verdict != REPORT_VERDICT_PASS)
+        fprintf(out, "violations (first messages, with their history)\n%s", r->violations_text);
     fprintf(out, "verdict    %s\n", r->verdict == REPORT_VERDICT_PASS ? "PASS" : "FAIL");
     if (r->verdict != REPORT_VERDICT_PASS) fprintf(out, "reproduce with: %s\n", r->reproduce);
 }

@@ -32,6 +32,9 @@ enum {
     WL_TOKEN_SLOT = 16,
 };
 
+/* Delivery tags remembered per subscription (duplicate DELIVER frames). */
+#define WL_TAGS_WINDOW 4096u
+
 /* Consumer session states. */
 enum { WL_C_IDLE = 0, WL_C_SUBSCRIBING, WL_C_ACTIVE, WL_C_DOWN, WL_C_STOPPED };
 
@@ -97,6 +100,10 @@ struct workload_client {
     wl_op_t ops[WORKLOAD_WINDOW_MAX];
     int cstate;
     uint64_t session_id;
+    /* Delivery tags seen in this subscription: a duplicated DELIVER frame is
+     * dropped as TCP would (tags below tag_floor count as seen). */
+    uint64_t tag_floor;
+    uint64_t tag_bits[WL_TAGS_WINDOW / 64];
     uint64_t consume_request;
     uint64_t last_heard_ns; /* local clock */
     char tag[WL_TAG_MAX];
@@ -656,6 +663,8 @@ static void wl__producer_halt(workload_client_t *c) {
 
 static void wl__consumer_subscribe(workload_client_t *c) {
     c->sessions++;
+    c->tag_floor = 0;
+    memset(c->tag_bits, 0, sizeof c->tag_bits);
     snprintf(c->tag, sizeof(c->tag), "c%" PRIu32 ".%" PRIu32, c->env.client_index, c->sessions);
     c->consume_request = ++c->request_seq;
     c->cstate = WL_C_SUBSCRIBING;
@@ -723,6 +732,7 @@ static void wl__ack(workload_client_t *c, const wl_delivery_t *d) {
     memset(&m, 0, sizeof(m));
     m.type = WIRE_MSG_ACK;
     m.ack.delivery_tag = d->delivery_tag;
+    m.ack.session_id = c->session_id;
     (void)wl__send(c, d->node, &m);
     c->stats.acked++;
     wl__record(c, HISTORY_OK, HISTORY_OP_ACK, d->message_id, d->producer_id, d->sequence,
@@ -755,11 +765,31 @@ static void wl__process_done(workload_client_t *c) {
     wl__process_next(c);
 }
 
+/* True if `tag` was already delivered in this subscription (and remember it). */
+static bool wl__tag_seen(workload_client_t *c, uint64_t tag) {
+    if (tag < c->tag_floor) return true;
+    if (tag - c->tag_floor >= 2 * (uint64_t)WL_TAGS_WINDOW) {
+        memset(c->tag_bits, 0, sizeof c->tag_bits); /* a jump: start over */
+        c->tag_floor = tag - WL_TAGS_WINDOW + 1;
+    }
+    while (tag >= c->tag_floor + WL_TAGS_WINDOW) { /* slide, at most one window */
+        const uint64_t i = c->tag_floor % WL_TAGS_WINDOW;
+        c->tag_bits[i / 64] &= ~(UINT64_C(1) << (i % 64));
+        c->tag_floor++;
+    }
+    const uint64_t i = tag % WL_TAGS_WINDOW;
+    const uint64_t bit = UINT64_C(1) << (i % 64);
+    if (c->tag_bits[i / 64] & bit) return true;
+    c->tag_bits[i / 64] |= bit;
+    return false;
+}
+
 static void wl__deliver(workload_client_t *c, io_addr_t from, const wire_deliver_t *d) {
     if (c->cstate != WL_C_ACTIVE && c->cstate != WL_C_SUBSCRIBING) return;
     if (d->consumer_tag.len != strlen(c->tag) ||
         memcmp(d->consumer_tag.ptr, c->tag, d->consumer_tag.len) != 0)
         return; /* for a session this client already dropped */
+    if (wl__tag_seen(c, d->delivery_tag)) return; /* a duplicated frame */
     c->last_heard_ns = io_now_ns(c->io);
     c->stats.delivered++;
     wl__record_deliver(c, from, d);
@@ -772,6 +802,7 @@ static void wl__deliver(workload_client_t *c, io_addr_t from, const wire_deliver
             memset(&m, 0, sizeof(m));
             m.type = WIRE_MSG_NACK;
             m.nack.delivery_tag = d->delivery_tag;
+            m.nack.session_id = c->session_id;
             m.nack.requeue = 1;
             (void)wl__send(c, from, &m);
             c->stats.nacked++;

@@ -162,9 +162,9 @@ static void fill_request(sample_t *s, int v) {
     case WIRE_MSG_CANCEL:
         m->cancel = (wire_cancel_t){v64(v, 6), pick(v, 8, N, 2)};
         break;
-    case WIRE_MSG_ACK: m->ack = (wire_ack_t){v64(v, 11), vflag(v)}; break;
-    case WIRE_MSG_NACK: m->nack = (wire_nack_t){v64(v, 12), vflag(v), vflag(v)}; break;
-    case WIRE_MSG_REJECT: m->reject = (wire_reject_t){v64(v, 13), vflag(v)}; break;
+    case WIRE_MSG_ACK: m->ack = (wire_ack_t){v64(v, 11), vflag(v), v64(v, 5)}; break;
+    case WIRE_MSG_NACK: m->nack = (wire_nack_t){v64(v, 12), vflag(v), vflag(v), v64(v, 5)}; break;
+    case WIRE_MSG_REJECT: m->reject = (wire_reject_t){v64(v, 13), vflag(v), v64(v, 5)}; break;
     case WIRE_MSG_HEARTBEAT:
         m->heartbeat = (wire_heartbeat_t){v64(v, 99), v64(v, 123456789)};
         break;
@@ -816,7 +816,7 @@ static void test_encode_const_message(void **state) {
     uint8_t buf[64];
     wire_msg_t out;
     int n = wire_encode(&m, buf, sizeof buf);
-    assert_int_equal(n, WIRE_HEADER_SIZE + 10);
+    assert_int_equal(n, WIRE_HEADER_SIZE + 18); /* tag, multiple, requeue, session */
     assert_int_equal(wire_decode(buf, (size_t)n, &out, NULL, 0), 0);
     assert_true(wire_msg_equal(&m, &out));
     buf[WIRE_HEADER_SIZE + 9] = 2; /* requeue = 2 */
