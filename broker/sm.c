@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define SM__SNAPSHOT_MAGIC 0x4D53434Cu /* "LCSM" little endian */
-#define SM__SNAPSHOT_VERSION 1u
+#define SM__SNAPSHOT_VERSION 2u
 #define SM__FNV_OFFSET 0xcbf29ce484222325ull
 #define SM__FNV_PRIME 0x100000001b3ull
 
@@ -434,17 +434,35 @@ static broker_sm_dedup_t *sm__dedup_find(broker_sm_t *sm, uint64_t producer,
     return NULL;
 }
 
-/* Was `seq` applied? Sequences older than the window count as applied: a
- * retry that late is assumed to be of something that was enqueued long ago. */
+/* Was `seq` applied? A sequence older than the window is unknown and counts
+ * as new: a late retry may then be stored twice, but a message the producer
+ * was told is stored is never one that was not. */
 static int sm__dedup_seen(const broker_sm_dedup_t *e, uint64_t seq) {
     assert(e != NULL);
-    assert(e->window & 1u); /* highest itself was applied */
+    assert(e->window[0] & 1u); /* highest itself was applied */
     if (seq > e->highest)
         return 0;
     uint64_t age = e->highest - seq;
     if (age >= SM_DEDUP_WINDOW)
-        return 1;
-    return (int)((e->window >> age) & 1u);
+        return 0;
+    return (int)((e->window[age / 64] >> (age % 64)) & 1u);
+}
+
+/* Age every remembered sequence by `shift` (bit k moves to k + shift). */
+static void sm__window_shift(uint64_t *w, uint64_t shift) {
+    if (shift >= SM_DEDUP_WINDOW) {
+        memset(w, 0, SM_DEDUP_WINDOW_WORDS * sizeof *w);
+        return;
+    }
+    const uint32_t words = (uint32_t)(shift / 64), bits = (uint32_t)(shift % 64);
+    for (uint32_t i = SM_DEDUP_WINDOW_WORDS; i-- > 0;) {
+        uint64_t v = 0;
+        if (i >= words) {
+            v = w[i - words] << bits;
+            if (bits != 0 && i >= words + 1) v |= w[i - words - 1] >> (64 - bits);
+        }
+        w[i] = v;
+    }
 }
 
 /* Make the table able to take one more producer. 0 or IO_ENOMEM. */
@@ -490,16 +508,16 @@ static void sm__dedup_record(broker_sm_t *sm, uint64_t producer, uint64_t seq,
         e = &sm->dedup[pos];
         e->producer_id = producer;
         e->highest = seq;
-        e->window = 1;
+        memset(e->window, 0, sizeof e->window);
+        e->window[0] = 1;
     } else if (seq > e->highest) {
-        uint64_t shift = seq - e->highest;
-        e->window = shift >= 64 ? 0 : e->window << shift;
-        e->window |= 1;
+        sm__window_shift(e->window, seq - e->highest);
+        e->window[0] |= 1;
         e->highest = seq;
-    } else {
-        assert(e->highest - seq < SM_DEDUP_WINDOW);
-        e->window |= (uint64_t)1 << (e->highest - seq);
-    }
+    } else if (e->highest - seq < SM_DEDUP_WINDOW) {
+        const uint64_t age = e->highest - seq;
+        e->window[age / 64] |= (uint64_t)1 << (age % 64);
+    } /* older than the window: applied as new, nothing to remember */
     e->last_index = index;
 }
 
@@ -969,7 +987,7 @@ static int sm__check_tables(const broker_sm_t *sm) {
             return 0;
     }
     for (uint32_t i = 0; i < sm->dedup_count; i++) {
-        if (sm->dedup[i].producer_id == 0 || !(sm->dedup[i].window & 1u) ||
+        if (sm->dedup[i].producer_id == 0 || !(sm->dedup[i].window[0] & 1u) ||
             (i > 0 && sm->dedup[i - 1].producer_id >= sm->dedup[i].producer_id))
             return 0;
     }
@@ -1045,7 +1063,8 @@ static void sm__walk(const broker_sm_t *sm, sm__sink_t *s) {
     for (uint32_t i = 0; i < sm->dedup_count; i++) {
         sm__put_u64(s, sm->dedup[i].producer_id);
         sm__put_u64(s, sm->dedup[i].highest);
-        sm__put_u64(s, sm->dedup[i].window);
+        for (uint32_t w = 0; w < SM_DEDUP_WINDOW_WORDS; w++)
+            sm__put_u64(s, sm->dedup[i].window[w]);
         sm__put_u64(s, sm->dedup[i].last_index);
     }
     sm__put_u32(s, sm->exchange_count);
@@ -1109,9 +1128,10 @@ static int sm__restore_dedup(broker_sm_t *t, sm__rd_t *r) {
         broker_sm_dedup_t e;
         e.producer_id = sm__get_u64(r);
         e.highest = sm__get_u64(r);
-        e.window = sm__get_u64(r);
+        for (uint32_t w = 0; w < SM_DEDUP_WINDOW_WORDS; w++)
+            e.window[w] = sm__get_u64(r);
         e.last_index = sm__get_u64(r);
-        if (r->bad || e.producer_id == 0 || !(e.window & 1u) ||
+        if (r->bad || e.producer_id == 0 || !(e.window[0] & 1u) ||
             e.last_index > t->last_applied ||
             (i > 0 && t->dedup[i - 1].producer_id >= e.producer_id))
             return SM_EMALFORMED;

@@ -36,7 +36,12 @@
 #define SM_MESSAGE_BODY_MAX BROKER_QUEUE_BODY_MAX       /* 1 MiB */
 #define SM_BODY_BYTES_MAX (256ull * 1024u * 1024u) /* all bodies, all queues */
 #define SM_DEDUP_PRODUCERS_MAX 1024u
-#define SM_DEDUP_WINDOW 64u /* sequences remembered below the highest */
+/* Sequences remembered below the highest, per producer. A producer's
+ * in-flight window bounds how many publishes are outstanding, not how far a
+ * long-retried one trails the newest, so this is generous; a sequence older
+ * than it is applied as new (a possible duplicate, never a silent loss). */
+#define SM_DEDUP_WINDOW 1024u
+#define SM_DEDUP_WINDOW_WORDS (SM_DEDUP_WINDOW / 64u)
 /* Largest encoded command: a PUBLISH with maximal names and body. */
 #define SM_CMD_SIZE_MAX (1u + 8u + 8u + 2u * (2u + SM_NAME_MAX) + 1u + 4u + \
                          SM_MESSAGE_BODY_MAX)
@@ -112,7 +117,7 @@ typedef struct broker_sm_config {
 typedef struct broker_sm_dedup {
     uint64_t producer_id;
     uint64_t highest;    /* highest sequence applied */
-    uint64_t window;     /* bit k: sequence highest - k applied */
+    uint64_t window[SM_DEDUP_WINDOW_WORDS]; /* bit k: sequence highest - k applied */
     uint64_t last_index; /* log index of last use: LRU eviction key */
 } broker_sm_dedup_t;
 

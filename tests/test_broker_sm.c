@@ -451,6 +451,30 @@ static void test_dedup_on_enqueues_once(void **state) {
     t_close(&t);
 }
 
+
+/* The dedup window spans many words: a retry 700 sequences behind the newest
+ * is still caught; one beyond the window is applied as new (never reported
+ * as stored when it was not). */
+static void test_dedup_wide_window_and_beyond(void **state) {
+    (void)state;
+    t_sm_t t;
+    t_init(&t, 1);
+    assert_int_equal(t_queue(&t, "q", "", 0, 0), 0);
+    assert_int_equal(t_publish(&t, "", "q", "m", 9, 100).status, SM_STATUS_OK);
+    /* 101 is "lost" (never applied); the producer moves far ahead. */
+    for (uint64_t seq = 102; seq <= 800; seq++)
+        assert_int_equal(t_publish(&t, "", "q", "m", 9, seq).status, SM_STATUS_OK);
+    assert_int_equal(t_publish(&t, "", "q", "m", 9, 100).status, SM_STATUS_DUPLICATE);
+    assert_int_equal(t_publish(&t, "", "q", "m", 9, 101).status, SM_STATUS_OK); /* late, new */
+    assert_int_equal(t_publish(&t, "", "q", "m", 9, 101).status, SM_STATUS_DUPLICATE);
+    assert_int_equal(t_publish(&t, "", "q", "m", 9, 3000).status, SM_STATUS_OK);
+    /* 100 is now 2900 behind: unknown, so applied as new rather than lost. */
+    assert_int_equal(t_publish(&t, "", "q", "m", 9, 100).status, SM_STATUS_OK);
+    assert_int_equal(t_publish(&t, "", "q", "m", 9, 2999).status, SM_STATUS_OK);
+    assert_int_equal(t_publish(&t, "", "q", "m", 9, 2999).status, SM_STATUS_DUPLICATE);
+    t_close(&t);
+}
+
 static void test_dedup_off_enqueues_twice(void **state) {
     (void)state;
     t_sm_t t;
@@ -843,6 +867,7 @@ int main(void) {
         cmocka_unit_test(test_direct_exchange),
         cmocka_unit_test(test_fanout_and_topic_exchange),
         cmocka_unit_test(test_dedup_on_enqueues_once),
+        cmocka_unit_test(test_dedup_wide_window_and_beyond),
         cmocka_unit_test(test_dedup_off_enqueues_twice),
         cmocka_unit_test(test_dedup_eviction_is_lru),
         cmocka_unit_test(test_return_and_dead_letter),
