@@ -185,11 +185,20 @@ static void sweep__print_line(const sweep__plan_t *p, const sweep__brief_t *b) {
         return;
     }
     fprintf(out, "%-4s %016" PRIx64 "  ", b->exit_code == 0 ? "PASS" : "FAIL", b->trace_hash);
+    /* Name what decided the verdict first; violations nobody expected to
+     * hold (informational ones) come after, marked as such. */
+    const uint16_t info = (uint16_t)(b->violated & ~b->failed);
     if (b->violated == 0) fprintf(out, "every invariant held");
-    else {
-        fprintf(out, "violated:");
+    if (b->failed != 0) {
+        fprintf(out, "not as expected:");
         for (unsigned i = 0; i < SCN_INV_COUNT; i++)
-            if (b->violated & (1u << i)) fprintf(out, " %s", scn_invariant_name(i));
+            if (b->failed & (1u << i)) fprintf(out, " %s", scn_invariant_name(i));
+    }
+    if (info != 0) {
+        fprintf(out, "%s", b->failed ? "; " : "");
+        fprintf(out, "violated (expected or informational):");
+        for (unsigned i = 0; i < SCN_INV_COUNT; i++)
+            if (info & (1u << i)) fprintf(out, " %s", scn_invariant_name(i));
     }
     fputc('\n', out);
     if (b->exit_code == 1) {
