@@ -5,17 +5,24 @@
 
 #include "cli/broker_flags.h"
 #include "cli/cli.h"
+#include "runtime/amqp_frontend.h"
 #include "runtime/errors.h"
 #include "runtime/server.h"
 
-#define CLI_BROKER_PEERS_TEXT_MAX 4096u /* bytes of the --peers list */
+#define CLI_BROKER_PEERS_TEXT_MAX 4096u /* bytes of a --peers / --client-peers list */
+
+/* A comma-separated address list, split in place. */
+typedef struct cli_addr_list {
+    char text[CLI_BROKER_PEERS_TEXT_MAX];
+    const char *addr[BROKER_REPLICAS_MAX];
+    uint32_t count;
+} cli_addr_list_t;
 
 typedef struct cli_broker_args {
     uint64_t id;
     int id_set;
-    char peers_text[CLI_BROKER_PEERS_TEXT_MAX];
-    const char *peers[BROKER_REPLICAS_MAX];
-    uint32_t peers_count;
+    cli_addr_list_t peers;
+    cli_addr_list_t client_peers; /* count 0 = not given */
     const char *client, *amqp, *data_dir, *listen;
     rt_log_level_t log_level;
     cli_strategy_t strategy;
@@ -24,18 +31,26 @@ typedef struct cli_broker_args {
 static void broker_usage(FILE *out) {
     fprintf(out,
             "usage: chaoslab broker --id N --peers H:P,H:P,... --client H:P --data-dir DIR\n"
-            "                       [--amqp H:P] [--listen HOST] [strategy flags]\n"
+            "                       [--amqp H:P [--client-peers H:P,...]] [--listen HOST]\n"
+            "                       [strategy flags]\n"
             "                       [--log-level error|warn|info|debug]\n\n"
             "Runs one node of the reference broker for real: Raft over TCP between\n"
             "the peers, a durable log, meta and snapshots in DIR, and a port for\n"
-            "wire-protocol clients. Ctrl-C or SIGTERM stops it gracefully. A node\n"
-            "restarted on its data dir recovers from it. See docs/broker.md.\n\n"
+            "wire-protocol clients, and with --amqp one for AMQP 0-9-1 clients (pika,\n"
+            "amqp-tools). Ctrl-C or SIGTERM stops it gracefully. A node restarted on\n"
+            "its data dir recovers from it. See docs/broker.md and docs/amqp.md.\n\n"
             "  --id N           this node's index in --peers (0-based)\n"
             "  --peers LIST     peer address of every node, in id order; the count is\n"
             "                   the replica count (1..%u)\n"
             "  --client H:P     where wire clients connect (port 0 = any free port)\n"
             "  --data-dir DIR   created if missing; locked while this node runs\n"
-            "  --amqp H:P       AMQP 0-9-1 address (stored for the AMQP front end)\n"
+            "  --amqp H:P       listen for AMQP 0-9-1 clients here (guest/guest,\n"
+            "                   vhost /)\n"
+            "  --client-peers LIST\n"
+            "                   wire client address of every node, in id order (same\n"
+            "                   count as --peers): the AMQP front end of a follower\n"
+            "                   forwards to the leader through it. Default: only this\n"
+            "                   node's own --client port (fine for one node)\n"
             "  --listen HOST    host the peer port binds to (default 127.0.0.1; use\n"
             "                   0.0.0.0 for a cluster across machines)\n"
             "  --log-level L    error, warn, info (default) or debug\n\n",
@@ -53,17 +68,17 @@ static int broker_usage_error(const char *fmt, const char *arg) {
     return CLI_EXIT_USAGE;
 }
 
-/* Split "a,b,c" into args->peers (pointers into args->peers_text). */
-static int broker_parse_peers(cli_broker_args_t *a, const char *text) {
-    if (strlen(text) >= sizeof a->peers_text) return -1;
-    memcpy(a->peers_text, text, strlen(text) + 1);
-    a->peers_count = 0;
-    char *p = a->peers_text;
+/* Split "a,b,c" into l->addr (pointers into l->text): 1..7 non-empty words. */
+static int broker_parse_list(cli_addr_list_t *l, const char *text) {
+    if (strlen(text) >= sizeof l->text) return -1;
+    memcpy(l->text, text, strlen(text) + 1);
+    l->count = 0;
+    char *p = l->text;
     for (uint32_t n = 0; n <= BROKER_REPLICAS_MAX; n++) {
         char *comma = strchr(p, ',');
         if (comma != NULL) *comma = '\0';
-        if (*p == '\0' || a->peers_count >= BROKER_REPLICAS_MAX) return -1;
-        a->peers[a->peers_count++] = p;
+        if (*p == '\0' || l->count >= BROKER_REPLICAS_MAX) return -1;
+        l->addr[l->count++] = p;
         if (comma == NULL) return 0;
         p = comma + 1;
     }
@@ -83,8 +98,9 @@ static int broker_parse_one(cli_broker_args_t *a, int argc, char **argv, int *i)
     const int st = cli_strategy_flag(&a->strategy, argc, argv, i, "broker");
     if (st < 0) return CLI_EXIT_USAGE;
     if (st > 0) return -1;
-    static const char *const valued[] = {"--id", "--peers", "--client", "--amqp",
-                                         "--data-dir", "--listen", "--log-level"};
+    static const char *const valued[] = {"--id",       "--peers",  "--client",
+                                         "--amqp",     "--data-dir", "--listen",
+                                         "--log-level", "--client-peers"};
     int known = 0;
     for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
         known |= strcmp(flag, valued[k]) == 0;
@@ -96,8 +112,12 @@ static int broker_parse_one(cli_broker_args_t *a, int argc, char **argv, int *i)
             return broker_usage_error("--id wants 0..6, got '%s'", v);
         a->id_set = 1;
     } else if (strcmp(flag, "--peers") == 0) {
-        if (broker_parse_peers(a, v) != 0)
+        if (broker_parse_list(&a->peers, v) != 0)
             return broker_usage_error("--peers wants 1..7 comma-separated H:P, got '%s'", v);
+    } else if (strcmp(flag, "--client-peers") == 0) {
+        if (broker_parse_list(&a->client_peers, v) != 0)
+            return broker_usage_error("--client-peers wants 1..7 comma-separated H:P, got '%s'",
+                                      v);
     } else if (strcmp(flag, "--log-level") == 0) {
         if (rt_log_level_parse(v, &a->log_level) != 0)
             return broker_usage_error("--log-level wants error|warn|info|debug, got '%s'", v);
@@ -116,25 +136,92 @@ static int broker_parse_one(cli_broker_args_t *a, int argc, char **argv, int *i)
 /* Required flags present and consistent; returns -1 or an exit code. */
 static int broker_check(const cli_broker_args_t *a) {
     if (!a->id_set) return broker_usage_error("%s is required", "--id");
-    if (a->peers_count == 0) return broker_usage_error("%s is required", "--peers");
+    if (a->peers.count == 0) return broker_usage_error("%s is required", "--peers");
     if (a->client == NULL) return broker_usage_error("%s is required", "--client");
     if (a->data_dir == NULL) return broker_usage_error("%s is required", "--data-dir");
-    if (a->id >= a->peers_count)
+    if (a->id >= a->peers.count)
         return broker_usage_error("--id must be below the number of --peers (%s)",
-                                  a->peers_count == 1 ? "1" : "their count");
-    if (a->strategy.replicas_set && a->strategy.cfg.replicas != a->peers_count)
+                                  a->peers.count == 1 ? "1" : "their count");
+    if (a->strategy.replicas_set && a->strategy.cfg.replicas != a->peers.count)
         return broker_usage_error("%s", "replicas= must equal the number of --peers");
     struct sockaddr_storage ss;
-    for (uint32_t i = 0; i < a->peers_count; i++)
-        if (rt_parse_addr(a->peers[i], &ss) != 0)
+    for (uint32_t i = 0; i < a->peers.count; i++)
+        if (rt_parse_addr(a->peers.addr[i], &ss) != 0)
             return broker_usage_error("bad peer address '%s' (want host:port, no DNS)",
-                                      a->peers[i]);
+                                      a->peers.addr[i]);
     const size_t n = strlen(a->client);
     if (!(n >= 2 && strcmp(a->client + n - 2, ":0") == 0) && rt_parse_addr(a->client, &ss) != 0)
         return broker_usage_error("bad --client address '%s' (want host:port)", a->client);
     if (a->amqp != NULL && rt_parse_addr(a->amqp, &ss) != 0)
         return broker_usage_error("bad --amqp address '%s' (want host:port)", a->amqp);
+    if (a->client_peers.count == 0) return -1;
+    if (a->amqp == NULL)
+        return broker_usage_error("%s is only used by the AMQP front end: add --amqp",
+                                  "--client-peers");
+    if (a->client_peers.count != a->peers.count)
+        return broker_usage_error("%s must list one address per --peers entry, in id order",
+                                  "--client-peers");
+    for (uint32_t i = 0; i < a->client_peers.count; i++)
+        if (rt_parse_addr(a->client_peers.addr[i], &ss) != 0)
+            return broker_usage_error("bad --client-peers address '%s' (want host:port)",
+                                      a->client_peers.addr[i]);
     return -1;
+}
+
+/* 1 if `addr` can be dialled as given: a real port and not a wildcard host. */
+static int broker_dialable(const char *addr) {
+    struct sockaddr_storage ss;
+    if (rt_parse_addr(addr, &ss) != 0) return 0;
+    return strncmp(addr, "0.0.0.0:", 8) != 0 && strncmp(addr, "[::]:", 5) != 0;
+}
+
+/* The AMQP front end's config: --client-peers, else this node's own client
+ * port (as given when it can be dialled, else the hook's 127.0.0.1:<bound
+ * port>). */
+static rt_amqp_config_t broker_amqp_config(const cli_broker_args_t *a) {
+    rt_amqp_config_t ac = {.listen = a->amqp};
+    if (a->client_peers.count > 0) {
+        ac.nodes = a->client_peers.addr;
+        ac.nodes_count = a->client_peers.count;
+        ac.first_node = (uint32_t)a->id;
+    } else if (broker_dialable(a->client)) {
+        ac.nodes = &a->client;
+        ac.nodes_count = 1;
+    }
+    return ac;
+}
+
+/* The server on a loop of our own, so the AMQP front end can live on it
+ * too. Returns 0 or a negative code with err set. */
+static int broker_run(const cli_broker_args_t *a, char *err, size_t cap) {
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0) {
+        snprintf(err, cap, "libuv loop init failed");
+        return IO_ENOMEM;
+    }
+    rt_server_config_t cfg = {
+        .node_id = (uint32_t)a->id, .peers = a->peers.addr, .peers_count = a->peers.count,
+        .listen_host = a->listen, .client_addr = a->client, .amqp_addr = a->amqp,
+        .data_dir = a->data_dir, .broker = a->strategy.cfg, .log_level = a->log_level,
+    };
+    rt_amqp_t *fe = NULL;
+    rt_server_frontend_t hook;
+    int rc = 0;
+    if (a->amqp != NULL) {
+        const rt_amqp_config_t ac = broker_amqp_config(a);
+        rc = rt_amqp_new(&loop, &ac, &fe);
+        if (rc != 0) {
+            snprintf(err, cap, "AMQP front end on %s: %s", a->amqp, rt_strerror(rc));
+        } else {
+            rt_amqp_server_hook(fe, &hook);
+            cfg.amqp_frontend = &hook;
+        }
+    }
+    if (rc == 0) rc = rt_server_run_on(&loop, &cfg, err, cap);
+    rt_amqp_free(fe); /* stopped by the server; its memory goes in the run below */
+    (void)uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) != 0) (void)uv_run(&loop, UV_RUN_DEFAULT);
+    return rc;
 }
 
 int cli_cmd_broker(int argc, char **argv) {
@@ -156,14 +243,8 @@ int cli_cmd_broker(int argc, char **argv) {
         free(a);
         return rc;
     }
-    rt_server_config_t cfg = {
-        .node_id = (uint32_t)a->id, .peers = a->peers, .peers_count = a->peers_count,
-        .listen_host = a->listen, .client_addr = a->client, .amqp_addr = a->amqp,
-        .amqp_frontend = NULL, /* the AMQP front end plugs in here */
-        .data_dir = a->data_dir, .broker = a->strategy.cfg, .log_level = a->log_level,
-    };
     char err[RT_SERVER_ERR_MAX] = "";
-    const int r = rt_server_run(&cfg, err, sizeof err);
+    const int r = broker_run(a, err, sizeof err);
     if (r != 0) {
         fprintf(stderr, "chaoslab broker: %s\n", err[0] ? err : rt_strerror(r));
         rc = r == IO_EINVAL || r == RT_EADDR ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;

@@ -1,7 +1,9 @@
 /*
  * cli/cmd_cluster.c — `chaoslab cluster`: N real `chaoslab broker` processes
  * on loopback, for trying the broker out. Node i gets three consecutive
- * ports from the base: peer P+3i, client P+3i+1, amqp P+3i+2.
+ * ports from the base: peer P+3i, client P+3i+1, amqp P+3i+2. Every child
+ * gets the client port list too (--client-peers), so the AMQP front end of a
+ * follower forwards to the leader.
  *
  * The parent blocks SIGINT/SIGTERM/SIGCHLD and waits for them with
  * sigtimedwait (no handler, no global flag). Each child runs in its own
@@ -52,6 +54,7 @@ typedef struct cluster {
     cli_strategy_t strategy;
     char self[CLUSTER_PATH_MAX];
     char peers[CLUSTER_NODES_MAX * CLUSTER_ADDR_MAX];
+    char clients[CLUSTER_NODES_MAX * CLUSTER_ADDR_MAX]; /* --client-peers */
     cluster_node_t node[CLUSTER_NODES_MAX];
     uint32_t alive;
 } cluster_t;
@@ -62,7 +65,9 @@ static void cluster_usage(FILE *out) {
             "                        [--log-level L] [strategy flags]\n\n"
             "Starts N real `chaoslab broker` processes on 127.0.0.1 forming one\n"
             "cluster, prints their ports, and runs until Ctrl-C or SIGTERM, which it\n"
-            "forwards to every node (graceful stop). Kill one node's pid to watch the\n"
+            "forwards to every node (graceful stop). Every node has an AMQP 0-9-1\n"
+            "port (pika, amqp-tools; guest/guest): connect to any of them, a\n"
+            "follower forwards to the leader. Kill one node's pid to watch the\n"
             "others elect a new leader; start the same command again and every node\n"
             "recovers from its data dir.\n\n"
             "  --nodes N        1..%u nodes (the replica count)\n"
@@ -122,7 +127,7 @@ static int cluster_parse(cluster_t *c, int argc, char **argv) {
 }
 
 static void cluster_layout(cluster_t *c) {
-    size_t used = 0;
+    size_t used = 0, used_clients = 0;
     for (uint32_t i = 0; i < c->nodes; i++) {
         cluster_node_t *n = &c->node[i];
         n->peer_port = (unsigned)(c->base_port + CLUSTER_PORTS_PER_NODE * i);
@@ -134,6 +139,9 @@ static void cluster_layout(cluster_t *c) {
         snprintf(n->dir, sizeof n->dir, "%s/node-%u", c->dir, i);
         used += (size_t)snprintf(c->peers + used, sizeof c->peers - used, "%s%s",
                                  i ? "," : "", n->peer);
+        used_clients += (size_t)snprintf(c->clients + used_clients,
+                                         sizeof c->clients - used_clients, "%s%s",
+                                         i ? "," : "", n->client);
     }
 }
 
@@ -159,6 +167,8 @@ static void cluster_exec_child(const cluster_t *c, uint32_t i, const sigset_t *o
     args[k++] = n->client;
     args[k++] = "--amqp";
     args[k++] = n->amqp;
+    args[k++] = "--client-peers";
+    args[k++] = c->clients;
     args[k++] = "--data-dir";
     args[k++] = n->dir;
     args[k++] = "--log-level";
@@ -198,8 +208,11 @@ static void cluster_print(const cluster_t *c) {
         printf("%-5u %-8ld %-6u %-7u %-6u %s\n", i, (long)n->pid, n->peer_port, n->client_port,
                n->amqp_port, n->dir);
     }
-    printf("\nwire clients: connect to any client port (a follower answers NOT_LEADER\n"
-           "with the leader's id). Ctrl-C stops every node.\n\n");
+    printf("\nAMQP 0-9-1 clients (pika, amqp-tools; guest/guest, vhost /): connect to\n"
+           "any amqp port, e.g. amqp://guest:guest@127.0.0.1:%u/ (a follower forwards\n"
+           "to the leader). Wire clients: any client port (a follower answers\n"
+           "NOT_LEADER with the leader's id). Ctrl-C stops every node.\n\n",
+           c->node[0].amqp_port);
     fflush(stdout);
 }
 

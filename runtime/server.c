@@ -461,15 +461,12 @@ rt_client_port_t *rt_server_clients(rt_server_t *s) {
 
 /* ---- the whole process ------------------------------------------------------ */
 
-int rt_server_run(const rt_server_config_t *cfg, char *err, size_t err_cap) {
+int rt_server_run_on(uv_loop_t *loop, const rt_server_config_t *cfg, char *err,
+                     size_t err_cap) {
+    assert(loop != NULL);
     assert(cfg != NULL);
-    uv_loop_t loop;
-    if (uv_loop_init(&loop) != 0) {
-        rt_server__err(err, err_cap, "libuv loop init failed");
-        return IO_ENOMEM;
-    }
     rt_server_t *s = NULL;
-    int rc = rt_server_new(&loop, cfg, &s, err, err_cap);
+    int rc = rt_server_new(loop, cfg, &s, err, err_cap);
     if (rc == 0) rc = rt_server_start(s, err, err_cap);
     if (rc == 0 && rt_server_watch_signals(s) != 0) {
         rt_server__err(err, err_cap, "cannot watch SIGINT/SIGTERM");
@@ -477,13 +474,24 @@ int rt_server_run(const rt_server_config_t *cfg, char *err, size_t err_cap) {
         rt_server_stop(s);
     }
     /* Runs until a signal or a node failure stopped everything. */
-    if (rc == 0) (void)uv_run(&loop, UV_RUN_DEFAULT);
+    if (rc == 0) (void)uv_run(loop, UV_RUN_DEFAULT);
     if (s != NULL && rc == 0 && s->failed) {
         rt_server__err(err, err_cap, "the node failed (see the log)");
         rc = RT_EBOOT;
     }
     rt_server_free(s);
-    (void)uv_run(&loop, UV_RUN_DEFAULT); /* let the handles close */
+    (void)uv_run(loop, UV_RUN_DEFAULT); /* let the handles close */
+    return rc;
+}
+
+int rt_server_run(const rt_server_config_t *cfg, char *err, size_t err_cap) {
+    assert(cfg != NULL);
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0) {
+        rt_server__err(err, err_cap, "libuv loop init failed");
+        return IO_ENOMEM;
+    }
+    const int rc = rt_server_run_on(&loop, cfg, err, err_cap);
     if (uv_loop_close(&loop) != 0) (void)uv_run(&loop, UV_RUN_DEFAULT);
     return rc;
 }

@@ -1,8 +1,9 @@
 /*
  * runtime/server.h — one real broker process: the reference broker node
  * (broker_node_program) on the libuv runtime, its data dir locked, its peer
- * links over TCP, a client port speaking the wire protocol, and (later) an
- * AMQP 0-9-1 front end.
+ * links over TCP, a client port speaking the wire protocol, and an AMQP
+ * 0-9-1 front end plugged in through rt_server_config_t.amqp_frontend
+ * (runtime/amqp_frontend.h provides one).
  *
  * What `chaoslab broker` runs (rt_server_run), and what tests embed: several
  * rt_server_t may share one uv loop (a whole cluster in one process).
@@ -37,8 +38,9 @@
 typedef struct rt_server rt_server_t;
 
 /*
- * The AMQP front end hook. The AMQP 0-9-1 listener is added by another
- * module; it plugs in here without changing the server. With
+ * The AMQP front end hook. The AMQP 0-9-1 listener lives in another module
+ * (rt_amqp_server_hook fills one); it plugs in here without changing the
+ * server. With
  * rt_server_config_t.amqp_frontend NULL, `amqp_addr` is stored (and logged)
  * but nothing listens on it.
  */
@@ -120,5 +122,14 @@ void rt_server_client_closed(rt_server_t *s, io_addr_t addr);
  * run until stopped, clean up. Returns 0 after a graceful stop, or a
  * negative code with err set (nothing left running). */
 int rt_server_run(const rt_server_config_t *cfg, char *err, size_t err_cap);
+
+/* rt_server_run on the caller's `loop` (borrowed, initialised), so things
+ * that must live on the server's loop (the AMQP front end of
+ * cfg->amqp_frontend) can be created on it first. Runs until stopped, frees
+ * the server and runs the loop until the server's handles closed; does NOT
+ * close the loop: the caller frees its own objects (e.g. rt_amqp_free), runs
+ * the loop once more and closes it. Same returns as rt_server_run. */
+int rt_server_run_on(uv_loop_t *loop, const rt_server_config_t *cfg, char *err,
+                     size_t err_cap);
 
 #endif
