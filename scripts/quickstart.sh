@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
-exec build/chaoslab demo "$@"
+exec build/chaoslab run scenarios/leader_crash.lua "$@"
