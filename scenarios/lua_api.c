@@ -122,14 +122,25 @@ static int lua__msgh(lua_State *L) {
 
 /* ---- strict table fields --------------------------------------------------- */
 
+static size_t lua__common_prefix(const char *a, const char *b) {
+    size_t n = 0;
+    while (a[n] != '\0' && a[n] == b[n]) n++;
+    return n;
+}
+
+/* The closest known name (edit distance <= 2); ties go to the longer common
+ * prefix, so "lead" suggests "leader" rather than "load". */
 static const char *lua__suggest(const char *key, const char *const *known) {
     const char *best = NULL;
     unsigned best_d = 3;
+    size_t best_p = 0;
     for (size_t i = 0; known[i] != NULL; i++) {
         const unsigned d = scn_edit_distance(key, known[i]);
-        if (d < best_d) {
+        const size_t p = lua__common_prefix(key, known[i]);
+        if (d < best_d || (d == best_d && best != NULL && p > best_p)) {
             best_d = d;
             best = known[i];
+            best_p = p;
         }
     }
     return best;
