@@ -86,6 +86,7 @@ struct broker_node {
     bool get_delivered; /* set by node__deliver for the GET consumer */
     uint64_t next_epoch;  /* session epochs handed out by this node */
     bool fresh_pending;   /* leader: its term's first entry not applied yet */
+    bool snap_installed;  /* the snapshot being saved came from the leader */
 };
 
 /* ---- envelope ------------------------------------------------------------ */
@@ -478,7 +479,21 @@ static void node__snapshot_saved(broker_node_t *n, uint64_t index, uint64_t term
     n->snap_saving_len = 0;
     n->snap_index = index;
     n->snap_term = term;
-    (void)broker_log_compact(&n->log, index, term);
+    if (n->snap_installed) {
+        /* Our log may conflict with the leader's snapshot: start after it. */
+        n->snap_installed = false;
+        (void)broker_log_compact(&n->log, index, term);
+        return;
+    }
+    /* Keep a tail of entries behind the snapshot so a follower that is only
+     * a little behind gets entries, not a whole snapshot (etcd does the
+     * same); the log stays bounded by snapshot_every + this slack. */
+    const uint64_t keep = n->cfg.snapshot_every_entries / 2;
+    if (index <= keep) return;
+    const uint64_t upto = index - keep;
+    const uint64_t upto_term = broker_log_term_at(&n->log, upto);
+    if (upto > broker_log_base_index(&n->log) && upto_term != 0)
+        (void)broker_log_compact(&n->log, upto, upto_term);
 }
 
 static int node__snapshot_get(void *arg, const uint8_t **bytes, size_t *len,
@@ -508,6 +523,7 @@ static int node__snapshot_install(void *arg, const uint8_t *bytes, size_t len,
     }
     n->snap_saving_bytes = copy;
     n->snap_saving_len = len;
+    n->snap_installed = true;
     io_trace(&n->io, "node.snapshot_installed", NULL);
     return 0;
 }
@@ -1040,11 +1056,12 @@ void broker_node_info(const broker_node_t *n, broker_node_info_t *out) {
     out->last_index = broker_log_last_index(&n->log);
     out->durable_index = broker_log_durable_index(&n->log);
     out->snapshot_index = n->snap_index;
-    out->state_digest = broker_sm_digest(&n->sm);
     out->confirms_sent = n->confirms_sent;
     out->nacks_sent = n->nacks_sent;
     out->deliveries_sent = n->deliveries_sent;
 }
+
+uint64_t broker_node_state_digest(const broker_node_t *n) { return broker_sm_digest(&n->sm); }
 
 int64_t broker_node_queue_depth(const broker_node_t *n, const char *queue) {
     const broker_queue_t *q = broker_sm_queue(&n->sm, queue, strlen(queue));

@@ -102,11 +102,16 @@ typedef struct broker_node_info {
     uint64_t last_index;
     uint64_t durable_index;
     uint64_t snapshot_index;
-    uint64_t state_digest;  /* broker_sm_digest of the applied state */
+    /* (no digest here: broker_node_state_digest hashes the whole state and
+     * costs time proportional to it; info is meant to be cheap) */
     uint64_t confirms_sent, nacks_sent, deliveries_sent;
 } broker_node_info_t;
 
 void broker_node_info(const broker_node_t *node, broker_node_info_t *out);
+
+/* 64-bit hash of the node's applied replicated state (broker_sm_digest):
+ * replicas with the same applied index must agree. O(state size). */
+uint64_t broker_node_state_digest(const broker_node_t *node);
 
 /* Messages in `queue` (ready + unacked), or -1 if it does not exist. */
 int64_t broker_node_queue_depth(const broker_node_t *node, const char *queue);

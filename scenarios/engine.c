@@ -492,7 +492,7 @@ static int engine__check(scn_engine_t *e, scn_result_t *out) {
         broker_node_info(n, &info);
         if (!info.running) continue;
         replicas[replicas_count++] =
-            (check_replica_final_t){i, info.applied_index, info.state_digest};
+            (check_replica_final_t){i, info.applied_index, broker_node_state_digest(n)};
     }
     const check_queue_final_t q = {s->workload.queue, main_ids.ids, main_ids.count, dead_ids.ids,
                                    dead_ids.count};
