@@ -384,10 +384,38 @@ static inline uint32_t crc32c__load_le32(const uint8_t *p) {
            ((uint32_t)p[3] << 24);
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CRC32C__HW 1
+#include <string.h>
+/* SSE4.2 has CRC32C in hardware (the same polynomial); about 8x faster than
+ * the tables. Same result bit for bit, so determinism is untouched. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c__hw(uint32_t c, const uint8_t *p,
+                                                             size_t len) {
+    uint64_t c64 = c;
+    while (len >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c64 = __builtin_ia32_crc32di(c64, v);
+        p += 8;
+        len -= 8;
+    }
+    c = (uint32_t)c64;
+    while (len > 0) {
+        c = __builtin_ia32_crc32qi(c, *p);
+        p++;
+        len--;
+    }
+    return c;
+}
+#endif
+
 uint32_t crc32c_extend(uint32_t crc, const void *data, size_t len) {
     assert(data != NULL || len == 0);
     const uint8_t *p = data;
     uint32_t c = ~crc; /* undo the final xor of the previous call */
+#ifdef CRC32C__HW
+    if (len > 0 && __builtin_cpu_supports("sse4.2")) return ~crc32c__hw(c, p, len);
+#endif
     /* Body: 8 bytes per step; the tail goes byte by byte below. */
     while (len >= 8) {
         c ^= crc32c__load_le32(p);
