@@ -23,22 +23,16 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <dirent.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "broker/wire.h"
+#include "tests/support/tnet.h"
 
 #define T_PYTHON "/usr/bin/python3"
 #define T_CHILDREN_MAX 16
@@ -53,53 +47,13 @@
 #define T_LEADER_TIMEOUT_MS 10000u
 #define T_CHAOS_MESSAGES 2000u
 #define T_CHAOS_KILL_AT 600u      /* confirms before the leader is killed */
+#define T_PORT_SALT 53u           /* tnet_free_ports: apart from other tests */
 
-/* ---- time, files ------------------------------------------------------------ */
-
-static uint64_t t_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void t_sleep_ms(uint32_t ms) {
-    const struct timespec d = {ms / 1000u, (long)(ms % 1000u) * 1000000L};
-    nanosleep(&d, NULL);
-}
-
-static void t_rm_tree(const char *dir, int depth) {
-    DIR *d = opendir(dir);
-    if (d != NULL) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            char path[T_PATH_MAX];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            struct stat st;
-            if (depth < 8 && lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-                t_rm_tree(path, depth + 1);
-            else
-                (void)unlink(path);
-        }
-        closedir(d);
-    }
-    (void)rmdir(dir);
-}
-
-/* The file's text (at most cap - 1 bytes) in buf; "" if missing. */
-static size_t t_read_file(const char *path, char *buf, size_t cap) {
-    buf[0] = '\0';
-    FILE *f = fopen(path, "r");
-    if (f == NULL) return 0;
-    const size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return n;
-}
+/* ---- output files ------------------------------------------------------------ */
 
 static void t_show_file(const char *what, const char *path) {
     static char buf[T_OUT_MAX];
-    t_read_file(path, buf, sizeof buf);
+    tnet_read_file(path, buf, sizeof buf);
     printf("# ---- %s (%s) ----\n%s\n# ----\n", what, path, buf);
     fflush(stdout);
 }
@@ -117,14 +71,14 @@ static int t_setup(void **state) {
     assert_non_null(f);
     snprintf(f->dir, sizeof f->dir, "/tmp/chaoslab-cliamqp-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
-    f->deadline_ms = t_now_ms() + T_PART_BUDGET_MS;
+    f->deadline_ms = tnet_now_ms() + T_PART_BUDGET_MS;
     *state = f;
     return 0;
 }
 
 /* Milliseconds left of the part's budget, at most `want`. */
 static uint32_t t_budget(const tfix_t *f, uint32_t want) {
-    const uint64_t now = t_now_ms();
+    const uint64_t now = tnet_now_ms();
     if (now >= f->deadline_ms) return 0;
     const uint64_t left = f->deadline_ms - now;
     return left < want ? (uint32_t)left : want;
@@ -149,24 +103,7 @@ static void t_untrack(tfix_t *f, pid_t pid) {
 
 /* Start argv[0] (a path) with stdout+stderr into out_path; tracked. */
 static pid_t t_spawn(tfix_t *f, const char *const *argv, const char *out_path) {
-    fflush(NULL);
-    const pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        const int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        const int null_fd = open("/dev/null", O_RDONLY);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        if (null_fd >= 0) {
-            dup2(null_fd, 0);
-            close(null_fd);
-        }
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
+    const pid_t pid = tnet_spawn(argv, out_path);
     t_track(f, pid);
     return pid;
 }
@@ -174,21 +111,7 @@ static pid_t t_spawn(tfix_t *f, const char *const *argv, const char *out_path) {
 /* Wait up to timeout_ms: the exit code, -1 (timed out: SIGKILLed) or
  * -2 (killed by a signal). The pid is no longer tracked afterwards. */
 static int t_wait(tfix_t *f, pid_t pid, uint32_t timeout_ms) {
-    const uint64_t end = t_now_ms() + timeout_ms;
-    int status = 0, rc = -1;
-    for (;;) {
-        const pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) {
-            rc = WIFEXITED(status) ? WEXITSTATUS(status) : -2;
-            break;
-        }
-        if (r < 0 || t_now_ms() >= end) {
-            kill(pid, SIGKILL);
-            (void)waitpid(pid, &status, 0);
-            break;
-        }
-        t_sleep_ms(10);
-    }
+    const int rc = tnet_wait(pid, timeout_ms);
     t_untrack(f, pid);
     return rc;
 }
@@ -209,7 +132,7 @@ static int t_teardown(void **state) {
         if (f->pids[i] > 0) kill(f->pids[i], SIGTERM);
     for (int i = 0; i < T_CHILDREN_MAX; i++)
         if (f->pids[i] > 0) (void)t_wait(f, f->pids[i], 5000);
-    t_rm_tree(f->dir, 0);
+    tnet_rm_tree(f->dir);
     free(f);
     return 0;
 }
@@ -217,95 +140,23 @@ static int t_teardown(void **state) {
 /* Run to completion within the budget (at most want_ms); output in out. */
 static int t_run(tfix_t *f, const char *const *argv, uint32_t want_ms, char *out, size_t cap) {
     char path[T_PATH_MAX];
-    snprintf(path, sizeof path, "%s/run-%llu.out", f->dir, (unsigned long long)t_now_ms());
+    snprintf(path, sizeof path, "%s/run-%llu.out", f->dir, (unsigned long long)tnet_now_ms());
     const int rc = t_wait(f, t_spawn(f, argv, path), t_budget(f, want_ms));
-    t_read_file(path, out, cap);
+    tnet_read_file(path, out, cap);
     unlink(path);
     return rc;
 }
 
-/* ---- ports and the wire protocol ----------------------------------------------- */
-
-static int t_port_free(int port) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    const int one = 1;
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    const int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
-/* `count` consecutive free loopback ports; returns the first. */
-static int t_free_ports(int count) {
-    int base = 21000 + (int)((unsigned)getpid() * 53u % 30000u);
-    for (int attempt = 0; attempt < 100; attempt++, base += count) {
-        if (base + count > 60000) base = 21000;
-        int ok = 1;
-        for (int i = 0; i < count && ok; i++) ok = t_port_free(base + i);
-        if (ok) return base;
-    }
-    fail_msg("no %d free consecutive ports", count);
-    return -1;
-}
-
-static int t_connect(int port) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* Ask the wire client port: 1 = the leader (echoes HEARTBEAT), 0 = a
- * follower (NOT_LEADER), -1 = no answer within a second. */
-static int t_wire_role(int port) {
-    const int fd = t_connect(port);
-    if (fd < 0) return -1;
-    wire_msg_t m;
-    memset(&m, 0, sizeof m);
-    m.type = WIRE_MSG_HEARTBEAT;
-    uint8_t buf[512];
-    const int len = wire_encode(&m, buf, sizeof buf);
-    assert_true(len > 0);
-    int role = -1;
-    if (send(fd, buf, (size_t)len, MSG_NOSIGNAL) == len) {
-        size_t have = 0;
-        const uint64_t end = t_now_ms() + 1000;
-        while (role < 0 && have < sizeof buf && t_now_ms() < end) {
-            struct pollfd p = {.fd = fd, .events = POLLIN};
-            if (poll(&p, 1, 50) <= 0) continue;
-            const ssize_t r = recv(fd, buf + have, sizeof buf - have, 0);
-            if (r <= 0) break;
-            have += (size_t)r;
-            const int size = wire_frame_size(buf, have);
-            if (size <= 0 || (size_t)size > have) continue;
-            if (wire_decode(buf, (size_t)size, &m, NULL, 0) != 0) break;
-            if (m.type == WIRE_MSG_HEARTBEAT) role = 1;
-            else if (m.type == WIRE_MSG_NOT_LEADER) role = 0;
-            else break;
-        }
-    }
-    close(fd);
-    return role;
-}
+/* ---- the leader ------------------------------------------------------------------ */
 
 /* The index of the one node whose client port says "leader", polling
  * until every one of them answers and exactly one leads (bounded). */
 static int t_find_leader(tfix_t *f, const int *client_ports, int n) {
-    const uint64_t end = t_now_ms() + t_budget(f, T_LEADER_TIMEOUT_MS);
-    while (t_now_ms() < end) {
+    const uint64_t end = tnet_now_ms() + t_budget(f, T_LEADER_TIMEOUT_MS);
+    while (tnet_now_ms() < end) {
         int leader = -1, leaders = 0, answered = 0;
         for (int i = 0; i < n; i++) {
-            const int role = t_wire_role(client_ports[i]);
+            const int role = tnet_wire_role(client_ports[i]);
             answered += role >= 0;
             if (role == 1) {
                 leader = i;
@@ -313,7 +164,7 @@ static int t_find_leader(tfix_t *f, const int *client_ports, int n) {
             }
         }
         if (answered == n && leaders == 1) return leader;
-        t_sleep_ms(100);
+        tnet_sleep_ms(100);
     }
     fail_msg("no single leader within %u ms", T_LEADER_TIMEOUT_MS);
     return -1;
@@ -387,10 +238,10 @@ static int t_run_tutorials(tfix_t *f, int amqp_port, const char *where) {
     int failed = 0;
     for (int i = 0; i < n; i++) {
         snprintf(log, sizeof log, "%s/%s.log", f->dir, names[i]);
-        const uint64_t t0 = t_now_ms();
+        const uint64_t t0 = tnet_now_ms();
         const int rc = t_python(f, names[i], args, log, T_PROGRAM_TIMEOUT_MS);
         printf("# %s via %s (port %d): exit %d, %llu ms\n", names[i], where, amqp_port, rc,
-               (unsigned long long)(t_now_ms() - t0));
+               (unsigned long long)(tnet_now_ms() - t0));
         if (rc != 0) {
             failed++;
             t_show_file(names[i], log);
@@ -415,7 +266,7 @@ typedef struct tcluster {
 } tcluster_t;
 
 static void t_layout(tfix_t *f, tcluster_t *c, int n) {
-    const int base = t_free_ports(3 * n);
+    const int base = tnet_free_ports(3 * n, T_PORT_SALT);
     c->n = n;
     size_t used = 0, used_c = 0;
     for (int i = 0; i < n; i++) {
@@ -543,7 +394,7 @@ static void test_broker_pika_tutorials(void **state) {
     assert_int_equal(failed, 0);
     assert_true(t_alive(c.node[0].pid));
     static char log[T_OUT_MAX];
-    t_read_file(c.node[0].log, log, sizeof log);
+    tnet_read_file(c.node[0].log, log, sizeof log);
     assert_non_null(strstr(log, "AMQP 0-9-1 on"));
 }
 
@@ -592,7 +443,7 @@ static void test_broker_amqp_tools(void **state) {
 static void test_cluster_tutorials_via_follower(void **state) {
     tfix_t *f = *state;
     t_require_tools();
-    const int base = t_free_ports(9);
+    const int base = tnet_free_ports(9, T_PORT_SALT);
     char base_text[16], data[T_PATH_MAX], log[T_PATH_MAX];
     snprintf(base_text, sizeof base_text, "%d", base);
     snprintf(data, sizeof data, "%s/cluster", f->dir);
@@ -604,7 +455,7 @@ static void test_cluster_tutorials_via_follower(void **state) {
     const int leader = t_find_leader(f, clients, 3);
     const int follower = (leader + 1) % 3;
     static char out[T_OUT_MAX];
-    t_read_file(log, out, sizeof out);
+    tnet_read_file(log, out, sizeof out);
     char row[64];
     snprintf(row, sizeof row, "%-6d %-7d %-6d", base + 3, base + 4, base + 5);
     if (strstr(out, row) == NULL) t_show_file("cluster", log);
@@ -619,7 +470,7 @@ static void test_cluster_tutorials_via_follower(void **state) {
 
 /* Lines of path (ids) into text/ids; returns the count. */
 static size_t t_read_ids(const char *path, char *text, const char **ids, size_t cap) {
-    t_read_file(path, text, T_IDS_TEXT_MAX);
+    tnet_read_file(path, text, T_IDS_TEXT_MAX);
     size_t n = 0;
     for (char *line = strtok(text, "\n"); line != NULL && n < cap; line = strtok(NULL, "\n"))
         if (line[0] != '\0') ids[n++] = line;
@@ -629,7 +480,7 @@ static size_t t_read_ids(const char *path, char *text, const char **ids, size_t 
 /* The publisher's last "confirmed K" progress line, 0 if none. */
 static unsigned t_progress(const char *log_path) {
     static char out[T_OUT_MAX];
-    t_read_file(log_path, out, sizeof out);
+    tnet_read_file(log_path, out, sizeof out);
     unsigned last = 0;
     for (const char *p = strstr(out, "confirmed "); p != NULL; p = strstr(p + 1, "confirmed ")) {
         unsigned v;
@@ -668,9 +519,9 @@ static void test_chaos_leader_sigkill(void **state) {
     const char *pub_argv[] = {T_PYTHON, script, ports, n_text, "chaos", confirmed_path, NULL};
     const pid_t pub = t_spawn(f, pub_argv, pub_log);
 
-    const uint64_t until = t_now_ms() + t_budget(f, 20000);
-    while (t_progress(pub_log) < T_CHAOS_KILL_AT && t_alive(pub) && t_now_ms() < until)
-        t_sleep_ms(5);
+    const uint64_t until = tnet_now_ms() + t_budget(f, 20000);
+    while (t_progress(pub_log) < T_CHAOS_KILL_AT && t_alive(pub) && tnet_now_ms() < until)
+        tnet_sleep_ms(5);
     const unsigned at_kill = t_progress(pub_log);
     const int mid_stream = t_alive(pub) && at_kill >= T_CHAOS_KILL_AT;
     if (!mid_stream) t_show_file("publisher", pub_log);
@@ -680,22 +531,22 @@ static void test_chaos_leader_sigkill(void **state) {
     printf("# SIGKILLed node %d after %u confirms\n", leader, at_kill);
 
     /* the other two elect a leader; the killed node restarts on its dir */
-    t_sleep_ms(1000);
+    tnet_sleep_ms(1000);
     t_start_node(f, &c, leader, 1);
     const int pub_rc = t_wait(f, pub, t_budget(f, 45000));
     static char text[T_OUT_MAX];
     t_show_file("publisher", pub_log);
     assert_int_equal(pub_rc, 0);
-    t_read_file(pub_log, text, sizeof text);
+    tnet_read_file(pub_log, text, sizeof text);
     assert_non_null(strstr(text, "moving on")); /* it did lose its connection */
     (void)t_cluster_leader(f, &c); /* all three answer again */
     /* the restarted node read its data dir back (logged by its status poll) */
-    const uint64_t recover_end = t_now_ms() + t_budget(f, 10000);
+    const uint64_t recover_end = tnet_now_ms() + t_budget(f, 10000);
     int recovered = 0;
-    while (!recovered && t_now_ms() < recover_end) {
-        t_read_file(c.node[leader].log, text, sizeof text);
+    while (!recovered && tnet_now_ms() < recover_end) {
+        tnet_read_file(c.node[leader].log, text, sizeof text);
         recovered = strstr(text, "recovered: term") != NULL;
-        if (!recovered) t_sleep_ms(50);
+        if (!recovered) tnet_sleep_ms(50);
     }
     if (!recovered) t_show_file("restarted node", c.node[leader].log);
     assert_true(recovered);

@@ -10,54 +10,18 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "broker/wire.h"
+#include "tests/support/tnet.h"
 
 #define T_OUT_MAX 16384u
 #define T_ARGS_MAX 32
-
-static uint64_t t_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void t_sleep_ms(uint32_t ms) {
-    const struct timespec d = {ms / 1000u, (long)(ms % 1000u) * 1000000L};
-    nanosleep(&d, NULL);
-}
-
-static void t_rm_dir(const char *dir) {
-    DIR *d = opendir(dir);
-    if (d != NULL) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            char path[512];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            struct stat st;
-            if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) t_rm_dir(path);
-            else (void)unlink(path);
-        }
-        closedir(d);
-    }
-    (void)rmdir(dir);
-}
+#define T_PORT_SALT 37u /* tnet_free_ports: apart from other tests */
 
 /* ---- processes ------------------------------------------------------------ */
 
@@ -68,43 +32,7 @@ static pid_t t_spawn(const char *const *args, const char *out_path) {
     argv[n++] = CHAOSLAB_BINARY;
     for (int i = 0; args[i] != NULL && n < T_ARGS_MAX; i++) argv[n++] = args[i];
     argv[n] = NULL;
-    const pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        const int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execv(CHAOSLAB_BINARY, (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Wait up to timeout_ms; returns the exit code, or -1 (timeout: killed) or
- * -2 (killed by a signal). */
-static int t_wait(pid_t pid, uint32_t timeout_ms) {
-    const uint64_t end = t_now_ms() + timeout_ms;
-    int status = 0;
-    while (t_now_ms() < end) {
-        const pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
-        t_sleep_ms(10);
-    }
-    kill(pid, SIGKILL);
-    (void)waitpid(pid, &status, 0);
-    return -1;
-}
-
-static void t_read_file(const char *path, char *buf, size_t cap) {
-    buf[0] = '\0';
-    FILE *f = fopen(path, "r");
-    if (f == NULL) return;
-    const size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
+    return tnet_spawn(argv, out_path);
 }
 
 /* Run to completion (bounded); output in out[]. */
@@ -113,92 +41,23 @@ static int t_run(const char *const *args, char *out, size_t cap) {
     const int fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);
-    const int rc = t_wait(t_spawn(args, path), 5000);
-    t_read_file(path, out, cap);
+    const int rc = tnet_wait(t_spawn(args, path), 5000);
+    tnet_read_file(path, out, cap);
     unlink(path);
     return rc;
 }
 
-/* ---- ports ---------------------------------------------------------------- */
-
-static int t_connect(int port) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static int t_port_free(int port) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    const int one = 1;
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    const int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
-/* `count` consecutive free ports; returns the first. */
-static int t_free_ports(int count) {
-    int base = 20000 + (int)((unsigned)getpid() * 37u % 30000u);
-    for (int attempt = 0; attempt < 100; attempt++, base += count) {
-        if (base + count > 60000) base = 20000;
-        int ok = 1;
-        for (int i = 0; i < count && ok; i++) ok = t_port_free(base + i);
-        if (ok) return base;
-    }
-    fail_msg("no %d free consecutive ports", count);
-    return -1;
-}
+/* ---- the wire client port ------------------------------------------------ */
 
 /* 1 if a wire client on `port` gets an answer to HEARTBEAT (an echo from the
  * leader, NOT_LEADER from a follower). */
-static int t_wire_answers(int port) {
-    const int fd = t_connect(port);
-    if (fd < 0) return 0;
-    wire_msg_t m;
-    memset(&m, 0, sizeof m);
-    m.type = WIRE_MSG_HEARTBEAT;
-    uint8_t buf[256];
-    const int len = wire_encode(&m, buf, sizeof buf);
-    assert_true(len > 0);
-    int ok = send(fd, buf, (size_t)len, MSG_NOSIGNAL) == len;
-    size_t have = 0;
-    const uint64_t end = t_now_ms() + 1000;
-    int answered = 0;
-    while (ok && !answered && t_now_ms() < end) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 50) <= 0) continue;
-        const ssize_t r = recv(fd, buf + have, sizeof buf - have, 0);
-        if (r <= 0) break;
-        have += (size_t)r;
-        const int size = wire_frame_size(buf, have);
-        if (size > 0 && (size_t)size <= have &&
-            wire_decode(buf, (size_t)size, &m, NULL, 0) == 0)
-            answered = m.type == WIRE_MSG_HEARTBEAT || m.type == WIRE_MSG_NOT_LEADER;
-    }
-    close(fd);
-    return answered;
-}
+static int t_wire_answers(int port) { return tnet_wire_role(port) >= 0; }
 
 static int t_until_answers(int port, uint32_t timeout_ms) {
-    const uint64_t end = t_now_ms() + timeout_ms;
-    while (t_now_ms() < end) {
+    const uint64_t end = tnet_now_ms() + timeout_ms;
+    while (tnet_now_ms() < end) {
         if (t_wire_answers(port)) return 1;
-        t_sleep_ms(50);
+        tnet_sleep_ms(50);
     }
     return 0;
 }
@@ -224,9 +83,9 @@ static int t_teardown(void **state) {
     for (int i = 0; i < 2; i++) {
         if (f->pids[i] <= 0) continue;
         kill(f->pids[i], SIGTERM);
-        (void)t_wait(f->pids[i], 5000);
+        (void)tnet_wait(f->pids[i], 5000);
     }
-    t_rm_dir(f->dir);
+    tnet_rm_tree(f->dir);
     free(f);
     return 0;
 }
@@ -300,7 +159,7 @@ static void test_second_broker_on_same_dir_refused(void **state) {
     snprintf(data, sizeof data, "%s/data", dir);
     snprintf(log_a, sizeof log_a, "%s/a.log", dir);
     snprintf(log_b, sizeof log_b, "%s/b.log", dir);
-    const int base = t_free_ports(4);
+    const int base = tnet_free_ports(4, T_PORT_SALT);
     char peer_a[32], client_a[32], peer_b[32], client_b[32];
     snprintf(peer_a, sizeof peer_a, "127.0.0.1:%d", base);
     snprintf(client_a, sizeof client_a, "127.0.0.1:%d", base + 1);
@@ -315,9 +174,9 @@ static void test_second_broker_on_same_dir_refused(void **state) {
     const char *b[] = {"broker", "--id", "0", "--peers", peer_b, "--client", client_b,
                        "--data-dir", data, NULL};
     const pid_t pb = t_spawn(b, log_b);
-    assert_int_equal(t_wait(pb, 5000), 1);
+    assert_int_equal(tnet_wait(pb, 5000), 1);
     char out[T_OUT_MAX], want[64];
-    t_read_file(log_b, out, sizeof out);
+    tnet_read_file(log_b, out, sizeof out);
     snprintf(want, sizeof want, "in use by process %ld", (long)pa);
     if (strstr(out, want) == NULL) print_message("second broker said: %s\n", out);
     assert_non_null(strstr(out, want));
@@ -325,9 +184,9 @@ static void test_second_broker_on_same_dir_refused(void **state) {
 
     assert_int_equal(kill(pa, SIGTERM), 0);
     f->pids[0] = 0;
-    assert_int_equal(t_wait(pa, 5000), 0);
-    assert_int_equal(t_connect(base + 1), -1);
-    t_read_file(log_a, out, sizeof out);
+    assert_int_equal(tnet_wait(pa, 5000), 0);
+    assert_int_equal(tnet_connect(base + 1), -1);
+    tnet_read_file(log_a, out, sizeof out);
     assert_non_null(strstr(out, "stopping gracefully"));
 }
 
@@ -339,7 +198,7 @@ static void test_cluster_starts_answers_and_stops(void **state) {
     char data[128], log[128], base_text[16];
     snprintf(data, sizeof data, "%s/cluster", dir);
     snprintf(log, sizeof log, "%s/cluster.log", dir);
-    const int base = t_free_ports(9);
+    const int base = tnet_free_ports(9, T_PORT_SALT);
     snprintf(base_text, sizeof base_text, "%d", base);
     const char *args[] = {"cluster", "--nodes", "3", "--base-port", base_text, "--data-dir", data,
                           "--log-level", "warn", "--set", "election_timeout_ms=150", NULL};
@@ -347,24 +206,24 @@ static void test_cluster_starts_answers_and_stops(void **state) {
     f->pids[0] = pid;
     for (int i = 0; i < 3; i++) {
         assert_true(t_until_answers(base + 3 * i + 1, 5000));
-        const int fd = t_connect(base + 3 * i); /* the peer port listens too */
+        const int fd = tnet_connect(base + 3 * i); /* the peer port listens too */
         assert_true(fd >= 0);
         close(fd);
     }
     char out[T_OUT_MAX], row[64];
-    t_read_file(log, out, sizeof out);
+    tnet_read_file(log, out, sizeof out);
     snprintf(row, sizeof row, "%d  %d", base + 3, base + 4);
     assert_non_null(strstr(out, "client"));
     assert_non_null(strstr(out, row)); /* node 1's peer and client ports */
 
-    const uint64_t t0 = t_now_ms();
+    const uint64_t t0 = tnet_now_ms();
     assert_int_equal(kill(pid, SIGTERM), 0);
     f->pids[0] = 0;
-    assert_int_equal(t_wait(pid, 8000), 0);
-    assert_true(t_now_ms() - t0 < 5000);
+    assert_int_equal(tnet_wait(pid, 8000), 0);
+    assert_true(tnet_now_ms() - t0 < 5000);
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(t_connect(base + 3 * i), -1);
-        assert_int_equal(t_connect(base + 3 * i + 1), -1);
+        assert_int_equal(tnet_connect(base + 3 * i), -1);
+        assert_int_equal(tnet_connect(base + 3 * i + 1), -1);
     }
     struct stat st;
     char node_dir[160];

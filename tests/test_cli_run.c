@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "tests/support/tnet.h"
+
 #define FIXTURE(name) CHAOSLAB_SOURCE_DIR "/tests/scenarios/" name
 #define ARGS_MAX 24
 #define OUTPUT_MAX (1u << 20)
@@ -24,15 +26,6 @@ typedef struct cli_out {
 } cli_out_t;
 
 static char tmpdir[64];
-
-static void slurp(const char *path, char *buf, size_t cap) {
-    FILE *f = fopen(path, "r");
-    buf[0] = '\0';
-    if (f == NULL) return;
-    const size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
 
 /* Run the binary with NULL-terminated args; capture stdout and stderr. */
 static void run_cli(cli_out_t *o, const char *const *args) {
@@ -58,8 +51,8 @@ static void run_cli(cli_out_t *o, const char *const *args) {
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     o->code = WEXITSTATUS(status);
-    slurp(out_path, o->out, sizeof o->out);
-    slurp(err_path, o->err, sizeof o->err);
+    tnet_read_file(out_path, o->out, sizeof o->out);
+    tnet_read_file(err_path, o->err, sizeof o->err);
 }
 
 static cli_out_t *out_new(void) {
@@ -199,7 +192,7 @@ static void test_trace_and_teach(void **state) {
     assert_int_equal(o->code, 0);
     char *buf = malloc(OUTPUT_MAX);
     assert_non_null(buf);
-    slurp(trace, buf, OUTPUT_MAX);
+    tnet_read_file(trace, buf, OUTPUT_MAX);
     assert_non_null(strstr(buf, " n0 start "));
     assert_non_null(strstr(buf, " log leader at "));
     free(buf);
@@ -226,9 +219,8 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    tnet_rm_tree(tmpdir);
+    return 0;
 }
 
 int main(void) {

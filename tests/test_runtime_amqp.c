@@ -12,17 +12,15 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "broker/raft.h"
 #include "runtime/amqp_frontend.h"
 #include "runtime/server.h"
+#include "tests/support/tnet.h"
 
 #define T_NODES_MAX 3u
 #define T_PROGRAM_TIMEOUT_MS 30000u
@@ -44,22 +42,6 @@ typedef struct fx {
 } fx_t;
 
 static char t_python[256];
-
-static void pick_ports(uint16_t *ports, unsigned count) {
-    int fds[3 * T_NODES_MAX];
-    assert_true(count <= 3 * T_NODES_MAX);
-    for (unsigned i = 0; i < count; i++) {
-        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-        assert_true(fds[i] >= 0);
-        struct sockaddr_in a = {.sin_family = AF_INET};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        assert_int_equal(bind(fds[i], (struct sockaddr *)&a, sizeof a), 0);
-        socklen_t len = sizeof a;
-        assert_int_equal(getsockname(fds[i], (struct sockaddr *)&a, &len), 0);
-        ports[i] = ntohs(a.sin_port);
-    }
-    for (unsigned i = 0; i < count; i++) close(fds[i]);
-}
 
 /* The first python3 that can import pika; the test fails without one. */
 static int find_python(void) {
@@ -83,7 +65,7 @@ static void timer_cb(uv_timer_t *t) {
 static void start_cluster(fx_t *fx, unsigned n) {
     fx->n = n;
     uint16_t ports[3 * T_NODES_MAX];
-    pick_ports(ports, 3 * n);
+    tnet_kernel_ports(ports, 3 * n);
     for (unsigned i = 0; i < n; i++) {
         snprintf(fx->dir[i], sizeof fx->dir[i], "/tmp/chaoslab-amqp-XXXXXX");
         assert_non_null(mkdtemp(fx->dir[i]));
@@ -203,11 +185,7 @@ static int teardown(void **state) {
     uv_close((uv_handle_t *)&fx->timer, NULL);
     for (int i = 0; i < 3000 && uv_run(&fx->loop, UV_RUN_NOWAIT) != 0; i++) usleep(1000);
     const int closed = uv_loop_close(&fx->loop);
-    for (unsigned i = 0; i < fx->n; i++) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir[i]);
-        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", fx->dir[i]);
-    }
+    for (unsigned i = 0; i < fx->n; i++) tnet_rm_tree(fx->dir[i]);
     free(fx);
     assert_int_equal(closed, 0); /* every handle closed */
     return 0;

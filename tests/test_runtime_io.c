@@ -12,7 +12,6 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -26,6 +25,7 @@
 
 #include "runtime/lock.h"
 #include "runtime/uv_io.h"
+#include "tests/support/tnet.h"
 
 #define T_LOG_MAX 1024u
 #define T_NODES 2u
@@ -140,23 +140,6 @@ typedef struct fx {
     rt_log_level_t level;
 } fx_t;
 
-/* Ports the kernel says are free now; both sockets stay open until both are
- * picked so the two differ. */
-static void pick_ports(uint16_t *ports, unsigned count) {
-    int fds[T_NODES];
-    for (unsigned i = 0; i < count; i++) {
-        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-        assert_true(fds[i] >= 0);
-        struct sockaddr_in a = {.sin_family = AF_INET};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        assert_int_equal(bind(fds[i], (struct sockaddr *)&a, sizeof(a)), 0);
-        socklen_t len = sizeof(a);
-        assert_int_equal(getsockname(fds[i], (struct sockaddr *)&a, &len), 0);
-        ports[i] = ntohs(a.sin_port);
-    }
-    for (unsigned i = 0; i < count; i++) close(fds[i]);
-}
-
 static void tick_cb(uv_timer_t *t) { (void)t; }
 
 static int setup(void **state) {
@@ -164,7 +147,7 @@ static int setup(void **state) {
     assert_non_null(fx);
     assert_int_equal(uv_loop_init(&fx->loop), 0);
     uv_timer_init(&fx->loop, &fx->tick);
-    pick_ports(fx->port, T_NODES);
+    tnet_kernel_ports(fx->port, T_NODES);
     for (unsigned i = 0; i < T_NODES; i++) {
         snprintf(fx->dir[i], sizeof(fx->dir[i]), "/tmp/chaoslab-rt-XXXXXX");
         assert_non_null(mkdtemp(fx->dir[i]));
@@ -174,20 +157,6 @@ static int setup(void **state) {
     fx->level = getenv("RT_TEST_DEBUG") != NULL ? RT_LOG_DEBUG : RT_LOG_ERROR;
     *state = fx;
     return 0;
-}
-
-static void rm_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (d == NULL) return;
-    struct dirent *e;
-    for (int i = 0; i < 4096 && (e = readdir(d)) != NULL; i++) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        if (unlinkat(dirfd(d), e->d_name, 0) != 0) {
-            unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
-        }
-    }
-    closedir(d);
-    rmdir(dir);
 }
 
 /* Let every handle close; the loop must then be empty. */
@@ -205,7 +174,7 @@ static int teardown(void **state) {
     uv_close((uv_handle_t *)&fx->tick, NULL);
     drain_loop(fx);
     assert_int_equal(uv_loop_close(&fx->loop), 0);
-    for (unsigned i = 0; i < T_NODES; i++) rm_tree(fx->dir[i]);
+    for (unsigned i = 0; i < T_NODES; i++) tnet_rm_tree(fx->dir[i]);
     free(fx);
     return 0;
 }
@@ -373,11 +342,8 @@ static void test_reconnect_after_restart(void **state) {
 
 /* A fake peer on a blocking socket: connect to node 0 and say hello. */
 static int fake_peer(fx_t *fx, uint32_t magic, uint32_t from, uint32_t to) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    const int fd = tnet_connect(fx->port[0]);
     assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(fx->port[0])};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
     uint32_t hello[3] = {htonl(magic), htonl(from), htonl(to)};
     assert_int_equal(send(fd, hello, sizeof(hello), 0), (ssize_t)sizeof(hello));
     return fd;

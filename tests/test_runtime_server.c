@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,13 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "broker/wire.h"
 #include "runtime/errors.h"
 #include "runtime/server.h"
+#include "tests/support/tnet.h"
 
 #define T_NODES_MAX 3u
 #define T_BUF_BYTES (2u * 1024u * 1024u)
@@ -34,12 +33,6 @@
 
 /* ---- time and loop ------------------------------------------------------ */
 
-static uint64_t t_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void t_turn(uv_loop_t *loop) {
     (void)uv_run(loop, UV_RUN_NOWAIT);
     const struct timespec d = {0, 500000}; /* 0.5 ms: let other sockets move */
@@ -47,28 +40,11 @@ static void t_turn(uv_loop_t *loop) {
 }
 
 static void t_pump(uv_loop_t *loop, uint32_t ms) {
-    const uint64_t end = t_now_ms() + ms;
-    while (t_now_ms() < end) t_turn(loop);
+    const uint64_t end = tnet_now_ms() + ms;
+    while (tnet_now_ms() < end) t_turn(loop);
 }
 
-/* ---- temp dirs ------------------------------------------------------------ */
-
-static void t_rm_dir(const char *dir) {
-    DIR *d = opendir(dir);
-    if (d != NULL) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            char path[512];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            struct stat st;
-            if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) t_rm_dir(path);
-            else (void)unlink(path);
-        }
-        closedir(d);
-    }
-    (void)rmdir(dir);
-}
+/* ---- temp dirs and ports ------------------------------------------------- */
 
 static int t_has_file(const char *dir, const char *prefix) {
     DIR *d = opendir(dir);
@@ -81,18 +57,11 @@ static int t_has_file(const char *dir, const char *prefix) {
     return found;
 }
 
+/* One loopback port the kernel says is free now. */
 static int t_free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    uint16_t port = 0;
+    tnet_kernel_ports(&port, 1);
+    return port;
 }
 
 /* ---- the cluster fixture -------------------------------------------------- */
@@ -163,10 +132,10 @@ static void t_server_stop(tcluster_t *c, uint32_t i) {
 static void t_cluster_free(tcluster_t *c) {
     for (uint32_t i = 0; i < c->n; i++)
         if (c->srv[i] != NULL) t_server_stop(c, i);
-    const uint64_t end = t_now_ms() + 2000;
-    while (uv_run(&c->loop, UV_RUN_NOWAIT) != 0 && t_now_ms() < end) t_turn(&c->loop);
+    const uint64_t end = tnet_now_ms() + 2000;
+    while (uv_run(&c->loop, UV_RUN_NOWAIT) != 0 && tnet_now_ms() < end) t_turn(&c->loop);
     assert_int_equal(uv_loop_close(&c->loop), 0); /* every handle closed */
-    t_rm_dir(c->root);
+    tnet_rm_tree(c->root);
     free(c);
 }
 
@@ -196,18 +165,8 @@ typedef struct tclient {
 
 static int t_client_open(tclient_t *t, int port) {
     memset(t, 0, sizeof *t);
-    t->fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(t->fd >= 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    if (connect(t->fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(t->fd);
-        t->fd = -1;
-        return -1;
-    }
+    t->fd = tnet_connect(port);
+    if (t->fd < 0) return -1;
     const int one = 1;
     (void)setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     (void)fcntl(t->fd, F_SETFL, fcntl(t->fd, F_GETFL) | O_NONBLOCK);
@@ -229,8 +188,8 @@ static void t_client_close(tclient_t *t) {
 
 static void t_send_raw(tcluster_t *c, tclient_t *t, const uint8_t *b, size_t len) {
     size_t off = 0;
-    const uint64_t end = t_now_ms() + T_WAIT_MS;
-    while (off < len && t_now_ms() < end) {
+    const uint64_t end = tnet_now_ms() + T_WAIT_MS;
+    while (off < len && tnet_now_ms() < end) {
         const ssize_t w = send(t->fd, b + off, len - off, MSG_NOSIGNAL);
         if (w > 0) off += (size_t)w;
         else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return; /* closed */
@@ -271,8 +230,8 @@ static int t_poll(tclient_t *t, wire_msg_t *m) {
 
 /* Wait for the next frame (pumping the loop). 1, or -1 closed, 0 timeout. */
 static int t_next(tcluster_t *c, tclient_t *t, wire_msg_t *m, uint32_t timeout_ms) {
-    const uint64_t end = t_now_ms() + timeout_ms;
-    while (t_now_ms() < end) {
+    const uint64_t end = tnet_now_ms() + timeout_ms;
+    while (tnet_now_ms() < end) {
         const int r = t_poll(t, m);
         if (r != 0) return r;
         t_turn(&c->loop);
@@ -295,8 +254,8 @@ static uint64_t t_request_id(const wire_msg_t *m) {
 static int t_call(tcluster_t *c, tclient_t *t, const wire_msg_t *req, uint64_t rid,
                   wire_msg_t *out) {
     t_send(c, t, req);
-    const uint64_t end = t_now_ms() + T_WAIT_MS;
-    while (t_now_ms() < end) {
+    const uint64_t end = tnet_now_ms() + T_WAIT_MS;
+    while (tnet_now_ms() < end) {
         const int r = t_next(c, t, out, 100);
         if (r < 0) return -1;
         if (r > 0 && t_request_id(out) == rid) return 0;
@@ -308,9 +267,9 @@ static int t_call(tcluster_t *c, tclient_t *t, const wire_msg_t *req, uint64_t r
  * leader echoes it (and hands out a session epoch), a follower names the
  * leader. Returns the leader's id with *t connected to it, or -1. */
 static int t_connect_leader(tcluster_t *c, tclient_t *t, uint32_t timeout_ms) {
-    const uint64_t end = t_now_ms() + timeout_ms;
+    const uint64_t end = tnet_now_ms() + timeout_ms;
     uint32_t target = 0;
-    while (t_now_ms() < end) {
+    while (tnet_now_ms() < end) {
         if (c->srv[target] == NULL || t_client_open(t, c->client_port[target]) != 0) {
             target = (target + 1) % c->n;
             t_pump(&c->loop, 20);
@@ -364,8 +323,8 @@ static uint32_t t_publish(tcluster_t *c, tclient_t *t, const char *q, uint64_t f
         t_send(c, t, &m);
     }
     uint32_t confirmed = 0;
-    const uint64_t end = t_now_ms() + T_WAIT_MS;
-    while (confirmed < count && t_now_ms() < end) {
+    const uint64_t end = tnet_now_ms() + T_WAIT_MS;
+    while (confirmed < count && tnet_now_ms() < end) {
         wire_msg_t r;
         const int got = t_next(c, t, &r, 100);
         if (got < 0) break;
@@ -419,8 +378,8 @@ static uint32_t t_receive(tcluster_t *c, tclient_t *t, uint64_t *ids, uint32_t w
 }
 
 static int t_until_depth(tcluster_t *c, uint32_t i, const char *q, int64_t depth) {
-    const uint64_t end = t_now_ms() + T_WAIT_MS;
-    while (t_now_ms() < end) {
+    const uint64_t end = tnet_now_ms() + T_WAIT_MS;
+    while (tnet_now_ms() < end) {
         if (t_depth(c, i, q) == depth) return 1;
         t_turn(&c->loop);
     }
@@ -456,8 +415,8 @@ static void test_cluster_failover_keeps_confirmed(void **state) {
     m.cancel.consumer_tag = wire_str("c1");
     t_send(c, &t, &m);
     /* Deliveries that raced the cancel are acked too (counted as taken). */
-    const uint64_t end = t_now_ms() + T_WAIT_MS;
-    while (t_now_ms() < end) {
+    const uint64_t end = tnet_now_ms() + T_WAIT_MS;
+    while (tnet_now_ms() < end) {
         if (t_next(c, &t, &r, 100) <= 0) continue;
         if (r.type == WIRE_MSG_DELIVER) {
             first[taken++] = r.deliver.message_id;
@@ -516,11 +475,11 @@ static void test_restart_recovers_meta_snapshot_log(void **state) {
     t_declare(c, &t, "q");
     assert_int_equal(t_publish(c, &t, "q", 1, 250), 250);
     broker_node_info_t before;
-    const uint64_t end = t_now_ms() + T_WAIT_MS;
+    const uint64_t end = tnet_now_ms() + T_WAIT_MS;
     do {
         t_turn(&c->loop);
         assert_int_equal(t_info(c, 0, &before), 0);
-    } while (before.snapshot_index == 0 && t_now_ms() < end);
+    } while (before.snapshot_index == 0 && tnet_now_ms() < end);
     assert_true(before.snapshot_index > 0);
     /* A tail after the snapshot, so recovery needs both. */
     assert_int_equal(t_publish(c, &t, "q", 251, 30), 30);
@@ -626,8 +585,8 @@ static void test_client_port_rejects_bad_input(void **state) {
     t_client_close(&v);
     /* a closed connection is forgotten, its slot is free again */
     t_client_close(&u);
-    const uint64_t end = t_now_ms() + T_WAIT_MS;
-    while (rt_client_port_conns(rt_server_clients(c->srv[0])) != 1 && t_now_ms() < end)
+    const uint64_t end = tnet_now_ms() + T_WAIT_MS;
+    while (rt_client_port_conns(rt_server_clients(c->srv[0])) != 1 && tnet_now_ms() < end)
         t_turn(&c->loop);
     assert_int_equal(rt_client_port_conns(rt_server_clients(c->srv[0])), 1);
     assert_int_equal(t_client_open(&v, c->client_port[0]), 0);
