@@ -97,18 +97,7 @@ int64_t broker_queue_find(const broker_queue_t *q, uint64_t message_id) {
     return -1;
 }
 
-const broker_message_t *broker_queue_at(const broker_queue_t *q,
-                                        uint32_t pos) {
-    assert(q != NULL);
-    assert(pos < q->count);
-    return &q->slots[q->head + pos];
-}
 
-broker_message_t *broker_queue_at_mut(broker_queue_t *q, uint32_t pos) {
-    assert(q != NULL);
-    assert(pos < q->count);
-    return &q->slots[q->head + pos];
-}
 
 void broker_queue_remove(broker_queue_t *q, uint32_t pos,
                          broker_message_t *out) {

@@ -15,6 +15,7 @@
 #ifndef CHAOSLAB_BROKER_QUEUE_H
 #define CHAOSLAB_BROKER_QUEUE_H
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,8 +82,15 @@ int64_t broker_queue_find(const broker_queue_t *q, uint64_t message_id);
 
 /* The message at position `pos` (< count, asserted). Valid until the queue
  * changes. */
-const broker_message_t *broker_queue_at(const broker_queue_t *q, uint32_t pos);
-broker_message_t *broker_queue_at_mut(broker_queue_t *q, uint32_t pos);
+/* Inline: dispatch and the sessions' bookkeeping call these in tight loops. */
+static inline const broker_message_t *broker_queue_at(const broker_queue_t *q, uint32_t pos) {
+    assert(q != NULL && pos < q->count);
+    return &q->slots[q->head + pos];
+}
+static inline broker_message_t *broker_queue_at_mut(broker_queue_t *q, uint32_t pos) {
+    assert(q != NULL && pos < q->count);
+    return &q->slots[q->head + pos];
+}
 
 /* Remove the message at `pos` and hand it (with its buffer) to *out, which
  * the caller then owns (free out->data, or append it elsewhere). */

@@ -530,15 +530,37 @@ uint64_t broker_sessions_next_deadline_ns(const broker_sessions_t *s) {
 /* ------------------------------------------------------------------------ */
 /* Dispatch */
 
+/* Position of `id` in q at or after *lo (both sorted by id), or -1; *lo
+ * moves to where the search ended so the next, larger id starts there.
+ * Galloping first: pending ids cluster near the queue's head, so this costs
+ * far less than a binary search over the whole (possibly deep) queue. */
+static int64_t sessions__find_from(const broker_queue_t *q, uint64_t id, uint32_t *lo) {
+    uint32_t start = *lo, step = 1, hi = start;
+    while (hi < q->count && broker_queue_at(q, hi)->message_id < id) {
+        start = hi + 1;
+        hi = start + step <= q->count ? start + step - 1 : q->count;
+        step *= 2;
+    }
+    uint32_t a = start, b = hi < q->count ? hi + 1 : q->count; /* search [a, b) */
+    while (a < b) {
+        const uint32_t mid = a + (b - a) / 2;
+        if (broker_queue_at(q, mid)->message_id < id) a = mid + 1;
+        else b = mid;
+    }
+    *lo = a;
+    return a < q->count && broker_queue_at(q, a)->message_id == id ? (int64_t)a : -1;
+}
+
 /* Forget pending entries whose outcome the SM already shows. */
 static void sessions__gc(broker_sessions_t *s, sessions__track_t *t,
                          const broker_queue_t *q) {
-    uint32_t out = 0;
+    uint32_t out = 0, lo = 0;
     for (uint32_t i = 0; i < t->pending_count; i++) {
         sessions__pending_t p = t->pending[i];
         int keep = p.state == SESSIONS__DELIVERED;
         if (!keep && q != NULL) {
-            int64_t pos = broker_queue_find(q, p.message_id);
+            int64_t pos = sessions__find_from(q, p.message_id, &lo);
+            assert(pos < 0 || broker_queue_find(q, p.message_id) == pos);
             keep = pos >= 0 &&
                    !(p.state == SESSIONS__RETURNING &&
                      broker_queue_at(q, (uint32_t)pos)->delivery_count >
