@@ -11,6 +11,7 @@
 
 #include "broker/amqp_conn.h"
 #include "broker/wire.h"
+#include "runtime/outbuf.h"
 
 #define FE_WINDOW 8192u              /* wire requests in flight per connection */
 #define FE_WINDOW_HEADROOM 2048u     /* free slots needed before feeding input */
@@ -72,6 +73,7 @@ typedef struct fe_link {
     uint8_t up, dead, reading;
     uint8_t *in;
     size_t in_len;
+    rt_outbuf_t out; /* frames of this loop turn, not yet written */
 } fe_link_t;
 
 struct fe_conn {
@@ -83,6 +85,7 @@ struct fe_conn {
     amqp_conn_t *conn;
     uint64_t id;
     uint8_t closing, reading, writing, link_blocked, amq_declared, amq_used;
+    uint8_t link_dirty; /* link->out has bytes for the next flush */
     uint8_t *in;
     size_t in_len;
     /* the wire session */
@@ -105,6 +108,11 @@ struct rt_amqp {
     uv_loop_t *loop;
     uv_tcp_t listener;
     uint8_t started, stopped, listener_open, freed;
+    /* one link write per connection per loop turn: a zero-delay timer
+     * flushes every dirty connection's link */
+    uv_timer_t flush_timer;
+    uint8_t flush_open;
+    uint32_t dirty_count;
     char listen[RT_AMQP_ADDR_MAX + 1];
     char nodes[RT_AMQP_NODES_MAX][RT_AMQP_ADDR_MAX + 1];
     uint32_t nodes_count, first_node, conns_max, conns;
@@ -163,6 +171,12 @@ static int fe__copy(char *dst, size_t cap, const char *src) {
 
 /* ---- connection lifetime ------------------------------------------------- */
 
+/* Free the front end once freed and every handle it owns has closed. */
+static void fe__maybe_free(rt_amqp_t *fe) {
+    assert(fe != NULL);
+    if (fe->freed && fe->alive == 0 && !fe->listener_open && !fe->flush_open) free(fe);
+}
+
 static void fe__conn_unref(fe_conn_t *c) {
     assert(c->refs > 0);
     c->refs--;
@@ -175,7 +189,7 @@ static void fe__conn_unref(fe_conn_t *c) {
     free(c);
     assert(fe->alive > 0);
     fe->alive--;
-    if (fe->freed && fe->alive == 0 && !fe->listener_open) free(fe);
+    fe__maybe_free(fe);
 }
 
 static void fe__handle_closed(uv_handle_t *h) { fe__conn_unref((fe_conn_t *)h->data); }
@@ -183,6 +197,7 @@ static void fe__handle_closed(uv_handle_t *h) { fe__conn_unref((fe_conn_t *)h->d
 static void fe__link_closed(uv_handle_t *h) {
     fe_link_t *l = (fe_link_t *)h->data;
     fe_conn_t *c = l->owner;
+    rt_outbuf_discard(&l->out);
     free(l->in);
     free(l);
     fe__conn_unref(c);
@@ -194,11 +209,52 @@ static void fe__link_shutdown_cb(uv_shutdown_t *req, int status) {
     uv_close((uv_handle_t *)&l->tcp, fe__link_closed);
 }
 
+static void fe__link_write_cb(uv_write_t *req, int status) {
+    (void)status; /* a failed link shows up as a read error / close */
+    rt_outbuf_chunk_free((rt_outbuf_chunk_t *)req);
+}
+
+static void fe__undirty(fe_conn_t *c) {
+    if (!c->link_dirty) return;
+    c->link_dirty = 0;
+    assert(c->fe->dirty_count > 0);
+    c->fe->dirty_count--;
+}
+
+/* Hand the link's pending frames to libuv as one write. A failure drops
+ * them: the link is broken, which its read side reports. */
+static void fe__link_flush(fe_conn_t *c) {
+    fe__undirty(c);
+    fe_link_t *l = c->link;
+    if (l == NULL) return;
+    if (!l->up || l->dead) {
+        rt_outbuf_discard(&l->out);
+        return;
+    }
+    size_t handed = 0;
+    (void)rt_outbuf_flush(&l->out, (uv_stream_t *)&l->tcp, c, fe__link_write_cb, &handed);
+}
+
+static void fe__flush_cb(uv_timer_t *t) {
+    rt_amqp_t *fe = (rt_amqp_t *)t->data;
+    assert(fe != NULL && fe->flush_open);
+    /* A flush never closes a connection, so the list holds still. */
+    fe_conn_t *c = fe->head;
+    for (uint32_t i = 0; i <= RT_AMQP_CONNS_MAX && c != NULL && fe->dirty_count > 0; i++) {
+        if (c->link_dirty) fe__link_flush(c);
+        c = c->next;
+    }
+    assert(fe->dirty_count == 0);
+}
+
 /* Drop the link. graceful: let queued writes reach the node first. */
 static void fe__link_drop(fe_conn_t *c, int graceful) {
     fe_link_t *l = c->link;
     if (l == NULL) return;
     assert(l->owner == c);
+    if (graceful) fe__link_flush(c);
+    fe__undirty(c);
+    rt_outbuf_discard(&l->out);
     c->link = NULL;
     l->dead = 1;
     if (l->reading) uv_read_stop((uv_stream_t *)&l->tcp);
@@ -260,22 +316,26 @@ static void fe__client_flush(fe_conn_t *c) {
     c->writing = 1;
 }
 
-static void fe__link_write_cb(uv_write_t *req, int status) {
-    (void)status; /* a failed link shows up as a read error / close */
-    free(req);
-}
-
+/* Queue one frame for the node; written on the next loop turn (or at once
+ * past RT_OUTBUF_FLUSH_BYTES). No memory: the frame is lost, and a request
+ * is re-sent by the failover that its missing answer triggers. */
 static void fe__link_send(fe_conn_t *c, const uint8_t *bytes, size_t len) {
     assert(c != NULL && bytes != NULL);
     fe_link_t *l = c->link;
     if (l == NULL || !l->up) return; /* sent again when the link is up */
-    fe_write_t *w = malloc(sizeof *w + len);
-    if (w == NULL) return;
-    memcpy(w->data, bytes, len);
-    w->c = c;
-    w->len = len;
-    uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)len);
-    if (uv_write(&w->req, (uv_stream_t *)&l->tcp, &buf, 1, fe__link_write_cb) != 0) free(w);
+    rt_amqp_t *fe = c->fe;
+    if (rt_outbuf_append(&l->out, bytes, len, NULL, 0) != 0) return;
+    if (rt_outbuf_pending_bytes(&l->out) >= RT_OUTBUF_FLUSH_BYTES || !fe->flush_open) {
+        fe__link_flush(c);
+        return;
+    }
+    if (!c->link_dirty) {
+        c->link_dirty = 1;
+        fe->dirty_count++;
+        /* A zero delay runs on the next loop turn, never inside this call. */
+        if (!uv_is_active((uv_handle_t *)&fe->flush_timer))
+            uv_timer_start(&fe->flush_timer, fe__flush_cb, 0, 0);
+    }
 }
 
 /* Encode and send a fire-and-forget message (request id 0 or no id). */
@@ -1231,6 +1291,9 @@ int rt_amqp_start(rt_amqp_t *fe) {
     fe->listener.data = fe;
     fe->listener_open = 1;
     fe->started = 1;
+    if (uv_timer_init(fe->loop, &fe->flush_timer) != 0) return RT_EBIND;
+    fe->flush_timer.data = fe;
+    fe->flush_open = 1;
     if (uv_tcp_bind(&fe->listener, (const struct sockaddr *)&sa, 0) != 0 ||
         uv_listen((uv_stream_t *)&fe->listener, 128, fe__on_accept) != 0)
         return RT_EBIND;
@@ -1253,7 +1316,13 @@ void rt_amqp_stats(const rt_amqp_t *fe, rt_amqp_stats_t *out) {
 static void fe__listener_closed(uv_handle_t *h) {
     rt_amqp_t *fe = (rt_amqp_t *)h->data;
     fe->listener_open = 0;
-    if (fe->freed && fe->alive == 0) free(fe);
+    fe__maybe_free(fe);
+}
+
+static void fe__flush_timer_closed(uv_handle_t *h) {
+    rt_amqp_t *fe = (rt_amqp_t *)h->data;
+    fe->flush_open = 0;
+    fe__maybe_free(fe);
 }
 
 void rt_amqp_stop(rt_amqp_t *fe) {
@@ -1263,6 +1332,9 @@ void rt_amqp_stop(rt_amqp_t *fe) {
     while (fe->head != NULL && guard++ <= RT_AMQP_CONNS_MAX) fe__conn_close(fe->head);
     if (fe->listener_open && !uv_is_closing((uv_handle_t *)&fe->listener))
         uv_close((uv_handle_t *)&fe->listener, fe__listener_closed);
+    /* Every connection flushed its link in fe__conn_close. */
+    if (fe->flush_open && !uv_is_closing((uv_handle_t *)&fe->flush_timer))
+        uv_close((uv_handle_t *)&fe->flush_timer, fe__flush_timer_closed);
 }
 
 void rt_amqp_free(rt_amqp_t *fe) {
@@ -1270,8 +1342,8 @@ void rt_amqp_free(rt_amqp_t *fe) {
     rt_amqp_stop(fe);
     fe->freed = 1;
     /* conns == 0 here, but their handles may still be closing: each
-     * fe__conn_unref checks, the listener close checks. */
-    if (!fe->listener_open && fe->alive == 0) free(fe);
+     * fe__conn_unref checks, the listener and timer closes check. */
+    fe__maybe_free(fe);
 }
 
 /* ---- rt_server hook --------------------------------------------------------------- */

@@ -15,6 +15,7 @@
 
 #include "broker/wire.h"
 #include "runtime/errors.h"
+#include "runtime/outbuf.h"
 
 #define RT_CLIENT__IN_CAP_MIN (64u * 1024u)
 /* One whole frame plus one read chunk: the most a connection ever buffers. */
@@ -36,14 +37,9 @@ typedef struct rt_client__conn {
     uint8_t *in;          /* received bytes not yet delivered */
     size_t in_have, in_cap;
     size_t out_bytes;     /* handed to uv_write, not yet written */
+    rt_outbuf_t out;      /* frames of this loop turn, not yet written */
+    uint8_t dirty;        /* out has bytes for the next flush */
 } rt_client__conn_t;
-
-typedef struct rt_client__wreq {
-    uv_write_t req;
-    rt_client__conn_t *conn;
-    size_t size;
-    uint8_t bytes[];
-} rt_client__wreq_t;
 
 struct rt_client_port {
     uv_loop_t *loop;
@@ -56,6 +52,11 @@ struct rt_client_port {
     void *closed_arg;
     uv_tcp_t listener;
     uint8_t listener_open;
+    /* one write per connection per loop turn: a zero-delay timer flushes
+     * every dirty connection's out */
+    uv_timer_t flush_timer;
+    uint8_t flush_open;
+    uint32_t dirty_count;
     int bound_port;
     rt_client__conn_t **conns; /* conns_max slots, sorted by addr */
     uint32_t conns_count;
@@ -151,6 +152,7 @@ static void rt_client__conn_closed(uv_handle_t *h) {
     /* Here no handler of the node is running: telling it is safe. */
     if (c->notify && p->state == RT_CLIENT__RUNNING && p->closed_fn != NULL)
         p->closed_fn(p->closed_arg, c->addr);
+    rt_outbuf_discard(&c->out);
     free(c->in);
     free(c);
     p->pending--;
@@ -163,6 +165,12 @@ static void rt_client__close(rt_client__conn_t *c, int notify) {
     if (c->closing) return;
     c->closing = 1;
     c->notify = (uint8_t)notify;
+    rt_outbuf_discard(&c->out); /* unsent replies die with the socket */
+    if (c->dirty) {
+        c->dirty = 0;
+        assert(c->port->dirty_count > 0);
+        c->port->dirty_count--;
+    }
     rt_client__forget(c->port, c);
     c->port->stats.closed++;
     uv_close((uv_handle_t *)&c->tcp, rt_client__conn_closed);
@@ -171,12 +179,44 @@ static void rt_client__close(rt_client__conn_t *c, int notify) {
 /* ---- output ------------------------------------------------------------- */
 
 static void rt_client__write_done(uv_write_t *req, int status) {
-    rt_client__wreq_t *w = req->data;
-    rt_client__conn_t *c = w->conn;
-    assert(c->out_bytes >= w->size);
-    c->out_bytes -= w->size;
-    free(w);
+    rt_outbuf_chunk_t *chunk = (rt_outbuf_chunk_t *)req;
+    rt_client__conn_t *c = chunk->owner;
+    assert(c != NULL);
+    assert(c->out_bytes >= chunk->len);
+    c->out_bytes -= chunk->len;
+    rt_outbuf_chunk_free(chunk);
     if (status != 0 && status != UV_ECANCELED) rt_client__close(c, 1);
+}
+
+/* Hand c's pending frames to libuv as one write. A failure closes the
+ * connection (the client is gone: lost messages). */
+static void rt_client__flush_conn(rt_client__conn_t *c) {
+    rt_client_port_t *p = c->port;
+    assert(!c->closing);
+    if (c->dirty) {
+        c->dirty = 0;
+        assert(p->dirty_count > 0);
+        p->dirty_count--;
+    }
+    size_t handed = 0;
+    if (rt_outbuf_flush(&c->out, (uv_stream_t *)&c->tcp, c, rt_client__write_done,
+                        &handed) != 0) {
+        rt_client__close(c, 1);
+        return;
+    }
+    c->out_bytes += handed;
+}
+
+static void rt_client__flush_cb(uv_timer_t *t) {
+    rt_client_port_t *p = t->data;
+    assert(p != NULL && p->flush_open);
+    /* Backwards: a failed flush closes its conn, which shifts only the
+     * entries after it (already done). Bounded by conns_count. */
+    for (uint32_t i = p->conns_count; i > 0 && p->dirty_count > 0; i--) {
+        rt_client__conn_t *c = p->conns[i - 1];
+        if (c->dirty) rt_client__flush_conn(c);
+    }
+    assert(p->dirty_count == 0);
 }
 
 int rt_client_port_send(void *port, io_addr_t dest, const uint8_t *bytes,
@@ -189,25 +229,25 @@ int rt_client_port_send(void *port, io_addr_t dest, const uint8_t *bytes,
     if (i < 0 || p->state != RT_CLIENT__RUNNING) return IO_EUNREACH;
     rt_client__conn_t *c = p->conns[i];
     assert(!c->closing);
-    if (c->out_bytes + len > p->out_bytes_max) {
+    const size_t pending = rt_outbuf_pending_bytes(&c->out);
+    if (c->out_bytes + pending + len > p->out_bytes_max) {
         p->stats.overflow_closes++;
         rt_client__close(c, 1);
         return IO_ENOMEM;
     }
-    rt_client__wreq_t *w = malloc(sizeof *w + (len ? len : 1));
-    if (w == NULL) return IO_ENOMEM;
-    w->req.data = w;
-    w->conn = c;
-    w->size = len;
-    if (len) memcpy(w->bytes, bytes, len);
-    uv_buf_t buf = uv_buf_init((char *)w->bytes, (unsigned)len);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, rt_client__write_done) != 0) {
-        free(w);
-        rt_client__close(c, 1);
-        return 0; /* the client is gone: a lost message */
-    }
-    c->out_bytes += len;
+    if (rt_outbuf_append(&c->out, bytes, len, NULL, 0) != 0) return IO_ENOMEM;
     p->stats.frames_out++;
+    if (pending + len >= RT_OUTBUF_FLUSH_BYTES) {
+        rt_client__flush_conn(c); /* a big burst: do not wait for the turn */
+        return 0;
+    }
+    if (!c->dirty && len > 0) {
+        c->dirty = 1;
+        p->dirty_count++;
+        /* A zero delay runs on the next loop turn, never inside this call. */
+        if (!uv_is_active((uv_handle_t *)&p->flush_timer))
+            uv_timer_start(&p->flush_timer, rt_client__flush_cb, 0, 0);
+    }
     return 0;
 }
 
@@ -341,6 +381,10 @@ int rt_client_port_start(rt_client_port_t *p) {
     assert(p != NULL);
     if (p->state != RT_CLIENT__NEW) return RT_ESTATE;
     p->state = RT_CLIENT__RUNNING;
+    if (uv_timer_init(p->loop, &p->flush_timer) != 0) return RT_EBIND;
+    p->flush_timer.data = p;
+    p->flush_open = 1;
+    p->pending++;
     if (uv_tcp_init(p->loop, &p->listener) != 0) return RT_EBIND;
     p->listener.data = p;
     p->listener_open = 1;
@@ -375,7 +419,7 @@ void rt_client_port_stats(const rt_client_port_t *p, rt_client_port_stats_t *out
     *out = p->stats;
 }
 
-static void rt_client__listener_closed(uv_handle_t *h) {
+static void rt_client__handle_closed(uv_handle_t *h) {
     rt_client_port_t *p = h->data;
     assert(p->pending > 0);
     p->pending--;
@@ -387,7 +431,11 @@ void rt_client_port_stop(rt_client_port_t *p) {
     p->state = RT_CLIENT__STOPPED;
     if (p->listener_open) {
         p->listener_open = 0;
-        uv_close((uv_handle_t *)&p->listener, rt_client__listener_closed);
+        uv_close((uv_handle_t *)&p->listener, rt_client__handle_closed);
+    }
+    if (p->flush_open) {
+        p->flush_open = 0;
+        uv_close((uv_handle_t *)&p->flush_timer, rt_client__handle_closed);
     }
     /* Bounded: each close removes one entry from the table. */
     while (p->conns_count > 0) rt_client__close(p->conns[p->conns_count - 1], 0);

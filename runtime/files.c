@@ -3,8 +3,14 @@
  *
  * The core sees a serial device: operations complete in issue order, so an
  * fsync's completion covers every write issued before it. We get that by
- * running ONE operation at a time on libuv's thread pool (uv_queue_work) and
- * starting the next from the completion. Each operation is a short sequence
+ * running ONE work item at a time on libuv's thread pool (uv_queue_work):
+ * it takes every operation queued when it starts (a batch) and runs them one
+ * after another in issue order; its completion delivers their results in
+ * the same order and starts the next batch with whatever was issued
+ * meanwhile. So a burst of writes plus one fdatasync costs one thread hop,
+ * not one per operation. Writes that continue each other in one file (the
+ * log's appends) are joined into one pwritev; each still gets its own
+ * result. Each operation is a short sequence
  * of plain syscalls (openat, pwrite/pread loops, fdatasync, ftruncate,
  * unlinkat, directory fsync), which keeps a multi-syscall operation such as
  * "create, write, make the creation durable" in one work item.
@@ -22,12 +28,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "runtime/internal.h"
 #include "runtime/lock.h"
 
 #define RT__IO_RETRY_MAX 1024u /* EINTR/short-transfer rounds per syscall loop */
+#define RT__WRITEV_OPS_MAX 64u /* contiguous writes joined in one pwritev */
 
 int rt__disk_name_check(const char *name) {
     if (name == NULL) return IO_EINVAL;
@@ -149,10 +157,101 @@ static int64_t rt__exec(rt_io_t *io, rt__disk_op_t *op) {
     return result;
 }
 
+/* How many operations from `op` on are writes to op's file, each starting
+ * where the one before ended (at most RT__WRITEV_OPS_MAX). */
+static uint32_t rt__write_run(const rt__disk_op_t *op) {
+    assert(op != NULL && op->kind == RT__DISK_WRITE);
+    uint32_t n = 1;
+    const rt__disk_op_t *prev = op;
+    const rt__disk_op_t *next = op->next;
+    while (next != NULL && n < RT__WRITEV_OPS_MAX && next->kind == RT__DISK_WRITE &&
+           next->offset == prev->offset + prev->len && strcmp(next->name, op->name) == 0) {
+        prev = next;
+        next = next->next;
+        n++;
+    }
+    return n;
+}
+
+/* pwritev all of iov[0..count) at `offset`, across short writes. Returns
+ * the bytes written; *err is 0, or the error that stopped it early. */
+static size_t rt__exec_writev(int fd, struct iovec *iov, uint32_t count,
+                              uint64_t offset, size_t total, int64_t *err) {
+    assert(count > 0 && count <= RT__WRITEV_OPS_MAX);
+    size_t done = 0;
+    uint32_t first = 0;
+    *err = 0;
+    for (uint32_t round = 0; done < total && round < RT__IO_RETRY_MAX; round++) {
+        ssize_t n = pwritev(fd, iov + first, (int)(count - first),
+                            (off_t)(offset + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            *err = rt__errno_to_io(errno);
+            return done;
+        }
+        done += (size_t)n;
+        /* Skip what went out: whole iovecs, then part of the next. */
+        size_t left = (size_t)n;
+        while (first < count && left >= iov[first].iov_len) {
+            left -= iov[first].iov_len;
+            first++;
+        }
+        if (first < count) {
+            iov[first].iov_base = (uint8_t *)iov[first].iov_base + left;
+            iov[first].iov_len -= left;
+        }
+    }
+    if (done < total) *err = IO_EIO;
+    return done;
+}
+
+/* Run `count` contiguous writes to one file (rt__write_run) as one
+ * pwritev. Each op gets what it would have got alone: its length if all
+ * its bytes went out, else the error; a directory-sync failure after a
+ * creation is the creating (first) op's. */
+static void rt__exec_write_run(rt_io_t *io, rt__disk_op_t *first, uint32_t count) {
+    assert(count > 1 && count <= RT__WRITEV_OPS_MAX);
+    struct iovec iov[RT__WRITEV_OPS_MAX];
+    int created = 0;
+    int fd = rt__fd_get(io, first->name, 1, &created);
+    int64_t err = fd < 0 ? rt__errno_to_io(-fd) : 0;
+    size_t total = 0, done = 0;
+    rt__disk_op_t *op = first;
+    for (uint32_t i = 0; i < count; i++, op = op->next) {
+        assert(op != NULL && op->kind == RT__DISK_WRITE);
+        iov[i].iov_base = op->copy;
+        iov[i].iov_len = op->len;
+        total += op->len;
+    }
+    if (fd >= 0) done = rt__exec_writev(fd, iov, count, first->offset, total, &err);
+    size_t end = 0;
+    op = first;
+    for (uint32_t i = 0; i < count; i++, op = op->next) {
+        end += op->len;
+        op->result = fd >= 0 && end <= done ? (int64_t)op->len : err;
+    }
+    /* Creation is durable on completion (io.h): sync the directory. */
+    if (created && first->result >= 0 && fsync(io->dir_fd) != 0) first->result = IO_EIO;
+}
+
+/* Run the batch in issue order. Every operation runs even after one fails,
+ * exactly as if each had its own work item. */
 static void rt__work_cb(uv_work_t *req) {
     rt__disk_op_t *op = req->data;
     assert(op != NULL && op->io != NULL);
-    op->result = rt__exec(op->io, op);
+    rt_io_t *io = op->io;
+    for (uint32_t n = 0; op != NULL && n < RT_DISK_QUEUE_MAX;) {
+        uint32_t run = op->kind == RT__DISK_WRITE ? rt__write_run(op) : 1;
+        if (run == 1) {
+            op->result = rt__exec(io, op);
+            op = op->next;
+        } else {
+            rt__exec_write_run(io, op, run);
+            for (uint32_t i = 0; i < run; i++) op = op->next;
+        }
+        n += run;
+    }
+    assert(op == NULL);
 }
 
 /* ---- loop side: the serial queue ----------------------------------------- */
@@ -171,13 +270,14 @@ static void rt__op_free(rt_io_t *io, rt__disk_op_t *op) {
 
 static void rt__after_work_cb(uv_work_t *req, int status);
 
+/* Start a work item for everything queued (the queue holds at most
+ * RT_DISK_QUEUE_MAX operations, so a batch does too). */
 static void rt__disk_kick(rt_io_t *io) {
     assert(io != NULL);
     if (io->disk_running != NULL || io->disk_head == NULL) return;
     if (io->state != RT__RUNNING) return;
     rt__disk_op_t *op = io->disk_head;
-    io->disk_head = op->next;
-    if (io->disk_head == NULL) io->disk_tail = NULL;
+    io->disk_head = io->disk_tail = NULL;
     io->disk_running = op;
     io->disk_work.data = op;
     int rc = uv_queue_work(io->loop, &io->disk_work, rt__work_cb, rt__after_work_cb);
@@ -186,25 +286,40 @@ static void rt__disk_kick(rt_io_t *io) {
     io->pending++;
 }
 
+/* Deliver one finished operation (if the node still runs) and free it. */
+static void rt__op_done(rt_io_t *io, rt__disk_op_t *op, int status) {
+    assert(io != NULL && op != NULL);
+    assert(op->io == io);
+    if (status != 0 || !rt__node_live(io)) {
+        rt__op_free(io, op); /* cancelled, or a halted node: drop it */
+        return;
+    }
+    if (op->kind == RT__DISK_READ && op->result > 0) {
+        memcpy(op->buf, op->copy, (size_t)op->result);
+    }
+    uint64_t token = op->token;
+    int64_t result = op->result;
+    rt__op_free(io, op);
+    io->stats.disk_ops_done++;
+    rt__dispatch_begin(io);
+    io->program->handler->on_disk_done(io->node, token, result);
+    rt__dispatch_end(io);
+}
+
 static void rt__after_work_cb(uv_work_t *req, int status) {
     rt__disk_op_t *op = req->data;
     rt_io_t *io = op->io;
     assert(io->disk_running == op);
-    io->disk_running = NULL;
-    if (status == 0 && rt__node_live(io)) {
-        if (op->kind == RT__DISK_READ && op->result > 0) {
-            memcpy(op->buf, op->copy, (size_t)op->result);
-        }
-        uint64_t token = op->token;
-        int64_t result = op->result;
-        rt__op_free(io, op);
-        io->stats.disk_ops_done++;
-        rt__dispatch_begin(io);
-        io->program->handler->on_disk_done(io->node, token, result);
-        rt__dispatch_end(io);
-    } else {
-        rt__op_free(io, op);
+    /* In issue order. disk_running stays set meanwhile, so operations the
+     * handlers issue queue up for the next batch; a handler that stops the
+     * node makes rt__op_done drop the rest. */
+    for (uint32_t n = 0; op != NULL && n < RT_DISK_QUEUE_MAX; n++) {
+        rt__disk_op_t *next = op->next;
+        rt__op_done(io, op, status);
+        op = next;
     }
+    assert(op == NULL);
+    io->disk_running = NULL;
     rt__disk_kick(io);
     rt__pending_done(io); /* last: it may free io */
 }
@@ -266,8 +381,9 @@ void rt__disk_stop(rt_io_t *io) {
         rt__op_free(io, op);
         op = next;
     }
-    /* A queued-but-not-started op is cancelled; a running one finishes on
-     * its thread and its completion is dropped (after_work sees the stop). */
+    /* A queued-but-not-started batch is cancelled; a running one finishes
+     * on its thread and its completions are dropped (after_work sees the
+     * stop). */
     if (io->disk_running != NULL) uv_cancel((uv_req_t *)&io->disk_work);
 }
 

@@ -11,6 +11,7 @@
 
 #include "broker/io.h"
 #include "runtime/log.h"
+#include "runtime/outbuf.h"
 #include "runtime/uv_io.h"
 
 #define RT__FRAME_HEADER_BYTES 4u
@@ -57,6 +58,7 @@ typedef struct rt__peer {
     uint8_t connected;      /* out has finished connecting */
     uint32_t backoff_ms;    /* delay before the next attempt */
     uint64_t queued_bytes;  /* bytes handed to uv_write, not yet done */
+    rt_outbuf_t outbuf;     /* frames of this loop turn, not yet written */
     rt__conn_t *in;         /* the current identified inbound link */
 } rt__peer_t;
 
@@ -144,6 +146,10 @@ struct rt_io {
     int listen_port;
     rt__conn_t *inbound;     /* list of accepted connections */
     uint32_t inbound_count;
+    /* one flush per loop turn: a zero-delay timer writes every peer's
+     * outbuf, so a burst of frames costs one write(2) per peer */
+    uv_timer_t flush_timer;
+    uint8_t flush_timer_open;
 
     /* clients */
     rt_client_send_fn client_fn;
@@ -154,7 +160,7 @@ struct rt_io {
     rt__disk_op_t *disk_head, *disk_tail;
     uint32_t disk_count;
     uint64_t disk_bytes;
-    rt__disk_op_t *disk_running;
+    rt__disk_op_t *disk_running; /* the batch on the thread pool (a list) */
     uv_work_t disk_work;
     int dir_fd;
     rt__fd_slot_t fds[RT_FD_CACHE_MAX];

@@ -23,13 +23,6 @@
 #define RT__LISTEN_BACKLOG 64
 #define RT__KEEPALIVE_S 10u /* idle seconds before TCP keepalive probes */
 
-typedef struct rt__wreq {
-    uv_write_t req;
-    rt__peer_t *peer;
-    size_t size;
-    uint8_t bytes[];
-} rt__wreq_t;
-
 static void rt__put_be32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)(v >> 24);
     p[1] = (uint8_t)(v >> 16);
@@ -98,6 +91,7 @@ static void rt__retry_cb(uv_timer_t *handle);
 static void rt__peer_lost(rt__peer_t *p) {
     rt_io_t *io = p->io;
     assert(io != NULL);
+    rt_outbuf_discard(&p->outbuf); /* frames for the dead link are lost */
     if (p->out != NULL) {
         rt__conn_close(p->out);
         p->out = NULL;
@@ -126,44 +120,71 @@ static void rt__conn_lost(rt__conn_t *c) {
 
 /* ---- writing ------------------------------------------------------------ */
 
+/* Frames are appended to the peer's outbuf and written once per loop turn
+ * (rt__flush_cb), so a burst of messages to one peer costs one write(2). */
+
 static void rt__write_cb(uv_write_t *req, int status) {
-    rt__wreq_t *w = (rt__wreq_t *)req;
-    rt__peer_t *p = w->peer;
+    rt_outbuf_chunk_t *chunk = (rt_outbuf_chunk_t *)req;
+    rt__peer_t *p = chunk->owner;
     assert(p != NULL);
-    assert(p->queued_bytes >= w->size);
-    p->queued_bytes -= w->size;
+    assert(p->queued_bytes >= chunk->len);
+    p->queued_bytes -= chunk->len;
     rt__conn_t *c = req->handle->data;
     if (status < 0 && status != UV_ECANCELED && c == p->out && !c->closing) {
         rt_log_write(&p->io->log, RT_LOG_DEBUG, "write to peer %u: %s", p->id,
                      uv_strerror(status));
         rt__peer_lost(p);
     }
-    free(w);
+    rt_outbuf_chunk_free(chunk);
 }
 
-/* Queue `head` + `body` as one write on p's outbound link. Returns 0 or
- * IO_ENOMEM; a failed write tears the link down (the message is lost). */
+/* Hand p's pending bytes to libuv as one write; a failure tears the link
+ * down (its frames are lost, like any frame on a broken link). */
+static void rt__peer_flush(rt__peer_t *p) {
+    assert(p != NULL);
+    if (rt_outbuf_pending_bytes(&p->outbuf) == 0) return;
+    if (p->out == NULL || p->out->closing) {
+        rt_outbuf_discard(&p->outbuf);
+        return;
+    }
+    size_t handed = 0;
+    int rc = rt_outbuf_flush(&p->outbuf, (uv_stream_t *)&p->out->tcp, p,
+                             rt__write_cb, &handed);
+    if (rc != 0) {
+        rt__peer_lost(p);
+        return;
+    }
+    p->queued_bytes += handed;
+}
+
+static void rt__flush_cb(uv_timer_t *handle) {
+    rt_io_t *io = handle->data;
+    assert(io != NULL && io->flush_timer_open);
+    assert(io->peers_count <= RT_PEERS_MAX);
+    for (uint32_t i = 0; i < io->peers_count; i++) rt__peer_flush(&io->peers[i]);
+}
+
+/* Queue `head` + `body` on p's outbound link; written on the next loop
+ * turn, or at once when the pending bytes pass RT_OUTBUF_FLUSH_BYTES.
+ * Returns 0 or IO_ENOMEM (queue limit or no memory: nothing queued). */
 static int rt__peer_write(rt__peer_t *p, const uint8_t *head, size_t head_len,
                           const uint8_t *body, size_t body_len) {
     assert(p->out != NULL);
     assert(head_len + body_len > 0);
+    rt_io_t *io = p->io;
     size_t size = head_len + body_len;
-    if (p->queued_bytes + size > RT_PEER_QUEUE_BYTES_MAX) return IO_ENOMEM;
-    rt__wreq_t *w = malloc(sizeof(*w) + size);
-    if (w == NULL) return IO_ENOMEM;
-    w->peer = p;
-    w->size = size;
-    memcpy(w->bytes, head, head_len);
-    if (body_len > 0) memcpy(w->bytes + head_len, body, body_len);
-    uv_buf_t buf = uv_buf_init((char *)w->bytes, (unsigned)size);
-    int rc = uv_write(&w->req, (uv_stream_t *)&p->out->tcp, &buf, 1,
-                      rt__write_cb);
-    if (rc != 0) {
-        free(w);
-        rt__peer_lost(p);
-        return 0;
+    size_t pending = rt_outbuf_pending_bytes(&p->outbuf);
+    if (p->queued_bytes + pending + size > RT_PEER_QUEUE_BYTES_MAX) return IO_ENOMEM;
+    if (rt_outbuf_append(&p->outbuf, head, head_len, body, body_len) != 0) {
+        return IO_ENOMEM;
     }
-    p->queued_bytes += size;
+    if (pending + size >= RT_OUTBUF_FLUSH_BYTES) {
+        rt__peer_flush(p);
+    } else if (io->flush_timer_open &&
+               !uv_is_active((uv_handle_t *)&io->flush_timer)) {
+        /* A zero delay runs on the next loop turn, never inside this call. */
+        uv_timer_start(&io->flush_timer, rt__flush_cb, 0, 0);
+    }
     return 0;
 }
 
@@ -341,10 +362,12 @@ static void rt__connect_cb(uv_connect_t *req, int status) {
     rt__put_be32(hello + 4, io->node_id);
     rt__put_be32(hello + 8, p->id);
     if (uv_read_start((uv_stream_t *)&c->tcp, rt__alloc_cb, rt__read_cb) != 0 ||
-        rt__peer_write(p, hello, sizeof(hello), NULL, 0) != 0 || p->out != c) {
+        rt__peer_write(p, hello, sizeof(hello), NULL, 0) != 0) {
         rt__peer_lost(p);
         return;
     }
+    rt__peer_flush(p); /* the hello goes out first, alone */
+    if (p->out != c) return; /* the flush failed: the link is already lost */
     p->connected = 1;
     p->backoff_ms = io->backoff_min_ms;
     io->stats.connects++;
@@ -453,6 +476,10 @@ int rt__peers_start(rt_io_t *io) {
     assert(io->peers_count <= RT_PEERS_MAX);
     int rc = rt__listen(io);
     if (rc != 0) return rc;
+    if (uv_timer_init(io->loop, &io->flush_timer) != 0) return RT_EBIND;
+    io->flush_timer.data = io;
+    io->flush_timer_open = 1;
+    io->pending++;
     for (uint32_t i = 0; i < io->peers_count; i++) {
         rt__peer_t *p = &io->peers[i];
         if (i == io->node_id) continue;
@@ -476,10 +503,14 @@ static void rt__close_io_handle(rt_io_t *io, uv_handle_t *h, uint8_t *open) {
 void rt__peers_stop(rt_io_t *io) {
     assert(io->state != RT__RUNNING);
     rt__close_io_handle(io, (uv_handle_t *)&io->listener, &io->listener_open);
+    /* Unwritten frames die with their links (as queued writes do). */
+    rt__close_io_handle(io, (uv_handle_t *)&io->flush_timer,
+                        &io->flush_timer_open);
     for (uint32_t i = 0; i < io->peers_count; i++) {
         rt__peer_t *p = &io->peers[i];
         rt__close_io_handle(io, (uv_handle_t *)&p->retry_timer,
                             &p->retry_timer_open);
+        rt_outbuf_discard(&p->outbuf);
         if (p->out != NULL) rt__conn_close(p->out);
         p->out = NULL;
         p->connected = 0;
