@@ -203,6 +203,26 @@ static void raft__commit_to(raft_t *r, uint64_t index) {
     r->cb.committed(r->cb_arg, index);
 }
 
+/* In-flight appends per peer: a FIFO of the last index each carried. */
+static void raft__sent_clear(raft_peer_t *peer) {
+    peer->inflight = 0;
+    peer->sent_head = 0;
+}
+
+static void raft__sent_push(raft_peer_t *peer, uint64_t end_index) {
+    assert(peer->inflight < RAFT_INFLIGHT_MAX);
+    peer->sent_end[(peer->sent_head + peer->inflight) % RAFT_INFLIGHT_MAX] = end_index;
+    peer->inflight++;
+}
+
+/* The follower holds everything up to `match`: those appends are answered. */
+static void raft__sent_ack(raft_peer_t *peer, uint64_t match) {
+    while (peer->inflight > 0 && peer->sent_end[peer->sent_head] <= match) {
+        peer->sent_head = (peer->sent_head + 1) % RAFT_INFLIGHT_MAX;
+        peer->inflight--;
+    }
+}
+
 /* ---- elections ------------------------------------------------------------ */
 
 static void raft__become_leader(raft_t *r);
@@ -366,7 +386,8 @@ static void raft__send_snapshot_chunk(raft_t *r, uint32_t p) {
     m.install_snapshot.done = peer->snap_offset + chunk == len;
     m.install_snapshot.data.ptr = bytes + peer->snap_offset;
     m.install_snapshot.data.len = (uint32_t)chunk;
-    peer->inflight = 1;
+    raft__sent_clear(peer);
+    raft__sent_push(peer, 0); /* one chunk at a time; its answer clears it */
     peer->last_sent_ns = raft__now(r);
     raft__send(r, p, &m);
 }
@@ -407,7 +428,8 @@ static void raft__send_append(raft_t *r, uint32_t p) {
     m.append_entries.entry_count = count;
     m.append_entries.entries = r->entry_buf;
     peer->next_index += count;
-    peer->inflight++;
+    /* A heartbeat sent with the pipeline full goes untracked. */
+    if (peer->inflight < RAFT_INFLIGHT_MAX) raft__sent_push(peer, prev + count);
     peer->last_sent_ns = raft__now(r);
     r->stat_appends_sent++;
     raft__send(r, p, &m);
@@ -470,7 +492,7 @@ static void raft__on_append_response(raft_t *r, const wire_append_response_t *a)
         if (a->match_index > broker_log_last_index(r->log)) return; /* bogus */
         if (a->match_index > peer->match_index) peer->match_index = a->match_index;
         if (peer->next_index < peer->match_index + 1) peer->next_index = peer->match_index + 1;
-        if (peer->inflight > 0) peer->inflight--;
+        raft__sent_ack(peer, a->match_index);
         raft__advance_commit(r);
         return;
     }
@@ -486,7 +508,7 @@ static void raft__on_append_response(raft_t *r, const wire_append_response_t *a)
     if (next <= peer->match_index) next = peer->match_index + 1;
     if (next < 1) next = 1;
     peer->next_index = next;
-    peer->inflight = 0;
+    raft__sent_clear(peer);
     raft__send_append(r, p);
 }
 
@@ -500,7 +522,7 @@ static void raft__on_snapshot_response(raft_t *r, const wire_snapshot_response_t
     if (r->role != RAFT_LEADER || s->term < r->term) return;
     raft_peer_t *peer = &r->peers[p];
     peer->last_heard_ns = raft__now(r);
-    peer->inflight = 0;
+    raft__sent_clear(peer);
     if (!peer->sending_snapshot || s->last_included_index != peer->snap_index) return;
     const uint8_t *bytes = NULL;
     size_t len = 0;
@@ -543,15 +565,21 @@ static bool raft__heard_leader(raft_t *r, uint64_t term, uint32_t leader) {
     return true;
 }
 
+/* Answer success for `match` once it is durable. While the leader pipelines,
+ * the owed match keeps moving ahead of the disk; every durable advance is
+ * answered for what it covers, so the leader's pipeline keeps flowing. */
 static void raft__answer_when_durable(raft_t *r, uint32_t leader, uint64_t match) {
     if (!r->cfg.wait_durable || broker_log_durable_index(r->log) >= match) {
         raft__send_append_response(r, leader, true, match, 0, 0);
+        if (r->owe_response && r->owe_leader == leader && r->owe_match <= match)
+            r->owe_response = false;
         return;
     }
     (void)broker_log_sync(r->log);
+    if (!r->owe_response || r->owe_leader != leader) r->owe_match = 0;
     r->owe_response = true;
     r->owe_leader = leader;
-    if (match > r->owe_match || r->owe_leader != leader) r->owe_match = match;
+    if (match > r->owe_match) r->owe_match = match;
 }
 
 static void raft__on_append_entries(raft_t *r, const wire_append_entries_t *a) {
@@ -687,7 +715,7 @@ static void raft__on_heartbeat(raft_t *r) {
         if (now - peer->last_heard_ns <= r->cfg.election_timeout_max_ns) live++;
         /* Answers lost: rewind to the last known match and resend. */
         if (peer->inflight > 0 && now - peer->last_sent_ns >= 4 * r->cfg.heartbeat_interval_ns) {
-            peer->inflight = 0;
+            raft__sent_clear(peer);
             if (!peer->sending_snapshot) peer->next_index = peer->match_index + 1;
         }
         if (peer->inflight == 0 || now - peer->last_sent_ns >= r->cfg.heartbeat_interval_ns)
@@ -718,12 +746,17 @@ void raft_on_log_event(raft_t *r, const broker_log_event_t *ev) {
         raft__advance_commit(r);
         return;
     }
-    if (r->owe_response && broker_log_durable_index(r->log) >= r->owe_match) {
-        r->owe_response = false;
-        if (r->owe_leader == r->leader)
-            raft__send_append_response(r, r->owe_leader, true, r->owe_match, 0, 0);
-        r->owe_match = 0;
+    if (!r->owe_response) return;
+    if (r->owe_leader != r->leader) {
+        r->owe_response = false; /* matched against a leader we left */
+        return;
     }
+    const uint64_t durable = broker_log_durable_index(r->log);
+    /* Entries up to owe_match were matched against this leader; the durable
+     * part of them is safe to acknowledge now. */
+    const uint64_t match = durable < r->owe_match ? durable : r->owe_match;
+    if (match > 0) raft__send_append_response(r, r->owe_leader, true, match, 0, 0);
+    if (durable >= r->owe_match) r->owe_response = false;
 }
 
 void raft_start(raft_t *r, uint64_t term, uint32_t vote, uint64_t commit_floor) {

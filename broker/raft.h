@@ -91,7 +91,11 @@ typedef struct raft_callbacks {
 typedef struct raft_peer {
     uint64_t next_index;
     uint64_t match_index;
-    uint32_t inflight;       /* appends sent and not answered */
+    uint32_t inflight;       /* appends sent and not answered (= ring count) */
+    uint32_t sent_head;      /* ring of the last index each in-flight append
+                                carried, oldest first: an answer for match m
+                                retires every append ending at or before m */
+    uint64_t sent_end[RAFT_INFLIGHT_MAX];
     uint64_t last_sent_ns;
     uint64_t last_heard_ns;  /* any answer of the current term */
     bool active;             /* answered since the last check-quorum round */
