@@ -20,7 +20,8 @@
 #include <stdint.h>
 
 #define BROKER_QUEUE_NAME_MAX 255u            /* equals SM_NAME_MAX */
-#define BROKER_QUEUE_MESSAGES_MAX 65536u      /* equals SM_QUEUE_MESSAGES_MAX */
+#define BROKER_QUEUE_MESSAGES_MAX (1u << 20) /* equals SM_QUEUE_MESSAGES_MAX; bodies are
+                                                also bounded by SM_BODY_BYTES_MAX */
 #define BROKER_QUEUE_BODY_MAX (1024u * 1024u) /* equals SM_MESSAGE_BODY_MAX */
 
 typedef struct broker_message {
