@@ -57,7 +57,7 @@ static const char bench_saturation_lua[] =
     "  producers = { count = 4, rate = 1000000, window = 256, timeout_ms = 2000 },\n"
     "  consumers = { count = 2, prefetch = 256, processing_ms = 0 },\n"
     "}\n"
-    "phases { chaos = 10, heal = 0, drain = 10 }\n"
+    "phases { chaos = 3, heal = 0, drain = 10 }\n"
     "expect { no_loss = true }\n";
 
 static int bench_write(char *path, size_t cap, const char *tag, const char *text) {

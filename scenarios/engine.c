@@ -591,6 +591,15 @@ int scn_engine_run(scenario_t *s, const scn_run_opts_t *opts, scn_result_t *out)
         rc = engine__phases(e);
         s->engine = NULL;
     }
+    if (rc == 0 && history_dropped(e->history) > 0) {
+        /* A history with holes would report losses that never happened. */
+        snprintf(e->err, sizeof e->err,
+                 "%.600s: the history is full (%llu records dropped past %llu): the checks "
+                 "would be wrong; shorten the phases or lower the rates",
+                 s->path, (unsigned long long)history_dropped(e->history),
+                 (unsigned long long)history_count(e->history));
+        rc = -1;
+    }
     if (rc == 0) rc = engine__check(e, out);
     if (rc == 0) engine__verdict(s, opts->variant, out);
     if (e->sim != NULL) {
