@@ -203,7 +203,8 @@ static int engine__clients(scn_engine_t *e) {
     return rc == 0 ? 0 : engine__fail(e, "starting the setup client", rc);
 }
 
-static int engine__build(engine__run_t *run, const broker_config_t *cfg, uint64_t seed) {
+static int engine__build(engine__run_t *run, const broker_config_t *cfg, uint64_t seed,
+                         uint64_t history_records_max) {
     scn_engine_t *e = &run->e;
     scenario_t *s = e->scn;
     e->replicas = cfg->replicas;
@@ -215,7 +216,7 @@ static int engine__build(engine__run_t *run, const broker_config_t *cfg, uint64_
                                             s->workload.consumers};
     int rc = sim_new(&sc, &e->sim);
     if (rc != 0) return engine__fail(e, "creating the simulator", rc);
-    rc = history_new(0, &e->history);
+    rc = history_new(history_records_max, &e->history);
     if (rc != 0) return engine__fail(e, "creating the history", rc);
     sim_link_config_t lc;
     engine__link_config(&s->network, &lc);
@@ -584,7 +585,7 @@ int scn_engine_run(scenario_t *s, const scn_run_opts_t *opts, scn_result_t *out)
     e->trace = opts->trace;
     e->ack_auto = scn_strategy_ack_auto(s, opts->variant, opts->overrides);
     const uint64_t wall0 = engine__wall_ns();
-    int rc = engine__build(run, &cfg, opts->seed);
+    int rc = engine__build(run, &cfg, opts->seed, opts->history_records_max);
     if (rc == 0) {
         if (s->nemesis.enabled) nemesis_describe(&e->nemesis, out->nemesis, sizeof out->nemesis);
         s->engine = e;

@@ -74,6 +74,7 @@ typedef struct scn_run_opts {
     scn_variant_t variant;
     const scn_strategy_t *overrides; /* CLI --set/--<key>; NULL = none */
     FILE *trace;                     /* every event, one line each; NULL = off */
+    uint64_t history_records_max;    /* 0 = HISTORY_RECORDS_MAX (tests use less) */
 } scn_run_opts_t;
 
 /* Internal state of a running world; lua_api.c drives faults through it. */

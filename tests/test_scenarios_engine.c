@@ -217,9 +217,29 @@ static void test_seeds_parse(void **state) {
     assert_int_equal(scn_edit_distance("abc", "xyzzy"), 3);
 }
 
+
+/* A history that overflowed would report losses that never happened: the run
+ * is an error instead (exit 2) and says why. */
+static void test_history_overflow_is_an_error(void **state) {
+    (void)state;
+    char err[512];
+    scenario_t *s = NULL;
+    assert_int_equal(scenario_new(FIXTURE("engine_calm.lua"), 1, &s, err, sizeof err), 0);
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    const scn_run_opts_t o = {.seed = 1, .history_records_max = 200};
+    assert_int_equal(scn_engine_run(s, &o, r), -1);
+    assert_int_equal(r->exit_code, 2);
+    assert_non_null(strstr(r->err, "history is full"));
+    scn_result_free(r);
+    free(r);
+    scenario_free(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_calm_run_keeps_every_message),
+        cmocka_unit_test(test_history_overflow_is_an_error),
         cmocka_unit_test(test_crash_all_with_fsync_never_loses),
         cmocka_unit_test(test_same_seed_same_hash),
         cmocka_unit_test(test_overrides_apply_and_bad_ones_are_refused),
