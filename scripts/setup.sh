@@ -10,7 +10,9 @@ PACKAGES=(
 )
 if [[ "${1:-}" == "--test" ]]; then
   # Real AMQP clients for the broker acceptance tests, clang for fuzzing.
-  PACKAGES+=(clang python3 python3-pika amqp-tools librabbitmq-dev)
+  # libclang-rt-14-dev holds libFuzzer and the sanitizer runtimes for clang; it
+  # is only "recommended" by clang, and we install without recommends.
+  PACKAGES+=(clang libclang-rt-14-dev python3 python3-pika amqp-tools librabbitmq-dev)
 fi
 
 missing=()
