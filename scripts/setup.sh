@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  cmake gcc make pkg-config             # build
+  cmake gcc make libc6-dev pkg-config   # build (libc6-dev is only a "recommends" of gcc)
   liblua5.4-dev libuv1-dev libsqlite3-dev libcmocka-dev   # libraries
   sqlite3                               # inspecting reports by hand
 )
