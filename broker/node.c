@@ -650,90 +650,125 @@ static void node__on_get(broker_node_t *n, io_addr_t from, const wire_get_t *g) 
     n->get_delivered = false;
 }
 
-static void node__on_queue_admin(broker_node_t *n, io_addr_t from, const wire_msg_t *m) {
+/* BIND and UNBIND carry the same fields. */
+static void node__bind_cmd(uint8_t type, const wire_bind_t *b, broker_sm_cmd_t *cmd) {
+    memset(cmd, 0, sizeof *cmd);
+    cmd->type = type;
+    cmd->exchange.ptr = (const char *)b->exchange.ptr;
+    cmd->exchange.len = b->exchange.len;
+    cmd->queue.ptr = (const char *)b->queue.ptr;
+    cmd->queue.len = b->queue.len;
+    cmd->key.ptr = (const char *)b->routing_key.ptr;
+    cmd->key.len = b->routing_key.len;
+}
+
+/* Requests that only change the replicated state: propose, REPLY on apply. */
+static void node__on_state_request(broker_node_t *n, io_addr_t from, const wire_msg_t *m,
+                                   uint64_t request_id) {
     broker_sm_cmd_t cmd;
     memset(&cmd, 0, sizeof cmd);
-    uint64_t request_id = 0;
-    if (m->type == WIRE_MSG_PURGE_QUEUE) {
+    switch (m->type) {
+    case WIRE_MSG_DECLARE_EXCHANGE:
+        cmd.type = SM_CMD_DECLARE_EXCHANGE;
+        cmd.exchange.ptr = (const char *)m->declare_exchange.name.ptr;
+        cmd.exchange.len = m->declare_exchange.name.len;
+        cmd.exchange_type = m->declare_exchange.kind;
+        break;
+    case WIRE_MSG_BIND: node__bind_cmd(SM_CMD_BIND, &m->bind, &cmd); break;
+    case WIRE_MSG_UNBIND: node__bind_cmd(SM_CMD_UNBIND, &m->unbind, &cmd); break;
+    case WIRE_MSG_PURGE_QUEUE:
         cmd.type = SM_CMD_PURGE_QUEUE;
         cmd.queue.ptr = (const char *)m->purge_queue.queue.ptr;
         cmd.queue.len = m->purge_queue.queue.len;
-        request_id = m->purge_queue.request_id;
-    } else if (m->type == WIRE_MSG_DELETE_QUEUE) {
+        break;
+    case WIRE_MSG_DELETE_QUEUE: {
         cmd.type = SM_CMD_DELETE_QUEUE;
         cmd.queue.ptr = (const char *)m->delete_queue.queue.ptr;
         cmd.queue.len = m->delete_queue.queue.len;
-        request_id = m->delete_queue.request_id;
         const broker_queue_t *q = broker_sm_queue(&n->sm, cmd.queue.ptr, cmd.queue.len);
         if (q != NULL && m->delete_queue.if_empty && q->count > 0) {
             node__reply(n, from, request_id, WIRE_STATUS_PRECONDITION_FAILED, q->count,
                         "queue not empty");
             return;
         }
-    } else {
-        assert(m->type == WIRE_MSG_UNBIND);
-        cmd.type = SM_CMD_UNBIND;
-        cmd.exchange.ptr = (const char *)m->unbind.exchange.ptr;
-        cmd.exchange.len = m->unbind.exchange.len;
-        cmd.queue.ptr = (const char *)m->unbind.queue.ptr;
-        cmd.queue.len = m->unbind.queue.len;
-        cmd.key.ptr = (const char *)m->unbind.routing_key.ptr;
-        cmd.key.len = m->unbind.routing_key.len;
-        request_id = m->unbind.request_id;
+        break;
+    }
+    default: assert(0 && "not a state request"); return;
     }
     node__propose_reply(n, from, request_id, &cmd);
 }
 
+/* ACK / NACK / REJECT of a delivery of the client's current session. */
+static void node__on_settle(broker_node_t *n, io_addr_t from, const wire_msg_t *m) {
+    node_client_t *c = node__client(n, from, false);
+    if (c == NULL || c->session_id == 0) return;
+    uint64_t tag, epoch;
+    uint8_t multiple = 0, requeue = 0;
+    if (m->type == WIRE_MSG_ACK) {
+        tag = m->ack.delivery_tag, multiple = m->ack.multiple, epoch = m->ack.session_id;
+    } else if (m->type == WIRE_MSG_NACK) {
+        tag = m->nack.delivery_tag, multiple = m->nack.multiple, requeue = m->nack.requeue;
+        epoch = m->nack.session_id;
+    } else {
+        assert(m->type == WIRE_MSG_REJECT);
+        tag = m->reject.delivery_tag, requeue = m->reject.requeue, epoch = m->reject.session_id;
+    }
+    if (epoch != 0 && epoch != (c->session_id & 0xffffffffu)) return; /* stale session */
+    uint32_t count = 0;
+    const int rc = m->type == WIRE_MSG_ACK
+                       ? broker_sessions_ack(&n->sessions, c->session_id, tag, multiple,
+                                             n->cmds, NODE_CMDS_BATCH, &count)
+                       : broker_sessions_nack(&n->sessions, c->session_id, tag, multiple,
+                                              requeue, n->cmds, NODE_CMDS_BATCH, &count);
+    if (rc == 0) node__propose_session_cmds(n, count);
+    (void)broker_sessions_touch(&n->sessions, c->session_id, io_now_ns(&n->io));
+}
+
+/* The request id of a client request (a message the client expects an
+ * answer to), or false for anything else. */
+static bool node__request_id(const wire_msg_t *m, uint64_t *id) {
+    switch (m->type) {
+    case WIRE_MSG_HEARTBEAT: *id = 0; return true;
+    case WIRE_MSG_PUBLISH: *id = m->publish.request_id; return true;
+    case WIRE_MSG_DECLARE_QUEUE: *id = m->declare_queue.request_id; return true;
+    case WIRE_MSG_DECLARE_EXCHANGE: *id = m->declare_exchange.request_id; return true;
+    case WIRE_MSG_BIND: *id = m->bind.request_id; return true;
+    case WIRE_MSG_UNBIND: *id = m->unbind.request_id; return true;
+    case WIRE_MSG_PURGE_QUEUE: *id = m->purge_queue.request_id; return true;
+    case WIRE_MSG_DELETE_QUEUE: *id = m->delete_queue.request_id; return true;
+    case WIRE_MSG_CONSUME: *id = m->consume.request_id; return true;
+    case WIRE_MSG_CANCEL: *id = m->cancel.request_id; return true;
+    case WIRE_MSG_GET: *id = m->get.request_id; return true;
+    default: return false;
+    }
+}
+
 static void node__on_client(broker_node_t *n, io_addr_t from, const wire_msg_t *m) {
     const bool leader = raft_is_leader(&n->raft) && n->sessions_live;
-    uint32_t count = 0;
+    uint64_t request_id = 0;
+    const bool request = node__request_id(m, &request_id);
+    if (!leader) {
+        /* Requests learn where the leader is; acks are dropped: their
+         * session died with the old leadership. */
+        if (request) node__not_leader(n, from, request_id);
+        return;
+    }
     switch (m->type) {
     case WIRE_MSG_HEARTBEAT: {
-        if (!leader) {
-            node__not_leader(n, from, 0);
-            return;
-        }
         const uint64_t sid = node__session(n, from, m->heartbeat.session_id);
         wire_msg_t r = *m;
         r.heartbeat.session_id = sid & 0xffffffffu; /* the client keeps this epoch */
         node__send(n, from, &r);
         return;
     }
-    case WIRE_MSG_PUBLISH:
-        if (!leader) { node__not_leader(n, from, m->publish.request_id); return; }
-        node__on_publish(n, from, &m->publish);
-        return;
-    case WIRE_MSG_DECLARE_QUEUE:
-        if (!leader) { node__not_leader(n, from, m->declare_queue.request_id); return; }
-        node__on_declare_queue(n, from, &m->declare_queue);
-        return;
-    case WIRE_MSG_DECLARE_EXCHANGE: {
-        if (!leader) { node__not_leader(n, from, m->declare_exchange.request_id); return; }
-        broker_sm_cmd_t cmd;
-        memset(&cmd, 0, sizeof cmd);
-        cmd.type = SM_CMD_DECLARE_EXCHANGE;
-        cmd.exchange.ptr = (const char *)m->declare_exchange.name.ptr;
-        cmd.exchange.len = m->declare_exchange.name.len;
-        cmd.exchange_type = m->declare_exchange.kind;
-        node__propose_reply(n, from, m->declare_exchange.request_id, &cmd);
-        return;
-    }
-    case WIRE_MSG_BIND: {
-        if (!leader) { node__not_leader(n, from, m->bind.request_id); return; }
-        broker_sm_cmd_t cmd;
-        memset(&cmd, 0, sizeof cmd);
-        cmd.type = SM_CMD_BIND;
-        cmd.exchange.ptr = (const char *)m->bind.exchange.ptr;
-        cmd.exchange.len = m->bind.exchange.len;
-        cmd.queue.ptr = (const char *)m->bind.queue.ptr;
-        cmd.queue.len = m->bind.queue.len;
-        cmd.key.ptr = (const char *)m->bind.routing_key.ptr;
-        cmd.key.len = m->bind.routing_key.len;
-        node__propose_reply(n, from, m->bind.request_id, &cmd);
-        return;
-    }
+    case WIRE_MSG_PUBLISH: node__on_publish(n, from, &m->publish); return;
+    case WIRE_MSG_DECLARE_QUEUE: node__on_declare_queue(n, from, &m->declare_queue); return;
+    case WIRE_MSG_DECLARE_EXCHANGE:
+    case WIRE_MSG_BIND:
+    case WIRE_MSG_UNBIND:
+    case WIRE_MSG_PURGE_QUEUE:
+    case WIRE_MSG_DELETE_QUEUE: node__on_state_request(n, from, m, request_id); return;
     case WIRE_MSG_CONSUME: {
-        if (!leader) { node__not_leader(n, from, m->consume.request_id); return; }
         node_client_t *c = node__client(n, from, true);
         uint64_t sid = c && c->session_id ? c->session_id : node__session(n, from, 0);
         int rc = sid ? broker_sessions_consume(&n->sessions, &n->sm, sid,
@@ -744,64 +779,25 @@ static void node__on_client(broker_node_t *n, io_addr_t from, const wire_msg_t *
                                                m->consume.ack_mode == WIRE_ACK_AUTO)
                      : SM_ELIMIT;
         /* count = the session epoch, for the client's heartbeats. */
-        node__reply(n, from, m->consume.request_id, node__status_of(rc),
+        node__reply(n, from, request_id, node__status_of(rc),
                     rc == 0 ? (sid & 0xffffffffu) : 0, NULL);
         if (rc == 0) node__dispatch(n);
         return;
     }
-    case WIRE_MSG_GET:
-        if (!leader) { node__not_leader(n, from, m->get.request_id); return; }
-        node__on_get(n, from, &m->get);
-        return;
-    case WIRE_MSG_PURGE_QUEUE:
-    case WIRE_MSG_DELETE_QUEUE:
-    case WIRE_MSG_UNBIND: {
-        if (!leader) {
-            const uint64_t rid = m->type == WIRE_MSG_PURGE_QUEUE    ? m->purge_queue.request_id
-                                 : m->type == WIRE_MSG_DELETE_QUEUE ? m->delete_queue.request_id
-                                                                    : m->unbind.request_id;
-            node__not_leader(n, from, rid);
-            return;
-        }
-        node__on_queue_admin(n, from, m);
-        return;
-    }
+    case WIRE_MSG_GET: node__on_get(n, from, &m->get); return;
     case WIRE_MSG_CANCEL: {
-        if (!leader) { node__not_leader(n, from, m->cancel.request_id); return; }
         node_client_t *c = node__client(n, from, false);
         int rc = c && c->session_id
                      ? broker_sessions_cancel(&n->sessions, c->session_id,
                                               (const char *)m->cancel.consumer_tag.ptr,
                                               m->cancel.consumer_tag.len)
                      : SM_ENOTFOUND;
-        node__reply(n, from, m->cancel.request_id, node__status_of(rc), 0, NULL);
+        node__reply(n, from, request_id, node__status_of(rc), 0, NULL);
         return;
     }
     case WIRE_MSG_ACK:
     case WIRE_MSG_NACK:
-    case WIRE_MSG_REJECT: {
-        if (!leader) return; /* the session died with the old leadership */
-        node_client_t *c = node__client(n, from, false);
-        if (c == NULL || c->session_id == 0) return;
-        const uint64_t epoch = m->type == WIRE_MSG_ACK    ? m->ack.session_id
-                               : m->type == WIRE_MSG_NACK ? m->nack.session_id
-                                                          : m->reject.session_id;
-        if (epoch != 0 && epoch != (c->session_id & 0xffffffffu)) return; /* stale session */
-        int rc;
-        if (m->type == WIRE_MSG_ACK)
-            rc = broker_sessions_ack(&n->sessions, c->session_id, m->ack.delivery_tag,
-                                     m->ack.multiple, n->cmds, NODE_CMDS_BATCH, &count);
-        else if (m->type == WIRE_MSG_NACK)
-            rc = broker_sessions_nack(&n->sessions, c->session_id, m->nack.delivery_tag,
-                                      m->nack.multiple, m->nack.requeue, n->cmds,
-                                      NODE_CMDS_BATCH, &count);
-        else
-            rc = broker_sessions_nack(&n->sessions, c->session_id, m->reject.delivery_tag, 0,
-                                      m->reject.requeue, n->cmds, NODE_CMDS_BATCH, &count);
-        if (rc == 0) node__propose_session_cmds(n, count);
-        (void)broker_sessions_touch(&n->sessions, c->session_id, io_now_ns(&n->io));
-        return;
-    }
+    case WIRE_MSG_REJECT: node__on_settle(n, from, m); return;
     default:
         return; /* node->client types or peer types from a client: ignore */
     }

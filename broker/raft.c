@@ -478,16 +478,25 @@ int64_t raft_propose(raft_t *r, uint8_t type, const uint8_t *payload, size_t len
     return index;
 }
 
-static void raft__on_append_response(raft_t *r, const wire_append_response_t *a) {
-    const uint32_t p = a->follower_id;
-    if (p >= r->cfg.nodes_count || p == r->cfg.id) return;
-    if (a->term > r->term) {
-        raft__become_follower(r, a->term, RAFT_NONE);
-        return;
+/* The peer answering the leader in `term`, or NULL when the answer is
+ * meaningless here (unknown node, stale term, not leader). A newer term
+ * deposes the leader. Marks the peer as heard from. */
+static raft_peer_t *raft__answering_peer(raft_t *r, uint32_t p, uint64_t term) {
+    if (p >= r->cfg.nodes_count || p == r->cfg.id) return NULL;
+    if (term > r->term) {
+        raft__become_follower(r, term, RAFT_NONE);
+        return NULL;
     }
-    if (r->role != RAFT_LEADER || a->term < r->term) return;
+    if (r->role != RAFT_LEADER || term < r->term) return NULL;
     raft_peer_t *peer = &r->peers[p];
     peer->last_heard_ns = raft__now(r);
+    return peer;
+}
+
+static void raft__on_append_response(raft_t *r, const wire_append_response_t *a) {
+    const uint32_t p = a->follower_id;
+    raft_peer_t *peer = raft__answering_peer(r, p, a->term);
+    if (peer == NULL) return;
     if (a->success) {
         if (a->match_index > broker_log_last_index(r->log)) return; /* bogus */
         if (a->match_index > peer->match_index) peer->match_index = a->match_index;
@@ -514,14 +523,8 @@ static void raft__on_append_response(raft_t *r, const wire_append_response_t *a)
 
 static void raft__on_snapshot_response(raft_t *r, const wire_snapshot_response_t *s) {
     const uint32_t p = s->follower_id;
-    if (p >= r->cfg.nodes_count || p == r->cfg.id) return;
-    if (s->term > r->term) {
-        raft__become_follower(r, s->term, RAFT_NONE);
-        return;
-    }
-    if (r->role != RAFT_LEADER || s->term < r->term) return;
-    raft_peer_t *peer = &r->peers[p];
-    peer->last_heard_ns = raft__now(r);
+    raft_peer_t *peer = raft__answering_peer(r, p, s->term);
+    if (peer == NULL) return;
     raft__sent_clear(peer);
     if (!peer->sending_snapshot || s->last_included_index != peer->snap_index) return;
     const uint8_t *bytes = NULL;
