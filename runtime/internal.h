@@ -11,6 +11,7 @@
 
 #include "broker/io.h"
 #include "runtime/log.h"
+#include "sim/prng.h"
 #include "runtime/outbuf.h"
 #include "runtime/uv_io.h"
 
@@ -123,7 +124,7 @@ struct rt_io {
     char data_dir[RT_PATH_MAX + 1];
     uint32_t backoff_min_ms, backoff_max_ms;
 
-    uint64_t rng[4];
+    sim_prng_t rng; /* the same generator as the simulator, seeded from the OS */
 
     /* timers */
     uv_timer_t timer;

@@ -69,18 +69,7 @@ void rt__dispatch_end(rt_io_t *io) {
     if (io->dispatch_depth == 0 && io->stop_requested) rt__do_stop(io);
 }
 
-/* ---- PRNG: xoshiro256** seeded with splitmix64 -------------------------- */
-
-static uint64_t rt__splitmix64(uint64_t *x) {
-    uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-static uint64_t rt__rotl(uint64_t x, int k) {
-    return (x << k) | (x >> (64 - k));
-}
+/* ---- PRNG: sim/prng.h's xoshiro256**, seeded from the OS ------------------ */
 
 /* The seed of a real node need not be reproducible, only unpredictable
  * enough that two nodes (or two runs) do not share a stream. */
@@ -100,24 +89,14 @@ static uint64_t rt__os_seed(rt_io_t *io) {
 }
 
 static void rt__rng_seed(rt_io_t *io, uint64_t seed) {
-    uint64_t x = seed;
-    for (int i = 0; i < 4; i++) io->rng[i] = rt__splitmix64(&x);
-    assert((io->rng[0] | io->rng[1] | io->rng[2] | io->rng[3]) != 0);
+    /* One stream per seed (not per node): a fixed seed repeats exactly. */
+    sim_prng_init(&io->rng, seed, SIM_STREAM_HOST_BASE);
 }
 
 static uint64_t rt__random_u64(void *ctx) {
     rt_io_t *io = ctx;
     assert(io != NULL);
-    uint64_t *s = io->rng;
-    uint64_t result = rt__rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rt__rotl(s[3], 45);
-    return result;
+    return sim_prng_next(&io->rng);
 }
 
 static uint64_t rt__now_ns(void *ctx) {
