@@ -2,6 +2,8 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,4 +20,14 @@ int cli_parse_u64(const char *text, uint64_t *out) {
 
 int cli_is_help(const char *arg) {
     return arg != NULL && (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0);
+}
+
+int cli_usage_error(const char *command, const char *fmt, ...) {
+    fprintf(stderr, "chaoslab %s: ", command);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(try chaoslab %s --help)\n", command);
+    return CLI_EXIT_USAGE;
 }

@@ -24,6 +24,11 @@ typedef struct cli_command {
  * on anything else (empty, sign, trailing bytes, overflow). */
 int cli_parse_u64(const char *text, uint64_t *out);
 
+/* Print "chaoslab COMMAND: <message>" and a pointer to --help on stderr;
+ * returns CLI_EXIT_USAGE so callers can `return cli_usage_error(...)`. */
+int cli_usage_error(const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* True if argv[i] is -h or --help. */
 int cli_is_help(const char *arg);
 

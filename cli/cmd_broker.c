@@ -61,13 +61,6 @@ static void broker_usage(FILE *out) {
             "port busy, disk error), 2 = bad usage\n");
 }
 
-static int broker_usage_error(const char *fmt, const char *arg) {
-    fprintf(stderr, "chaoslab broker: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n(try chaoslab broker --help)\n");
-    return CLI_EXIT_USAGE;
-}
-
 /* Split "a,b,c" into l->addr (pointers into l->text): 1..7 non-empty words. */
 static int broker_parse_list(cli_addr_list_t *l, const char *text) {
     if (strlen(text) >= sizeof l->text) return -1;
@@ -104,23 +97,23 @@ static int broker_parse_one(cli_broker_args_t *a, int argc, char **argv, int *i)
     int known = 0;
     for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
         known |= strcmp(flag, valued[k]) == 0;
-    if (!known) return broker_usage_error("unknown flag '%s'", flag);
+    if (!known) return cli_usage_error("broker", "unknown flag '%s'", flag);
     const char *v = broker_value(argc, argv, i);
-    if (v == NULL) return broker_usage_error("%s needs a value", flag);
+    if (v == NULL) return cli_usage_error("broker", "%s needs a value", flag);
     if (strcmp(flag, "--id") == 0) {
         if (cli_parse_u64(v, &a->id) != 0 || a->id >= BROKER_REPLICAS_MAX)
-            return broker_usage_error("--id wants 0..6, got '%s'", v);
+            return cli_usage_error("broker", "--id wants 0..6, got '%s'", v);
         a->id_set = 1;
     } else if (strcmp(flag, "--peers") == 0) {
         if (broker_parse_list(&a->peers, v) != 0)
-            return broker_usage_error("--peers wants 1..7 comma-separated H:P, got '%s'", v);
+            return cli_usage_error("broker", "--peers wants 1..7 comma-separated H:P, got '%s'", v);
     } else if (strcmp(flag, "--client-peers") == 0) {
         if (broker_parse_list(&a->client_peers, v) != 0)
-            return broker_usage_error("--client-peers wants 1..7 comma-separated H:P, got '%s'",
+            return cli_usage_error("broker", "--client-peers wants 1..7 comma-separated H:P, got '%s'",
                                       v);
     } else if (strcmp(flag, "--log-level") == 0) {
         if (rt_log_level_parse(v, &a->log_level) != 0)
-            return broker_usage_error("--log-level wants error|warn|info|debug, got '%s'", v);
+            return cli_usage_error("broker", "--log-level wants error|warn|info|debug, got '%s'", v);
     } else if (strcmp(flag, "--client") == 0) {
         a->client = v;
     } else if (strcmp(flag, "--amqp") == 0) {
@@ -135,35 +128,35 @@ static int broker_parse_one(cli_broker_args_t *a, int argc, char **argv, int *i)
 
 /* Required flags present and consistent; returns -1 or an exit code. */
 static int broker_check(const cli_broker_args_t *a) {
-    if (!a->id_set) return broker_usage_error("%s is required", "--id");
-    if (a->peers.count == 0) return broker_usage_error("%s is required", "--peers");
-    if (a->client == NULL) return broker_usage_error("%s is required", "--client");
-    if (a->data_dir == NULL) return broker_usage_error("%s is required", "--data-dir");
+    if (!a->id_set) return cli_usage_error("broker", "%s is required", "--id");
+    if (a->peers.count == 0) return cli_usage_error("broker", "%s is required", "--peers");
+    if (a->client == NULL) return cli_usage_error("broker", "%s is required", "--client");
+    if (a->data_dir == NULL) return cli_usage_error("broker", "%s is required", "--data-dir");
     if (a->id >= a->peers.count)
-        return broker_usage_error("--id must be below the number of --peers (%s)",
+        return cli_usage_error("broker", "--id must be below the number of --peers (%s)",
                                   a->peers.count == 1 ? "1" : "their count");
     if (a->strategy.replicas_set && a->strategy.cfg.replicas != a->peers.count)
-        return broker_usage_error("%s", "replicas= must equal the number of --peers");
+        return cli_usage_error("broker", "%s", "replicas= must equal the number of --peers");
     struct sockaddr_storage ss;
     for (uint32_t i = 0; i < a->peers.count; i++)
         if (rt_parse_addr(a->peers.addr[i], &ss) != 0)
-            return broker_usage_error("bad peer address '%s' (want host:port, no DNS)",
+            return cli_usage_error("broker", "bad peer address '%s' (want host:port, no DNS)",
                                       a->peers.addr[i]);
     const size_t n = strlen(a->client);
     if (!(n >= 2 && strcmp(a->client + n - 2, ":0") == 0) && rt_parse_addr(a->client, &ss) != 0)
-        return broker_usage_error("bad --client address '%s' (want host:port)", a->client);
+        return cli_usage_error("broker", "bad --client address '%s' (want host:port)", a->client);
     if (a->amqp != NULL && rt_parse_addr(a->amqp, &ss) != 0)
-        return broker_usage_error("bad --amqp address '%s' (want host:port)", a->amqp);
+        return cli_usage_error("broker", "bad --amqp address '%s' (want host:port)", a->amqp);
     if (a->client_peers.count == 0) return -1;
     if (a->amqp == NULL)
-        return broker_usage_error("%s is only used by the AMQP front end: add --amqp",
+        return cli_usage_error("broker", "%s is only used by the AMQP front end: add --amqp",
                                   "--client-peers");
     if (a->client_peers.count != a->peers.count)
-        return broker_usage_error("%s must list one address per --peers entry, in id order",
+        return cli_usage_error("broker", "%s must list one address per --peers entry, in id order",
                                   "--client-peers");
     for (uint32_t i = 0; i < a->client_peers.count; i++)
         if (rt_parse_addr(a->client_peers.addr[i], &ss) != 0)
-            return broker_usage_error("bad --client-peers address '%s' (want host:port)",
+            return cli_usage_error("broker", "bad --client-peers address '%s' (want host:port)",
                                       a->client_peers.addr[i]);
     return -1;
 }

@@ -81,11 +81,6 @@ static void cluster_usage(FILE *out) {
                  "1 = a node failed or exited on its own; 2 = bad usage\n");
 }
 
-static int cluster_usage_error(const char *what, const char *arg) {
-    fprintf(stderr, "chaoslab cluster: %s '%s'\n(try chaoslab cluster --help)\n", what, arg);
-    return CLI_EXIT_USAGE;
-}
-
 /* Returns -1 when parsed, else an exit code. */
 static int cluster_parse(cluster_t *c, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
@@ -99,30 +94,30 @@ static int cluster_parse(cluster_t *c, int argc, char **argv) {
         const char *flag = argv[i];
         const int valued = strcmp(flag, "--nodes") == 0 || strcmp(flag, "--base-port") == 0 ||
                            strcmp(flag, "--data-dir") == 0 || strcmp(flag, "--log-level") == 0;
-        if (!valued) return cluster_usage_error("unknown flag", flag);
-        if (i + 1 >= argc) return cluster_usage_error("missing value for", flag);
+        if (!valued) return cli_usage_error("cluster", "unknown flag '%s'", flag);
+        if (i + 1 >= argc) return cli_usage_error("cluster", "missing value for '%s'", flag);
         const char *v = argv[++i];
         if (strcmp(flag, "--nodes") == 0) {
             if (cli_parse_u64(v, &c->nodes) != 0 || c->nodes < 1 || c->nodes > CLUSTER_NODES_MAX)
-                return cluster_usage_error("--nodes wants 1..7, got", v);
+                return cli_usage_error("cluster", "--nodes wants 1..7, got '%s'", v);
         } else if (strcmp(flag, "--base-port") == 0) {
             if (cli_parse_u64(v, &c->base_port) != 0 || c->base_port < 1 ||
                 c->base_port + CLUSTER_PORTS_PER_NODE * CLUSTER_NODES_MAX > 65535)
-                return cluster_usage_error("--base-port wants 1..65514, got", v);
+                return cli_usage_error("cluster", "--base-port wants 1..65514, got '%s'", v);
         } else if (strcmp(flag, "--data-dir") == 0) {
             if (v[0] == '\0' || strlen(v) > CLUSTER_PATH_MAX - 16)
-                return cluster_usage_error("bad --data-dir", v);
+                return cli_usage_error("cluster", "bad --data-dir '%s'", v);
             c->dir = v;
         } else {
             rt_log_level_t lvl;
             if (rt_log_level_parse(v, &lvl) != 0)
-                return cluster_usage_error("--log-level wants error|warn|info|debug, got", v);
+                return cli_usage_error("cluster", "--log-level wants error|warn|info|debug, got '%s'", v);
             c->log_level = v;
         }
     }
-    if (c->nodes == 0) return cluster_usage_error("--nodes is required", "--nodes");
+    if (c->nodes == 0) return cli_usage_error("cluster", "--nodes is required '%s'", "--nodes");
     if (c->strategy.replicas_set && c->strategy.cfg.replicas != c->nodes)
-        return cluster_usage_error("replicas= must equal --nodes, got", "--set replicas");
+        return cli_usage_error("cluster", "replicas= must equal --nodes, got '%s'", "--set replicas");
     return -1;
 }
 

@@ -25,13 +25,6 @@ static void run_usage(FILE *out) {
             "            1 an expectation failed, 2 bad usage or a broken scenario\n");
 }
 
-static int run_bad(const char *fmt, const char *arg) {
-    fprintf(stderr, "chaoslab run: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (see chaoslab run --help)\n");
-    return CLI_EXIT_USAGE;
-}
-
 static int run_u32(const char *text, uint32_t max, uint32_t *out) {
     uint64_t v = 0;
     if (cli_parse_u64(text, &v) != 0 || v == 0 || v > max) return -1;
@@ -53,24 +46,24 @@ int cli_cmd_run(int argc, char **argv) {
             run_usage(stdout);
             rc = CLI_EXIT_OK;
         } else if (a[0] != '-' || a[1] == '\0') {
-            if (o.path != NULL) rc = run_bad("more than one scenario file ('%s')", a);
+            if (o.path != NULL) rc = cli_usage_error("run", "more than one scenario file ('%s')", a);
             o.path = a;
         } else if (strcmp(a, "--json") == 0) {
             o.json = true;
         } else if (next == NULL) {
-            rc = run_bad("%s needs a value", a);
+            rc = cli_usage_error("run", "%s needs a value", a);
         } else if (strcmp(a, "--seed") == 0) {
-            if (cli_parse_u64(next, &o.seed_first) != 0) rc = run_bad("--seed wants a number, got '%s'", next);
+            if (cli_parse_u64(next, &o.seed_first) != 0) rc = cli_usage_error("run", "--seed wants a number, got '%s'", next);
             o.seed_last = o.seed_first;
             o.has_seeds = true;
             i++;
         } else if (strcmp(a, "--seeds") == 0) {
             if (scn_seeds_parse(next, &o.seed_first, &o.seed_last) != 0)
-                rc = run_bad("--seeds wants A..B (A <= B, at most 100000 seeds), got '%s'", next);
+                rc = cli_usage_error("run", "--seeds wants A..B (A <= B, at most 100000 seeds), got '%s'", next);
             o.has_seeds = true;
             i++;
         } else if (strcmp(a, "--jobs") == 0) {
-            if (run_u32(next, SCN_JOBS_MAX, &o.jobs) != 0) rc = run_bad("--jobs wants 1..256, got '%s'", next);
+            if (run_u32(next, SCN_JOBS_MAX, &o.jobs) != 0) rc = cli_usage_error("run", "--jobs wants 1..256, got '%s'", next);
             i++;
         } else if (strcmp(a, "--db") == 0) {
             o.db_path = strcmp(next, "none") == 0 ? NULL : next;
@@ -82,24 +75,24 @@ int cli_cmd_run(int argc, char **argv) {
             o.has_variant = true;
             if (strcmp(next, "weak") == 0) o.variant = SCN_VARIANT_WEAK;
             else if (strcmp(next, "strong") == 0) o.variant = SCN_VARIANT_STRONG;
-            else rc = run_bad("--variant wants weak or strong, got '%s'", next);
+            else rc = cli_usage_error("run", "--variant wants weak or strong, got '%s'", next);
             i++;
         } else if (strcmp(a, "--set") == 0) {
             if (scn_strategy_set_pair(overrides, next, err, sizeof err) != 0)
-                rc = run_bad("--set: %s", err);
+                rc = cli_usage_error("run", "--set: %s", err);
             i++;
         } else if (a[1] == '-') {
             /* --<strategy-key> VALUE: any key broker_config_set knows. */
             if (scn_strategy_set(overrides, a + 2, next, err, sizeof err) != 0) {
-                if (strncmp(err, "unknown strategy key", 20) == 0) rc = run_bad("unknown option '%s'", a);
-                else rc = run_bad("%s", err);
+                if (strncmp(err, "unknown strategy key", 20) == 0) rc = cli_usage_error("run", "unknown option '%s'", a);
+                else rc = cli_usage_error("run", "%s", err);
             }
             i++;
         } else {
-            rc = run_bad("unknown option '%s'", a);
+            rc = cli_usage_error("run", "unknown option '%s'", a);
         }
     }
-    if (rc < 0 && o.path == NULL) rc = run_bad("%s", "missing the scenario file");
+    if (rc < 0 && o.path == NULL) rc = cli_usage_error("run", "%s", "missing the scenario file");
     if (rc < 0) rc = scn_sweep_main(&o);
     free(overrides);
     return rc;
