@@ -34,7 +34,13 @@ typedef struct broker_sessions__track {
     sessions__pending_t *pending; /* sorted by message_id */
     uint32_t pending_count, pending_capacity;
     uint32_t consumers; /* attached consumers */
+    uint32_t unsettled; /* pending entries not DELIVERED: what gc may drop */
     uint64_t rr_seq;    /* seq of the consumer served last */
+    /* Dispatch resumes here: every queue message with a smaller id is in
+     * `pending`. Sound because new messages always get fresh, larger ids
+     * (publish and dead-letter alike), and gc lowers it when it drops the
+     * entry of a message still queued (a RETURN to redeliver). */
+    uint64_t scan_from_id;
 } sessions__track_t;
 
 typedef struct broker_sessions__consumer {
@@ -173,6 +179,8 @@ void broker_sessions_init(broker_sessions_t *s,
 void broker_sessions_set_fresh_from(broker_sessions_t *s, uint64_t fresh_from_id) {
     assert(s != NULL);
     s->fresh_from_id = fresh_from_id;
+    for (uint32_t i = 0; i < s->track_count; i++)
+        s->tracks[i]->scan_from_id = 0; /* cheap insurance: rescan once */
 }
 
 void broker_sessions_close(broker_sessions_t *s) {
@@ -354,6 +362,8 @@ static void sessions__resolve(broker_sessions_t *s,
     assert(p->message_id == d->message_id && p->state == SESSIONS__DELIVERED);
     p->state = type == SM_CMD_RETURN ? SESSIONS__RETURNING : SESSIONS__SETTLING;
     p->seen_count = d->seen_count;
+    t->unsettled++;
+    assert(t->unsettled <= t->pending_count);
     sessions__consumer_t *c = sessions__consumer_by_seq(s, d->consumer_seq);
     if (c != NULL) {
         assert(c->unacked > 0);
@@ -554,7 +564,9 @@ static int64_t sessions__find_from(const broker_queue_t *q, uint64_t id, uint32_
 /* Forget pending entries whose outcome the SM already shows. */
 static void sessions__gc(broker_sessions_t *s, sessions__track_t *t,
                          const broker_queue_t *q) {
-    uint32_t out = 0, lo = 0;
+    if (t->unsettled == 0)
+        return; /* DELIVERED entries stay until resolved */
+    uint32_t out = 0, lo = 0, unsettled = 0;
     for (uint32_t i = 0; i < t->pending_count; i++) {
         sessions__pending_t p = t->pending[i];
         int keep = p.state == SESSIONS__DELIVERED;
@@ -565,13 +577,18 @@ static void sessions__gc(broker_sessions_t *s, sessions__track_t *t,
                    !(p.state == SESSIONS__RETURNING &&
                      broker_queue_at(q, (uint32_t)pos)->delivery_count >
                          p.seen_count);
+            if (!keep && pos >= 0 && p.message_id < t->scan_from_id)
+                t->scan_from_id = p.message_id; /* queued again: revisit */
         }
-        if (keep)
+        if (keep) {
             t->pending[out++] = p;
+            unsettled += p.state != SESSIONS__DELIVERED;
+        }
     }
     assert(s->pending_total >= t->pending_count - out);
     s->pending_total -= t->pending_count - out;
     t->pending_count = out;
+    t->unsettled = unsettled;
 }
 
 static uint32_t sessions__spare(const broker_sessions_t *s,
@@ -627,6 +644,7 @@ static int sessions__deliver(broker_sessions_t *s, sessions__track_t *t,
                                          : SESSIONS__DELIVERED};
     t->pending[ppos] = p;
     t->pending_count++;
+    t->unsettled += c->auto_ack;
     s->pending_total++;
     memset(dv, 0, sizeof *dv);
     dv->session_id = ss->id;
@@ -670,21 +688,25 @@ static int sessions__dispatch_track(broker_sessions_t *s, sessions__track_t *t,
             s->scratch[n++] = i;
     }
     assert(n == t->consumers);
-    uint32_t j = 0;
-    for (uint32_t pos = 0; pos < q->count; pos++) {
-        if (o->nd >= o->dcap || s->pending_total >= SESSION_PENDING_MAX)
-            break;
+    uint32_t j = sessions__pending_pos(t, t->scan_from_id);
+    uint32_t pos = 0;
+    (void)sessions__find_from(q, t->scan_from_id, &pos);
+    assert(pos == q->count || broker_queue_at(q, pos)->message_id >= t->scan_from_id);
+    for (; pos < q->count; pos++) {
         const broker_message_t *m = broker_queue_at(q, pos);
+        t->scan_from_id = m->message_id; /* not visited yet: start here */
+        if (o->nd >= o->dcap || s->pending_total >= SESSION_PENDING_MAX)
+            return 0;
         while (j < t->pending_count && t->pending[j].message_id < m->message_id)
             j++;
         if (j < t->pending_count && t->pending[j].message_id == m->message_id)
             continue; /* delivered, or its outcome is still in flight */
         int64_t ci = sessions__pick(s, t, s->scratch, n);
         if (ci < 0)
-            break; /* every consumer of this queue is full */
+            return 0; /* every consumer of this queue is full */
         sessions__consumer_t *c = &s->consumers[ci];
         if (c->auto_ack && o->nc >= o->ccap)
-            break; /* no room for its SETTLE: resume on the next call */
+            return 0; /* no room for its SETTLE: resume on the next call */
         int rc = sessions__deliver(s, t, j, c, q, m, o->now_ns, &o->dv[o->nd],
                                    &o->cmds[o->nc]);
         if (rc != 0)
@@ -694,6 +716,8 @@ static int sessions__dispatch_track(broker_sessions_t *s, sessions__track_t *t,
         t->rr_seq = c->seq;
         j++;
     }
+    if (q->count > 0) /* every message visited: only newer ones are new */
+        t->scan_from_id = broker_queue_at(q, q->count - 1)->message_id + 1;
     return 0;
 }
 

@@ -520,6 +520,95 @@ static void test_inflight_max_per_session(void **state) {
     l_close(&l);
 }
 
+
+/* ---- random operations: dispatch never strands a message -------------------- */
+
+#define T_RANDOM_OUT_MAX 256u
+
+typedef struct t_random {
+    t_leader_t l;
+    uint64_t rng;
+    uint64_t out_tag[T_RANDOM_OUT_MAX], out_id[T_RANDOM_OUT_MAX];
+    uint32_t out_count;
+    broker_session_cmd_t backlog[4 * T_RANDOM_OUT_MAX];
+    uint32_t backlog_count;
+} t_random_t;
+
+static uint32_t r_next(t_random_t *r, uint32_t bound) {
+    r->rng = r->rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)((r->rng >> 33) % bound);
+}
+
+/* Take the dispatch's deliveries as outstanding; none may be outstanding already. */
+static void r_dispatch(t_random_t *r) {
+    uint32_t n = l_dispatch(&r->l, 0);
+    for (uint32_t i = 0; i < n; i++) {
+        const uint64_t id = r->l.dv[i].message->message_id;
+        for (uint32_t k = 0; k < r->out_count; k++)
+            assert_true(r->out_id[k] != id); /* never two live deliveries */
+        assert_true(r->out_count < T_RANDOM_OUT_MAX);
+        r->out_tag[r->out_count] = r->l.dv[i].delivery_tag;
+        r->out_id[r->out_count++] = id;
+    }
+}
+
+/* Ack, requeue or discard outstanding delivery k; the command waits in the
+ * backlog (proposed, not yet committed) until r_commit. */
+static void r_settle(t_random_t *r, uint32_t k, uint32_t how) {
+    uint32_t n = 0;
+    int rc = how == 0 ? broker_sessions_ack(&r->l.s, 1, r->out_tag[k], 0, r->l.cmds, T_CMDS_MAX, &n)
+                      : broker_sessions_nack(&r->l.s, 1, r->out_tag[k], 0, how == 1,
+                                             r->l.cmds, T_CMDS_MAX, &n);
+    assert_int_equal(rc, 0);
+    assert_int_equal(n, 1);
+    assert_true(r->backlog_count < 4 * T_RANDOM_OUT_MAX);
+    r->backlog[r->backlog_count++] = r->l.cmds[0];
+    r->out_tag[k] = r->out_tag[r->out_count - 1];
+    r->out_id[k] = r->out_id[--r->out_count];
+}
+
+static void r_commit(t_random_t *r) {
+    for (uint32_t i = 0; i < r->backlog_count; i++) {
+        broker_sm_cmd_t c;
+        broker_session_cmd_to_sm(&r->backlog[i], &c);
+        assert_int_equal(l_apply(&r->l, &c, NULL), 0);
+    }
+    r->backlog_count = 0;
+}
+
+static void test_random_ops_strand_nothing(void **state) {
+    (void)state;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        t_random_t *r = calloc(1, sizeof *r);
+        assert_non_null(r);
+        r->rng = seed;
+        l_init(&r->l, 0);
+        l_queue(&r->l, "q", "", 0);
+        assert_int_equal(broker_sessions_open_session(&r->l.s, 1, 0, 0), 0);
+        l_consume(&r->l, 1, "a", "q", 5, 0);
+        l_consume(&r->l, 1, "b", "q", 3, 0);
+        for (int step = 0; step < 400; step++) {
+            uint32_t op = r_next(r, 10);
+            if (op < 2) l_publish(&r->l, "q", 1 + (int)r_next(r, 4));
+            else if (op < 7 && r->out_count > 0)
+                r_settle(r, r_next(r, r->out_count), op < 5 ? 0 : op - 5);
+            else if (op == 7) r_commit(r);
+            else r_dispatch(r);
+        }
+        /* Drain: everything still queued must reach a consumer. */
+        for (int round = 0; round < 10000 && (r->out_count > 0 || l_count(&r->l, "q") > 0);
+             round++) {
+            r_commit(r);
+            r_dispatch(r);
+            while (r->out_count > 0) r_settle(r, 0, 0);
+        }
+        r_commit(r);
+        assert_int_equal(l_count(&r->l, "q"), 0);
+        l_close(&r->l);
+        free(r);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prefetch_respected),
@@ -535,6 +624,7 @@ int main(void) {
         cmocka_unit_test(test_leader_change_makes_all_ready),
         cmocka_unit_test(test_session_limits_and_errors),
         cmocka_unit_test(test_inflight_max_per_session),
+        cmocka_unit_test(test_random_ops_strand_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
