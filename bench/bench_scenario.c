@@ -22,7 +22,8 @@
  *                     process peak so far, so the second run's figure
  *                     covers both)
  *
- * Usage: bench_scenario [--seed N] [--quick]  (--quick: 10 s reference).
+ * Usage: bench_scenario [--seed N] [--quick] [--only reference|saturation]
+ *        (--quick: 10 s reference; --only: run just one of the two).
  * Not a test: numbers depend on the machine. Exit 0, or 1 if a run could
  * not be completed (its error is printed). The verdict of each run is
  * printed too: a benchmark of a failing run still measures speed.
@@ -117,13 +118,19 @@ static int bench_run(const char *label, const char *path, uint64_t seed) {
 int main(int argc, char **argv) {
     uint64_t seed = 1;
     int chaos_s = 60;
+    const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             seed = strtoull(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--quick") == 0) {
             chaos_s = 10;
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc &&
+                   (strcmp(argv[i + 1], "reference") == 0 ||
+                    strcmp(argv[i + 1], "saturation") == 0)) {
+            only = argv[++i];
         } else {
-            fprintf(stderr, "usage: bench_scenario [--seed N] [--quick]\n");
+            fprintf(stderr,
+                    "usage: bench_scenario [--seed N] [--quick] [--only reference|saturation]\n");
             return 2;
         }
     }
@@ -136,8 +143,10 @@ int main(int argc, char **argv) {
         return 1;
     }
     int failed = 0;
-    failed |= bench_run("reference", ref_path, seed) != 0;
-    failed |= bench_run("saturation", sat_path, seed) != 0;
+    if (only == NULL || strcmp(only, "reference") == 0)
+        failed |= bench_run("reference", ref_path, seed) != 0;
+    if (only == NULL || strcmp(only, "saturation") == 0)
+        failed |= bench_run("saturation", sat_path, seed) != 0;
     unlink(ref_path);
     unlink(sat_path);
     return failed ? 1 : 0;
