@@ -35,6 +35,9 @@ typedef struct broker_sessions__track {
     uint32_t pending_count, pending_capacity;
     uint32_t consumers; /* attached consumers */
     uint32_t unsettled; /* pending entries not DELIVERED: what gc may drop */
+    /* SM index gc last ran at: only applying a command (the SETTLE or RETURN
+     * a resolve proposed, a purge, ...) can make an entry droppable. */
+    uint64_t gc_applied;
     uint64_t rr_seq;    /* seq of the consumer served last */
     /* Dispatch resumes here: every queue message with a smaller id is in
      * `pending`. Sound because new messages always get fresh, larger ids
@@ -563,9 +566,10 @@ static int64_t sessions__find_from(const broker_queue_t *q, uint64_t id, uint32_
 
 /* Forget pending entries whose outcome the SM already shows. */
 static void sessions__gc(broker_sessions_t *s, sessions__track_t *t,
-                         const broker_queue_t *q) {
-    if (t->unsettled == 0)
-        return; /* DELIVERED entries stay until resolved */
+                         const broker_queue_t *q, uint64_t applied) {
+    if (t->unsettled == 0 || t->gc_applied == applied)
+        return; /* DELIVERED entries stay until resolved; nothing applied */
+    t->gc_applied = applied;
     uint32_t out = 0, lo = 0, unsettled = 0;
     for (uint32_t i = 0; i < t->pending_count; i++) {
         sessions__pending_t p = t->pending[i];
@@ -750,7 +754,7 @@ int broker_sessions_dispatch(broker_sessions_t *s, const broker_sm_t *sm,
     for (uint32_t i = 0; i < s->track_count && rc == 0; i++) {
         sessions__track_t *t = s->tracks[i];
         const broker_queue_t *q = broker_sm_queue(sm, t->name, t->name_len);
-        sessions__gc(s, t, q);
+        sessions__gc(s, t, q, sm->last_applied);
         if (q != NULL && t->consumers > 0)
             rc = sessions__dispatch_track(s, t, q, &o);
     }
