@@ -202,17 +202,28 @@ static void check__violation(check_result_t *out, uint64_t message_id,
     va_end(ap);
 }
 
-/* Common entry: validate, reset the result, build the index. */
-static int check__start(const check_input_t *in, check_result_t *out,
-                        const char *name, check__index_t *x) {
-    assert(out != NULL);
+typedef int (*check__fn_t)(const check_input_t *in, check__index_t *x, check_result_t *out);
+
+/* Mark `out` as failed with error `rc`; returns rc. */
+static int check__error(check_result_t *out, int rc) {
+    assert(rc != 0);
+    out->passed = false;
+    out->error = rc;
+    return rc;
+}
+
+/* One checker on its own: validate, reset the result, build the index, run
+ * `fn`, free the index. */
+static int check__run(const check_input_t *in, check_result_t *out, const char *name,
+                      check__fn_t fn) {
+    assert(out != NULL && name != NULL && fn != NULL);
     check__begin(out, name);
     int rc = check_input_validate(in);
-    if (rc == 0 && x != NULL) rc = check__index_build(x, in);
-    if (rc != 0) {
-        out->passed = false;
-        out->error = rc;
-    }
+    check__index_t x;
+    if (rc == 0) rc = check__index_build(&x, in);
+    if (rc != 0) return check__error(out, rc);
+    rc = fn(in, &x, out);
+    check__index_free(&x);
     return rc;
 }
 
@@ -237,14 +248,12 @@ int check_input_validate(const check_input_t *in) {
 
 /* ---- no_loss ---------------------------------------------------------- */
 
-int check_no_loss(const check_input_t *in, check_result_t *out) {
-    check__index_t x;
-    int rc = check__start(in, out, "no_loss", &x);
-    if (rc != 0) return rc;
+static int check__no_loss(const check_input_t *in, check__index_t *x, check_result_t *out) {
+    assert(in != NULL && x != NULL && out != NULL);
     uint64_t confirmed = 0, processed = 0, dead = 0, remaining = 0, lost = 0;
     uint64_t recovered = 0, unknown = 0;
-    for (uint32_t e = 0; e < x.count; e++) {
-        const check__msg_t *m = &x.msgs[e];
+    for (uint32_t e = 0; e < x->count; e++) {
+        const check__msg_t *m = &x->msgs[e];
         if (m->outcome == CHECK__OUT_INFO) unknown++;
         if (m->outcome != CHECK__OUT_OK) {
             if (m->outcome != CHECK__OUT_NONE && m->process_count > 0) recovered++;
@@ -257,11 +266,11 @@ int check_no_loss(const check_input_t *in, check_result_t *out) {
             dead++;
         } else if (m->remaining) {
             remaining++;
-            check__violation(out, x.ids[e], m->outcome_ns,
+            check__violation(out, x->ids[e], m->outcome_ns,
                              "confirmed but still enqueued at the end");
         } else {
             lost++;
-            check__violation(out, x.ids[e], m->outcome_ns,
+            check__violation(out, x->ids[e], m->outcome_ns,
                              "confirmed but never processed nor dead-lettered");
         }
     }
@@ -273,25 +282,26 @@ int check_no_loss(const check_input_t *in, check_result_t *out) {
     check__fig(out, "lost", (double)lost);
     check__fig(out, "recovered", (double)recovered);
     check__fig(out, "unknown", (double)unknown);
-    check__index_free(&x);
     return 0;
+}
+
+int check_no_loss(const check_input_t *in, check_result_t *out) {
+    return check__run(in, out, "no_loss", check__no_loss);
 }
 
 /* ---- no_duplicates ------------------------------------------------------- */
 
-int check_no_duplicates(const check_input_t *in, check_result_t *out) {
-    check__index_t x;
-    int rc = check__start(in, out, "no_duplicates", &x);
-    if (rc != 0) return rc;
+static int check__no_duplicates(const check_input_t *in, check__index_t *x, check_result_t *out) {
+    assert(in != NULL && x != NULL && out != NULL);
     uint64_t processed = 0, dup_processings = 0, dup_enqueues = 0, redeliveries = 0;
-    for (uint32_t e = 0; e < x.count; e++) {
-        const check__msg_t *m = &x.msgs[e];
+    for (uint32_t e = 0; e < x->count; e++) {
+        const check__msg_t *m = &x->msgs[e];
         if (m->process_count > 0) processed++;
         if (m->fresh_deliveries > 1) dup_enqueues += m->fresh_deliveries - 1;
         redeliveries += m->redeliveries;
         if (m->process_count > 1) {
             dup_processings += m->process_count - 1;
-            check__violation(out, x.ids[e], m->second_process_ns,
+            check__violation(out, x->ids[e], m->second_process_ns,
                              "processed %" PRIu32 " times (%" PRIu32
                              " fresh deliveries, %" PRIu32 " redeliveries)",
                              m->process_count, m->fresh_deliveries, m->redeliveries);
@@ -301,26 +311,27 @@ int check_no_duplicates(const check_input_t *in, check_result_t *out) {
     check__fig(out, "duplicate_processings", (double)dup_processings);
     check__fig(out, "duplicate_enqueues", (double)dup_enqueues);
     check__fig(out, "redeliveries", (double)redeliveries);
-    check__index_free(&x);
     return 0;
+}
+
+int check_no_duplicates(const check_input_t *in, check_result_t *out) {
+    return check__run(in, out, "no_duplicates", check__no_duplicates);
 }
 
 /* ---- no_phantoms -------------------------------------------------------- */
 
-int check_no_phantoms(const check_input_t *in, check_result_t *out) {
-    check__index_t x;
-    int rc = check__start(in, out, "no_phantoms", &x);
-    if (rc != 0) return rc;
+static int check__no_phantoms(const check_input_t *in, check__index_t *x, check_result_t *out) {
+    assert(in != NULL && x != NULL && out != NULL);
     uint64_t delivered = 0, phantoms = 0, failed_delivered = 0;
-    for (uint32_t e = 0; e < x.count; e++) {
-        const check__msg_t *m = &x.msgs[e];
+    for (uint32_t e = 0; e < x->count; e++) {
+        const check__msg_t *m = &x->msgs[e];
         uint64_t seen_ns = m->first_deliver_ns != CHECK__NONE ? m->first_deliver_ns
                                                                : m->first_process_ns;
         if (seen_ns == CHECK__NONE) continue;
         delivered++;
         if (m->invoke_ns == CHECK__NONE || m->invoke_ns > seen_ns) {
             phantoms++;
-            check__violation(out, x.ids[e], seen_ns, "delivered but never published");
+            check__violation(out, x->ids[e], seen_ns, "delivered but never published");
         } else if (m->outcome == CHECK__OUT_FAIL) {
             failed_delivered++;
         }
@@ -328,8 +339,11 @@ int check_no_phantoms(const check_input_t *in, check_result_t *out) {
     check__fig(out, "delivered_messages", (double)delivered);
     check__fig(out, "phantoms", (double)phantoms);
     check__fig(out, "failed_delivered", (double)failed_delivered);
-    check__index_free(&x);
     return 0;
+}
+
+int check_no_phantoms(const check_input_t *in, check_result_t *out) {
+    return check__run(in, out, "no_phantoms", check__no_phantoms);
 }
 
 /* ---- ordering ------------------------------------------------------------ */
@@ -388,31 +402,30 @@ static void check__ordering_walk(const check_input_t *in, check__index_t *x,
     }
 }
 
-int check_ordering(const check_input_t *in, check_result_t *out) {
-    check__index_t x;
-    int rc = check__start(in, out, "ordering", &x);
-    if (rc != 0) return rc;
+static int check__ordering(const check_input_t *in, check__index_t *x, check_result_t *out) {
+    assert(in != NULL && x != NULL && out != NULL);
+    for (uint32_t e = 0; e < x->count; e++) x->msgs[e].ordered = 0; /* shared index */
     check__streams_t s = {0};
-    uint64_t cap = x.count > 0 ? x.count : 1;
+    uint64_t cap = x->count > 0 ? x->count : 1;
     s.keys_a = malloc((size_t)cap * sizeof(uint64_t));
     s.keys_b = malloc((size_t)cap * sizeof(uint64_t));
     s.max_seq = malloc((size_t)cap * sizeof(uint64_t));
     if (s.keys_a == NULL || s.keys_b == NULL || s.max_seq == NULL ||
         check__table_init(&s.table, cap) != 0) {
         check__streams_free(&s);
-        check__index_free(&x);
-        out->passed = false;
-        out->error = IO_ENOMEM;
-        return IO_ENOMEM;
+        return check__error(out, IO_ENOMEM);
     }
     uint64_t checked = 0, inversions = 0;
-    check__ordering_walk(in, &x, &s, out, &checked, &inversions);
+    check__ordering_walk(in, x, &s, out, &checked, &inversions);
     check__fig(out, "streams", (double)s.count);
     check__fig(out, "checked", (double)checked);
     check__fig(out, "inversions", (double)inversions);
     check__streams_free(&s);
-    check__index_free(&x);
     return 0;
+}
+
+int check_ordering(const check_input_t *in, check_result_t *out) {
+    return check__run(in, out, "ordering", check__ordering);
 }
 
 /* ---- availability ------------------------------------------------------- */
@@ -464,14 +477,12 @@ static uint64_t check__first_ok_after(const check_input_t *in, uint64_t heal_ns)
     return CHECK__NONE;
 }
 
-int check_availability(const check_input_t *in, check_result_t *out) {
-    check__index_t x;
-    int rc = check__start(in, out, "availability", &x);
-    if (rc != 0) return rc;
+static int check__availability(const check_input_t *in, check__index_t *x, check_result_t *out) {
+    assert(in != NULL && x != NULL && out != NULL);
     const uint64_t t0 = in->chaos_start_ns, t1 = check__end_ns(in);
     uint64_t attempts = 0, in_time = 0;
-    for (uint32_t e = 0; e < x.count; e++) {
-        const check__msg_t *m = &x.msgs[e];
+    for (uint32_t e = 0; e < x->count; e++) {
+        const check__msg_t *m = &x->msgs[e];
         if (m->invoke_ns == CHECK__NONE || m->invoke_ns < t0 || m->invoke_ns >= t1) continue;
         attempts++;
         if (check__in_time(in, m)) in_time++;
@@ -497,15 +508,19 @@ int check_availability(const check_input_t *in, check_result_t *out) {
     check__fig(out, "availability", share);
     check__fig(out, "longest_gap_ns", (double)gap);
     check__fig(out, "heal_to_ok_ns", heal_to_ok);
-    check__index_free(&x);
     return 0;
+}
+
+int check_availability(const check_input_t *in, check_result_t *out) {
+    return check__run(in, out, "availability", check__availability);
 }
 
 /* ---- replica agreement ---------------------------------------------------- */
 
-int check_replica_agreement(const check_input_t *in, check_result_t *out) {
-    int rc = check__start(in, out, "replica_agreement", NULL);
-    if (rc != 0) return rc;
+static int check__replica_agreement(const check_input_t *in, check__index_t *x,
+                                   check_result_t *out) {
+    (void)x; /* works on the final replica states only */
+    assert(in != NULL && out != NULL);
     uint64_t highest = 0;
     for (uint32_t i = 0; i < in->replicas_count; i++)
         if (in->replicas[i].commit_index > highest) highest = in->replicas[i].commit_index;
@@ -534,6 +549,10 @@ int check_replica_agreement(const check_input_t *in, check_result_t *out) {
     return 0;
 }
 
+int check_replica_agreement(const check_input_t *in, check_result_t *out) {
+    return check__run(in, out, "replica_agreement", check__replica_agreement);
+}
+
 /* ---- latency -------------------------------------------------------------- */
 
 static int check__cmp_u64(const void *a, const void *b) {
@@ -558,24 +577,19 @@ static void check__pct_figs(check_result_t *out, uint64_t *v, uint64_t n,
     check__fig(out, max, n > 0 ? (double)v[n - 1] : 0.0);
 }
 
-int check_latency(const check_input_t *in, check_result_t *out) {
-    check__index_t x;
-    int rc = check__start(in, out, "latency", &x);
-    if (rc != 0) return rc;
-    uint64_t cap = x.count > 0 ? x.count : 1;
+static int check__latency(const check_input_t *in, check__index_t *x, check_result_t *out) {
+    assert(in != NULL && x != NULL && out != NULL);
+    uint64_t cap = x->count > 0 ? x->count : 1;
     uint64_t *conf = malloc((size_t)cap * sizeof(uint64_t));
     uint64_t *proc = malloc((size_t)cap * sizeof(uint64_t));
     if (conf == NULL || proc == NULL) {
         free(conf);
         free(proc);
-        check__index_free(&x);
-        out->passed = false;
-        out->error = IO_ENOMEM;
-        return IO_ENOMEM;
+        return check__error(out, IO_ENOMEM);
     }
     uint64_t nc = 0, np = 0;
-    for (uint32_t e = 0; e < x.count; e++) {
-        const check__msg_t *m = &x.msgs[e];
+    for (uint32_t e = 0; e < x->count; e++) {
+        const check__msg_t *m = &x->msgs[e];
         if (m->invoke_ns == CHECK__NONE) continue;
         if (m->outcome == CHECK__OUT_OK) conf[nc++] = m->outcome_ns - m->invoke_ns;
         if (m->first_process_ns != CHECK__NONE && m->first_process_ns >= m->invoke_ns)
@@ -588,23 +602,37 @@ int check_latency(const check_input_t *in, check_result_t *out) {
     check__pct_figs(out, proc, np, "process_p50_ns", "process_p99_ns", "process_max_ns");
     free(conf);
     free(proc);
-    check__index_free(&x);
     return 0;
+}
+
+int check_latency(const check_input_t *in, check_result_t *out) {
+    return check__run(in, out, "latency", check__latency);
 }
 
 /* ---- all, figures, printing --------------------------------------------- */
 
 int check_all(const check_input_t *in, check_result_t out[CHECK_ALL_COUNT]) {
-    typedef int (*check_fn)(const check_input_t *, check_result_t *);
-    static const check_fn fns[CHECK_ALL_COUNT] = {
-        check_no_loss,      check_no_duplicates,     check_no_phantoms, check_ordering,
-        check_availability, check_replica_agreement, check_latency};
+    static const check__fn_t fns[CHECK_ALL_COUNT] = {
+        check__no_loss,      check__no_duplicates,     check__no_phantoms, check__ordering,
+        check__availability, check__replica_agreement, check__latency};
+    static const char *const names[CHECK_ALL_COUNT] = {
+        "no_loss",      "no_duplicates",     "no_phantoms", "ordering",
+        "availability", "replica_agreement", "latency"};
     assert(out != NULL);
+    for (uint32_t i = 0; i < CHECK_ALL_COUNT; i++) check__begin(&out[i], names[i]);
+    int rc = check_input_validate(in);
+    check__index_t x; /* built once: it is the bulk of the work */
+    if (rc == 0) rc = check__index_build(&x, in);
+    if (rc != 0) {
+        for (uint32_t i = 0; i < CHECK_ALL_COUNT; i++) (void)check__error(&out[i], rc);
+        return rc;
+    }
     int first = 0;
     for (uint32_t i = 0; i < CHECK_ALL_COUNT; i++) {
-        int rc = fns[i](in, &out[i]);
+        rc = fns[i](in, &x, &out[i]);
         if (rc != 0 && first == 0) first = rc;
     }
+    check__index_free(&x);
     return first;
 }
 
