@@ -152,12 +152,20 @@ void raft_on_persisted(raft_t *r, uint64_t term, uint32_t vote) {
     raft__flush_outbox(r);
 }
 
+static void raft__arm_election_timer(raft_t *r) {
+    assert(r->election_deadline_ns != 0);
+    r->election_armed_ns = r->election_deadline_ns;
+    (void)io_timer_set(r->io, r->election_deadline_ns,
+                       broker_token_make(BROKER_TOKEN_RAFT, RAFT_TIMER_ELECTION));
+}
+
 static void raft__arm_election(raft_t *r) {
     const uint64_t span = r->cfg.election_timeout_max_ns - r->cfg.election_timeout_min_ns;
     const uint64_t jitter = io_random_u64(r->io) % span;
     r->election_deadline_ns = raft__now(r) + r->cfg.election_timeout_min_ns + jitter;
-    (void)io_timer_set(r->io, r->election_deadline_ns,
-                       broker_token_make(BROKER_TOKEN_RAFT, RAFT_TIMER_ELECTION));
+    if (r->election_armed_ns != 0 && r->election_armed_ns <= r->election_deadline_ns)
+        return; /* fires first; raft_on_timer re-arms it to the deadline */
+    raft__arm_election_timer(r);
 }
 
 static void raft__arm_heartbeat(raft_t *r) {
@@ -460,6 +468,7 @@ static void raft__become_leader(raft_t *r) {
         peer->last_heard_ns = now; /* grace period for check-quorum */
     }
     (void)io_timer_cancel(r->io, broker_token_make(BROKER_TOKEN_RAFT, RAFT_TIMER_ELECTION));
+    r->election_armed_ns = 0;
     raft__set_role(r, RAFT_LEADER, r->cfg.id);
     io_trace(r->io, "raft.leader", NULL);
     /* A no-op of the new term lets earlier entries commit (Raft 5.4.2). */
@@ -736,7 +745,11 @@ static void raft__on_heartbeat(raft_t *r) {
 void raft_on_timer(raft_t *r, uint64_t local_token) {
     if (!r->started) return;
     if (local_token == RAFT_TIMER_ELECTION) {
-        if (r->role != RAFT_LEADER) raft__start_election(r);
+        r->election_armed_ns = 0;
+        if (raft__now(r) < r->election_deadline_ns)
+            raft__arm_election_timer(r); /* heard from a leader since: wait on */
+        else if (r->role != RAFT_LEADER)
+            raft__start_election(r);
     } else if (local_token == RAFT_TIMER_HEARTBEAT) {
         raft__on_heartbeat(r);
     }

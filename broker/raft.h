@@ -118,6 +118,11 @@ typedef struct raft {
     uint64_t commit_index;
     uint64_t leader_seen_ns;  /* last valid contact from a leader */
     uint64_t election_deadline_ns;
+    /* Deadline the election io timer is armed for, 0 = not armed. Followers
+     * push election_deadline_ns on every append, which would re-arm the timer
+     * (one stale kernel event each); instead the timer stays armed early and
+     * raft_on_timer re-arms it to the real deadline when it fires. */
+    uint64_t election_armed_ns;
     uint32_t votes;           /* bitmask of grants this round */
     bool started;
     bool stopped;             /* corrupt log or failed node: silent */

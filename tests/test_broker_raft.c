@@ -42,6 +42,11 @@ static void h_role(void *arg, raft_role_t role, uint64_t term, uint32_t leader) 
     ((harness_t *)arg)->role_changes++;
 }
 
+static void h_timer(void *node, uint64_t token) {
+    harness_t *h = node;
+    raft_on_timer(&h->raft, broker_token_local(token));
+}
+
 static void h_disk_done(void *node, uint64_t token, int64_t result) {
     harness_t *h = node;
     assert_int_equal(broker_token_owner(token), BROKER_TOKEN_LOG);
@@ -249,7 +254,8 @@ static void test_leader_commits_only_current_term_by_counting(void **state) {
     const uint64_t terms[] = {1, 2};
     h_log(h, terms, 2);
     raft_start(&h->raft, 2, RAFT_NODES_MAX, 0);
-    /* Fire the election timer by hand. */
+    /* Fire the election timer by hand, at its deadline. */
+    h->t.now_ns = h->raft.election_deadline_ns;
     raft_on_timer(&h->raft, RAFT_TIMER_ELECTION);
     assert_int_equal(h->raft.role, RAFT_CANDIDATE);
     assert_int_equal(h->raft.term, 3);
@@ -286,6 +292,35 @@ static void test_leader_commits_only_current_term_by_counting(void **state) {
     h_free(h);
 }
 
+/* A follower that keeps hearing from its leader: appends push the election
+ * deadline without re-arming the io timer each time, and the timer firing
+ * before the pushed deadline waits on instead of starting an election. Once
+ * the leader goes quiet, the election starts at the deadline. */
+static void test_election_timer_rearms_lazily(void **state) {
+    (void)state;
+    harness_t *h = h_new(0, false, false);
+    raft_start(&h->raft, 1, RAFT_NODES_MAX, 0);
+    const uint64_t token = broker_token_make(BROKER_TOKEN_RAFT, RAFT_TIMER_ELECTION);
+    uint64_t armed_ns = 0, later_ns = 0;
+    assert_int_equal(testio_timer_armed(&h->t, token, &armed_ns), 1);
+    h->t.now_ns = armed_ns - 1; /* just before it fires: a heartbeat */
+    wire_msg_t a = append(1, 0, 0, 0, NULL, 0);
+    h_deliver(h, 1, &a);
+    assert_true(h->raft.election_deadline_ns > armed_ns);
+    assert_int_equal(testio_timer_armed(&h->t, token, &later_ns), 1);
+    assert_int_equal(later_ns, armed_ns); /* not re-armed */
+    h->t.now_ns = armed_ns;
+    assert_int_equal(testio_fire_timers(&h->t, h_timer, h), 1);
+    assert_int_equal(h->raft.role, RAFT_FOLLOWER); /* heard from the leader */
+    assert_int_equal(testio_timer_armed(&h->t, token, &later_ns), 1);
+    assert_int_equal(later_ns, h->raft.election_deadline_ns);
+    h->t.now_ns = later_ns;
+    assert_int_equal(testio_fire_timers(&h->t, h_timer, h), 1);
+    assert_int_equal(h->raft.role, RAFT_CANDIDATE);
+    assert_int_equal(h->raft.term, 2);
+    h_free(h);
+}
+
 static void test_bad_config_and_messages_rejected(void **state) {
     (void)state;
     raft_config_t cfg;
@@ -314,6 +349,7 @@ int main(void) {
         cmocka_unit_test(test_log_matching_and_truncation),
         cmocka_unit_test(test_follower_commit_bounded_by_match),
         cmocka_unit_test(test_leader_commits_only_current_term_by_counting),
+        cmocka_unit_test(test_election_timer_rearms_lazily),
         cmocka_unit_test(test_bad_config_and_messages_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
