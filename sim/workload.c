@@ -20,7 +20,9 @@
 
 enum { WL_PRODUCER = 1, WL_CONSUMER = 2, WL_SETUP = 3 };
 
-/* Timer tokens. Slot timers are WL_TOKEN_SLOT + slot. */
+/* Timer tokens. Every op's timeout or backoff shares one timer, the slot
+ * sweep: ops keep their own deadline (wl_op_t.deadline_ns) and the sweep is
+ * armed for the earliest, so a confirmed op costs no kernel event. */
 enum {
     WL_TOKEN_START = 1,
     WL_TOKEN_TICK = 2,
@@ -29,7 +31,7 @@ enum {
     WL_TOKEN_PROCESS = 5,
     WL_TOKEN_RESTART = 6,
     WL_TOKEN_SETUP = 7,
-    WL_TOKEN_SLOT = 16,
+    WL_TOKEN_SLOTS = 8,
 };
 
 /* Delivery tags remembered per subscription (duplicate DELIVER frames). */
@@ -53,6 +55,7 @@ typedef struct wl_op {
     uint32_t retries_used;
     uint32_t redirects;
     uint32_t node;     /* broker of the current attempt */
+    uint64_t deadline_ns; /* local clock; 0 = no timeout or backoff pending */
 } wl_op_t;
 
 typedef struct wl_delivery {
@@ -94,9 +97,15 @@ struct workload_client {
     const io_t *io;
     bool running;
     uint32_t leader;
-    bool waiting_window;    /* a tick found the window full */
+    bool waiting_window;    /* the window is full: the next publish waits for a slot */
     bool ticking;
+    /* With waiting_window: when the skipped tick was due (local clock). A
+     * publish that fills the window does not arm the tick it would find
+     * full; the freed slot either re-arms it for this time or, when later,
+     * publishes at once, as the tick would have. */
+    uint64_t tick_due_ns;
     uint32_t inflight;
+    uint64_t sweep_armed_ns; /* deadline of the slot sweep timer; 0 = idle */
     wl_op_t ops[WORKLOAD_WINDOW_MAX];
     int cstate;
     uint64_t session_id;
@@ -178,6 +187,22 @@ static void wl__record_deliver(workload_client_t *c, io_addr_t from, const wire_
 static void wl__after(workload_client_t *c, uint64_t delay_ns, uint64_t token) {
     assert(c->running);
     (void)io_timer_set(c->io, io_now_ns(c->io) + delay_ns, token);
+}
+
+/* Give op `slot` a timeout or backoff ending `delay_ns` from now. The sweep
+ * moves only when this deadline comes first. */
+static void wl__slot_arm(workload_client_t *c, uint32_t slot, uint64_t delay_ns) {
+    assert(c->running && slot < c->pcfg.window && c->ops[slot].used);
+    const uint64_t deadline_ns = io_now_ns(c->io) + delay_ns;
+    c->ops[slot].deadline_ns = deadline_ns;
+    if (c->sweep_armed_ns != 0 && c->sweep_armed_ns <= deadline_ns) return;
+    c->sweep_armed_ns = deadline_ns;
+    (void)io_timer_set(c->io, deadline_ns, WL_TOKEN_SLOTS);
+}
+
+static void wl__slot_disarm(workload_client_t *c, uint32_t slot) {
+    assert(slot < WORKLOAD_WINDOW_MAX);
+    c->ops[slot].deadline_ns = 0; /* a sweep that finds nothing due re-arms */
 }
 
 static int wl__send(workload_client_t *c, uint32_t node, const wire_msg_t *m) {
@@ -494,15 +519,18 @@ static void wl__publish_send(workload_client_t *c, uint32_t slot) {
     m.publish.body.ptr = c->body;
     m.publish.body.len = c->pcfg.body_size_bytes;
     (void)wl__send(c, op->node, &m); /* a failed send looks like a lost message */
-    wl__after(c, c->pcfg.timeout_ns, WL_TOKEN_SLOT + slot);
+    wl__slot_arm(c, slot, c->pcfg.timeout_ns);
+}
+
+static uint64_t wl__tick_gap_ns(workload_client_t *c) {
+    return c->pcfg.rate == WORKLOAD_RATE_POISSON
+               ? sim_prng_exponential_ns(&c->prng, c->pcfg.interval_ns)
+               : c->pcfg.interval_ns;
 }
 
 static void wl__tick_schedule(workload_client_t *c) {
-    uint64_t gap = c->pcfg.rate == WORKLOAD_RATE_POISSON
-                       ? sim_prng_exponential_ns(&c->prng, c->pcfg.interval_ns)
-                       : c->pcfg.interval_ns;
     c->ticking = true;
-    wl__after(c, gap, WL_TOKEN_TICK);
+    wl__after(c, wl__tick_gap_ns(c), WL_TOKEN_TICK);
 }
 
 static void wl__publish_new(workload_client_t *c) {
@@ -529,10 +557,16 @@ static void wl__tick(workload_client_t *c) {
     if (wl__producer_exhausted(c)) return;
     if (c->inflight >= c->pcfg.window) {
         c->waiting_window = true; /* resume when a slot frees */
+        c->tick_due_ns = 0;
         c->stats.throttled++;
         return;
     }
     wl__publish_new(c);
+    if (c->inflight >= c->pcfg.window) {
+        c->tick_due_ns = io_now_ns(c->io) + wl__tick_gap_ns(c);
+        c->waiting_window = true; /* no timer: see tick_due_ns */
+        return;
+    }
     wl__tick_schedule(c);
 }
 
@@ -540,7 +574,7 @@ static void wl__op_complete(workload_client_t *c, uint32_t slot, uint8_t kind, i
                             uint32_t node) {
     wl_op_t *op = &c->ops[slot];
     assert(op->used && c->inflight > 0);
-    (void)io_timer_cancel(c->io, WL_TOKEN_SLOT + slot);
+    wl__slot_disarm(c, slot);
     if (kind == HISTORY_OK) c->stats.confirmed++;
     else if (kind == HISTORY_FAIL) c->stats.failed++;
     else c->stats.unknown++;
@@ -550,7 +584,13 @@ static void wl__op_complete(workload_client_t *c, uint32_t slot, uint8_t kind, i
     c->inflight--;
     if (c->waiting_window) {
         c->waiting_window = false;
-        wl__tick(c);
+        if (c->tick_due_ns > io_now_ns(c->io)) {
+            c->ticking = true; /* the skipped tick, at its own time */
+            (void)io_timer_set(c->io, c->tick_due_ns, WL_TOKEN_TICK);
+        } else {
+            if (c->tick_due_ns != 0) c->stats.throttled++; /* it would have waited */
+            wl__tick(c);
+        }
     }
 }
 
@@ -574,12 +614,13 @@ static void wl__op_retry(workload_client_t *c, uint32_t slot, bool counts, uint6
     /* A new sequence makes the retry a new message to the broker's dedup. */
     if (!c->pcfg.idempotent && op->maybe_stored) op->sequence = ++c->next_sequence;
     op->backoff = true;
-    wl__after(c, delay_ns, WL_TOKEN_SLOT + slot);
+    wl__slot_arm(c, slot, delay_ns);
 }
 
 static void wl__slot_timer(workload_client_t *c, uint32_t slot) {
     wl_op_t *op = &c->ops[slot];
-    if (slot >= c->pcfg.window || !op->used) return;
+    assert(slot < c->pcfg.window && op->used);
+    op->deadline_ns = 0;
     if (op->backoff) {
         wl__publish_send(c, slot);
         return;
@@ -587,6 +628,41 @@ static void wl__slot_timer(workload_client_t *c, uint32_t slot) {
     op->maybe_stored = true; /* no answer: it may have been stored */
     wl__rotate(c, op->node);
     wl__op_retry(c, slot, true, 0, WIRE_STATUS_TIMEOUT);
+}
+
+/* The sweep timer fired: run every op due now (earliest deadline first, ties
+ * by slot), each once, then re-arm for the earliest deadline left. An op
+ * re-armed due again now waits for that next firing, like a fresh timer. */
+static void wl__slots_sweep(workload_client_t *c) {
+    c->sweep_armed_ns = 0;
+    const uint64_t now_ns = io_now_ns(c->io);
+    uint32_t due[WORKLOAD_WINDOW_MAX];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < c->pcfg.window; i++) {
+        const wl_op_t *op = &c->ops[i];
+        if (!op->used || op->deadline_ns == 0 || op->deadline_ns > now_ns) continue;
+        uint32_t k = n++; /* insertion sort: due ops are few */
+        while (k > 0 && c->ops[due[k - 1]].deadline_ns > op->deadline_ns) {
+            due[k] = due[k - 1];
+            k--;
+        }
+        due[k] = i;
+    }
+    assert(n <= WORKLOAD_WINDOW_MAX);
+    for (uint32_t k = 0; k < n; k++)
+        if (c->ops[due[k]].used && c->ops[due[k]].deadline_ns != 0 &&
+            c->ops[due[k]].deadline_ns <= now_ns)
+            wl__slot_timer(c, due[k]);
+    uint64_t next_ns = 0;
+    for (uint32_t i = 0; i < c->pcfg.window; i++) {
+        const wl_op_t *op = &c->ops[i];
+        if (op->used && op->deadline_ns != 0 && (next_ns == 0 || op->deadline_ns < next_ns))
+            next_ns = op->deadline_ns;
+    }
+    if (next_ns != 0 && (c->sweep_armed_ns == 0 || next_ns < c->sweep_armed_ns)) {
+        c->sweep_armed_ns = next_ns;
+        (void)io_timer_set(c->io, next_ns, WL_TOKEN_SLOTS);
+    }
 }
 
 /* The slot of op `op_number`, or -1 (already completed: a late answer). */
@@ -633,7 +709,7 @@ static void wl__producer_message(workload_client_t *c, io_addr_t from, const wir
         if (slot < 0 && from == c->leader) (void)wl__follow(c, from, m->not_leader.leader_hint);
         if (slot < 0 || !current) return;
         c->stats.redirects++;
-        (void)io_timer_cancel(c->io, WL_TOKEN_SLOT + (uint32_t)slot);
+        wl__slot_disarm(c, (uint32_t)slot);
         bool hinted = wl__follow(c, from, m->not_leader.leader_hint);
         wl_op_t *op = &c->ops[slot];
         if (op->redirects++ < WORKLOAD_REDIRECTS_MAX)
@@ -713,10 +789,23 @@ static bool wl__consumer_stopping(workload_client_t *c) {
     return c->stopped;
 }
 
+static void wl__process_one(workload_client_t *c);
+
+/* Start on the next buffered delivery. Zero processing time completes it at
+ * once, in a loop, instead of through a timer event per delivery. */
 static void wl__process_next(workload_client_t *c) {
-    if (c->processing || c->buf_count == 0 || c->cstate != WL_C_ACTIVE) return;
-    c->processing = true;
-    wl__after(c, sim_dist_sample_ns(&c->ccfg.processing, &c->prng), WL_TOKEN_PROCESS);
+    for (uint32_t k = 0; k <= WORKLOAD_BUFFER_MAX; k++) {
+        if (c->processing || c->buf_count == 0 || c->cstate != WL_C_ACTIVE) return;
+        c->processing = true;
+        const uint64_t delay_ns = sim_dist_sample_ns(&c->ccfg.processing, &c->prng);
+        if (delay_ns > 0) {
+            wl__after(c, delay_ns, WL_TOKEN_PROCESS);
+            return;
+        }
+        if (wl__consumer_stopping(c)) return; /* as the timer would check */
+        wl__process_one(c);
+    }
+    assert(0 && "more deliveries than the buffer holds");
 }
 
 static void wl__consumer_crash(workload_client_t *c) {
@@ -739,7 +828,7 @@ static void wl__ack(workload_client_t *c, const wl_delivery_t *d) {
                d->node, 0, d->delivery_tag);
 }
 
-static void wl__process_done(workload_client_t *c) {
+static void wl__process_one(workload_client_t *c) {
     assert(c->processing && c->buf_count > 0);
     wl_delivery_t d = c->buf[c->buf_head];
     c->buf_head = (c->buf_head + 1) % WORKLOAD_BUFFER_MAX;
@@ -762,6 +851,10 @@ static void wl__process_done(workload_client_t *c) {
         return;
     }
     if (c->ccfg.ack_mode == WIRE_ACK_MANUAL) wl__ack(c, &d);
+}
+
+static void wl__process_done(workload_client_t *c) {
+    wl__process_one(c);
     wl__process_next(c);
 }
 
@@ -981,7 +1074,9 @@ static void *wl__boot(void *arg, const io_t *io) {
     c->running = true;
     c->leader = c->env.client_index % c->env.brokers_count;
     c->waiting_window = c->ticking = false;
+    c->tick_due_ns = 0;
     c->inflight = 0;
+    c->sweep_armed_ns = 0; /* the kernel dropped the old incarnation's timers */
     memset(c->ops, 0, sizeof(c->ops));
     c->cstate = c->stopped && c->role == WL_CONSUMER ? WL_C_STOPPED : WL_C_IDLE;
     c->session_id = 0;
@@ -1049,11 +1144,10 @@ static void wl__on_timer(void *node, uint64_t token) {
         if (!wl__consumer_stopping(c) && c->cstate == WL_C_DOWN) wl__consumer_subscribe(c);
         return;
     case WL_TOKEN_SETUP: wl__setup_timer(c); return;
-    default:
-        if (c->role == WL_PRODUCER && token >= WL_TOKEN_SLOT &&
-            token < WL_TOKEN_SLOT + WORKLOAD_WINDOW_MAX)
-            wl__slot_timer(c, (uint32_t)(token - WL_TOKEN_SLOT));
+    case WL_TOKEN_SLOTS:
+        if (c->role == WL_PRODUCER) wl__slots_sweep(c);
         return;
+    default: return;
     }
 }
 

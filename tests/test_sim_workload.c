@@ -610,6 +610,43 @@ static void test_leader_change(void **state) {
     world_free(w);
 }
 
+/* A window of one: the publish that fills it arms no tick, yet the next
+ * publish still waits for its rate slot (never two within interval_ns). A
+ * consumer with zero processing time processes each delivery at the instant
+ * it arrives. */
+static void test_window_bound_rate_and_instant_processing(void **state) {
+    (void)state;
+    world_t *w = world_new(11);
+    workload_producer_config_t pc = producer_cfg(20);
+    pc.window = 1;
+    pc.interval_ns = 50 * MS; /* far longer than a confirm round trip */
+    workload_client_t *p = add_producer(w, &pc);
+    workload_consumer_config_t cc = consumer_cfg();
+    cc.processing.kind = SIM_DIST_CONST;
+    cc.processing.base_ns = 0;
+    workload_client_t *c = add_consumer(w, &cc);
+    sim_run(w->sim, 3 * S, 0);
+    assert_true(workload_client_done(p));
+    workload_stats_t ps, cs;
+    workload_client_stats(p, &ps);
+    workload_client_stats(c, &cs);
+    assert_int_equal(ps.confirmed, 20);
+    assert_int_equal(cs.processed, 20);
+    uint64_t prev_ns = 0, invokes = 0, last_deliver_ns = UINT64_MAX;
+    for (uint64_t i = 0; i < history_count(w->h); i++) {
+        const history_record_t *r = history_get(w->h, i);
+        if (r->op == HISTORY_OP_PUBLISH && r->kind == HISTORY_INVOKE) {
+            if (invokes++ > 0) assert_true(r->time_ns - prev_ns >= pc.interval_ns);
+            prev_ns = r->time_ns;
+        }
+        if (r->op == HISTORY_OP_DELIVER) last_deliver_ns = r->time_ns;
+        if (r->op == HISTORY_OP_PROCESS) assert_int_equal(r->time_ns, last_deliver_ns);
+    }
+    assert_int_equal(invokes, 20);
+    assert_int_equal(ps.throttled, 0); /* every confirm came before the next slot */
+    world_free(w);
+}
+
 static void test_bad_configs(void **state) {
     (void)state;
     char err[WORKLOAD_ERR_MAX];
@@ -713,6 +750,7 @@ int main(void) {
         cmocka_unit_test(test_no_faults_all_confirmed),
         cmocka_unit_test(test_dropped_confirm_duplicate_unless_idempotent),
         cmocka_unit_test(test_unknown_outcome_after_retries),
+        cmocka_unit_test(test_window_bound_rate_and_instant_processing),
         cmocka_unit_test(test_poisson_rate),
         cmocka_unit_test(test_consumer_crash_redelivers),
         cmocka_unit_test(test_producer_stop),
