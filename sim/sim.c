@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/crc32c.h"
 #include "sim/hash.h"
 #include "sim/heap.h"
 #include "sim/kernel_internal.h"
@@ -33,7 +34,10 @@ void sim__record(sim_t *sim, uint32_t host, uint32_t code, uint64_t a,
     h = sim__hash_word(h, ((uint64_t)code << 32) | host);
     h = sim__hash_word(h, a);
     h = sim__hash_word(h, b);
-    if (bytes != NULL) h = sim__hash_bytes(h, bytes, len);
+    /* Contents go in as their CRC32C (the SSE4.2 instruction where the CPU
+     * has it): a word-by-word mix of every message was 5% of a saturated
+     * run, and 32 bits per message still make any divergence show. */
+    if (bytes != NULL) h = sim__hash_word(h, (uint64_t)crc32c(bytes, len) << 32 | (uint32_t)len);
     sim->trace_hash = h;
 }
 
