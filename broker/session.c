@@ -66,10 +66,18 @@ typedef struct sessions__delivery {
 
 typedef struct broker_sessions__session {
     uint64_t id, heartbeat_timeout_ns, last_seen_ns, next_tag;
-    sessions__delivery_t *deliveries; /* sorted by tag */
-    uint32_t count, capacity;
+    /* Live deliveries are slots[first, first + count), sorted by tag. Acks
+     * mostly take the oldest: advancing `first` instead of moving the rest
+     * (a whole prefetch window per ack) keeps them O(1). */
+    sessions__delivery_t *slots;
+    uint32_t first, count, capacity;
     uint32_t consumers;
 } sessions__session_t;
+
+static inline sessions__delivery_t *sessions__dv(sessions__session_t *ss) {
+    assert(ss->first + ss->count <= ss->capacity || ss->count == 0);
+    return ss->count > 0 ? ss->slots + ss->first : ss->slots; /* no NULL + 0 */
+}
 
 /* ------------------------------------------------------------------------ */
 /* Helpers */
@@ -189,7 +197,7 @@ void broker_sessions_set_fresh_from(broker_sessions_t *s, uint64_t fresh_from_id
 void broker_sessions_close(broker_sessions_t *s) {
     assert(s != NULL);
     for (uint32_t i = 0; i < s->session_count; i++) {
-        free(s->sessions[i]->deliveries);
+        free(s->sessions[i]->slots);
         free(s->sessions[i]);
     }
     for (uint32_t i = 0; i < s->track_count; i++) {
@@ -380,12 +388,11 @@ static void sessions__resolve_prefix(broker_sessions_t *s,
                                      sessions__session_t *ss, uint32_t k,
                                      uint8_t type, broker_session_cmd_t *cmds) {
     assert(k <= ss->count);
+    sessions__delivery_t *dv = sessions__dv(ss);
     for (uint32_t i = 0; i < k; i++)
-        sessions__resolve(s, &ss->deliveries[i], type, &cmds[i]);
-    if (k > 0 && ss->count > k) /* never memmove on a NULL table */
-        memmove(ss->deliveries, ss->deliveries + k,
-                (ss->count - k) * sizeof *ss->deliveries);
+        sessions__resolve(s, &dv[i], type, &cmds[i]);
     ss->count -= k;
+    ss->first = ss->count > 0 ? ss->first + k : 0;
 }
 
 static int sessions__settle_tags(broker_sessions_t *s, uint64_t id,
@@ -397,16 +404,17 @@ static int sessions__settle_tags(broker_sessions_t *s, uint64_t id,
     sessions__session_t *ss = sessions__session(s, id);
     if (ss == NULL)
         return SM_ENOTFOUND;
+    sessions__delivery_t *dv = sessions__dv(ss);
     /* deliveries are sorted by tag: find the first with tag >= delivery_tag */
     uint32_t lo = 0, hi = ss->count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (ss->deliveries[mid].tag < delivery_tag)
+        if (dv[mid].tag < delivery_tag)
             lo = mid + 1;
         else
             hi = mid;
     }
-    int exact = lo < ss->count && ss->deliveries[lo].tag == delivery_tag;
+    int exact = lo < ss->count && dv[lo].tag == delivery_tag;
     if (multiple && delivery_tag == 0) {
         lo = ss->count; /* AMQP: multiple with tag 0 means everything */
         exact = 1;
@@ -418,10 +426,9 @@ static int sessions__settle_tags(broker_sessions_t *s, uint64_t id,
     if (k > cap)
         return SM_ENOSPACE;
     if (first > 0) { /* single delivery in the middle: move it to the front */
-        sessions__delivery_t d = ss->deliveries[first];
-        memmove(ss->deliveries + 1, ss->deliveries,
-                first * sizeof *ss->deliveries);
-        ss->deliveries[0] = d;
+        sessions__delivery_t d = dv[first];
+        memmove(dv + 1, dv, first * sizeof *dv);
+        dv[0] = d;
     }
     sessions__resolve_prefix(s, ss, k, type, cmds);
     *n_out = k;
@@ -454,7 +461,7 @@ static void sessions__session_remove(broker_sessions_t *s, uint32_t pos) {
             sessions__consumer_remove(s, i);
     }
     assert(ss->consumers == 0);
-    free(ss->deliveries);
+    free(ss->slots);
     free(ss);
     memmove(&s->sessions[pos], &s->sessions[pos + 1],
             (s->session_count - pos - 1) * sizeof *s->sessions);
@@ -487,15 +494,16 @@ static int sessions__expire(broker_sessions_t *s, sessions__session_t *ss,
                             uint32_t *n) {
     uint32_t out = 0;
     int more = 0;
+    sessions__delivery_t *dv = sessions__dv(ss);
     for (uint32_t i = 0; i < ss->count; i++) {
-        const sessions__delivery_t *d = &ss->deliveries[i];
+        const sessions__delivery_t *d = &dv[i];
         int due = all || (d->deadline_ns != 0 && now_ns >= d->deadline_ns);
         if (due && *n < cap) {
             sessions__resolve(s, d, SM_CMD_RETURN, &cmds[(*n)++]);
             continue;
         }
         more |= due;
-        ss->deliveries[out++] = *d;
+        dv[out++] = *d;
     }
     ss->count = out;
     return more;
@@ -533,9 +541,9 @@ uint64_t broker_sessions_next_deadline_ns(const broker_sessions_t *s) {
             best = ss->last_seen_ns + ss->heartbeat_timeout_ns;
         /* Deadlines are now_ns + a constant at delivery, now_ns never goes
          * back and deliveries stay in tag order: the first is the earliest. */
-        if (ss->count > 0 && ss->deliveries[0].deadline_ns != 0 &&
-            ss->deliveries[0].deadline_ns < best)
-            best = ss->deliveries[0].deadline_ns;
+        if (ss->count > 0 && ss->slots[ss->first].deadline_ns != 0 &&
+            ss->slots[ss->first].deadline_ns < best)
+            best = ss->slots[ss->first].deadline_ns;
     }
     return best;
 }
@@ -627,6 +635,17 @@ static int64_t sessions__pick(const broker_sessions_t *s,
 
 /* Record the delivery of message `m` to consumer `c`. The pending entry goes
  * at index `ppos` (keeps t->pending sorted). 0 or IO_ENOMEM (no change). */
+/* Room for one more delivery at the end of ss's live range: slide the range
+ * to the front when it reached the end (amortized O(1)), else grow. */
+static int sessions__slots_reserve(sessions__session_t *ss) {
+    if (ss->first > 0 && ss->first + ss->count >= ss->capacity) {
+        memmove(ss->slots, ss->slots + ss->first, ss->count * sizeof *ss->slots);
+        ss->first = 0;
+    }
+    return broker_table_grow((void **)&ss->slots, &ss->capacity, ss->first + ss->count + 1,
+                             sizeof *ss->slots, SESSION_INFLIGHT_MAX);
+}
+
 static int sessions__deliver(broker_sessions_t *s, sessions__track_t *t,
                              uint32_t ppos, sessions__consumer_t *c,
                              const broker_queue_t *q,
@@ -638,8 +657,7 @@ static int sessions__deliver(broker_sessions_t *s, sessions__track_t *t,
                        t->pending_count + 1, sizeof *t->pending,
                        SESSION_PENDING_MAX) ||
         (!c->auto_ack &&
-         broker_table_grow((void **)&ss->deliveries, &ss->capacity, ss->count + 1,
-                        sizeof *ss->deliveries, SESSION_INFLIGHT_MAX)))
+         sessions__slots_reserve(ss) != 0))
         return IO_ENOMEM;
     memmove(&t->pending[ppos + 1], &t->pending[ppos],
             (t->pending_count - ppos) * sizeof *t->pending);
@@ -668,7 +686,7 @@ static int sessions__deliver(broker_sessions_t *s, sessions__track_t *t,
         dv->delivery_tag, m->message_id, c->seq,
         s->config.ack_timeout_ns ? now_ns + s->config.ack_timeout_ns : 0, t,
         m->delivery_count};
-    ss->deliveries[ss->count++] = d;
+    ss->slots[ss->first + ss->count++] = d;
     c->unacked++;
     return 0;
 }
