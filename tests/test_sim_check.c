@@ -291,6 +291,25 @@ static void test_replicas(void **state) {
     assert_true(r.passed);
 }
 
+/* Latencies in no particular order, spread over several bytes (1 us to
+ * ~0.9 s): the percentiles come from a correct sort. */
+static void test_latency_unsorted(void **state) {
+    (void)state;
+    for (uint64_t i = 1; i <= 1000; i++) {
+        const uint64_t rank = (i * 389) % 1000 + 1; /* a permutation of 1..1000 */
+        const uint64_t lat_ns = rank * rank * 900 + 1000;
+        add(i * S, HISTORY_INVOKE, HISTORY_OP_PUBLISH, i, 1, i, 0);
+        add(i * S + lat_ns, HISTORY_OK, HISTORY_OP_PUBLISH, i, 1, i, 0);
+    }
+    check_input_t in = input();
+    check_result_t r;
+    assert_int_equal(check_latency(&in, &r), 0);
+    assert_true(check_figure(&r, "confirm_samples") == 1000);
+    assert_true(check_figure(&r, "confirm_p50_ns") == (double)(500 * 500 * 900 + 1000));
+    assert_true(check_figure(&r, "confirm_p99_ns") == (double)(990 * 990 * 900 + 1000));
+    assert_true(check_figure(&r, "confirm_max_ns") == (double)(1000 * 1000 * 900 + 1000));
+}
+
 static void test_latency(void **state) {
     (void)state;
     /* 100 publishes confirmed after 1..100 ms; processed 200 ms later. */
@@ -435,6 +454,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_availability_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replicas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_latency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_latency_unsorted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_time_series, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_rules, setup, teardown),
