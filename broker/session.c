@@ -190,8 +190,6 @@ void broker_sessions_init(broker_sessions_t *s,
 void broker_sessions_set_fresh_from(broker_sessions_t *s, uint64_t fresh_from_id) {
     assert(s != NULL);
     s->fresh_from_id = fresh_from_id;
-    for (uint32_t i = 0; i < s->track_count; i++)
-        s->tracks[i]->scan_from_id = 0; /* cheap insurance: rescan once */
 }
 
 void broker_sessions_close(broker_sessions_t *s) {
@@ -633,8 +631,6 @@ static int64_t sessions__pick(const broker_sessions_t *s,
     return wrap;
 }
 
-/* Record the delivery of message `m` to consumer `c`. The pending entry goes
- * at index `ppos` (keeps t->pending sorted). 0 or IO_ENOMEM (no change). */
 /* Room for one more delivery at the end of ss's live range: slide the range
  * to the front when it reached the end (amortized O(1)), else grow. */
 static int sessions__slots_reserve(sessions__session_t *ss) {
@@ -646,6 +642,8 @@ static int sessions__slots_reserve(sessions__session_t *ss) {
                              sizeof *ss->slots, SESSION_INFLIGHT_MAX);
 }
 
+/* Record the delivery of message `m` to consumer `c`. The pending entry goes
+ * at index `ppos` (keeps t->pending sorted). 0 or IO_ENOMEM (no change). */
 static int sessions__deliver(broker_sessions_t *s, sessions__track_t *t,
                              uint32_t ppos, sessions__consumer_t *c,
                              const broker_queue_t *q,
