@@ -649,10 +649,8 @@ static void wl__slots_sweep(workload_client_t *c) {
         due[k] = i;
     }
     assert(n <= WORKLOAD_WINDOW_MAX);
-    for (uint32_t k = 0; k < n; k++)
-        if (c->ops[due[k]].used && c->ops[due[k]].deadline_ns != 0 &&
-            c->ops[due[k]].deadline_ns <= now_ns)
-            wl__slot_timer(c, due[k]);
+    /* Running one op never completes or re-arms another: all stay due. */
+    for (uint32_t k = 0; k < n; k++) wl__slot_timer(c, due[k]);
     uint64_t next_ns = 0;
     for (uint32_t i = 0; i < c->pcfg.window; i++) {
         const wl_op_t *op = &c->ops[i];
