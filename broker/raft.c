@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/invariant.h"
 #include "broker/tokens.h"
 
 #define RAFT_NONE RAFT_NODES_MAX
@@ -435,12 +436,44 @@ static void raft__send_append(raft_t *r, uint32_t p) {
     m.append_entries.leader_commit = r->commit_index;
     m.append_entries.entry_count = count;
     m.append_entries.entries = r->entry_buf;
-    peer->next_index += count;
-    /* A heartbeat sent with the pipeline full goes untracked. */
-    if (peer->inflight < RAFT_INFLIGHT_MAX) raft__sent_push(peer, prev + count);
+    /* A probe does not move next_index: its answer must be recognisable. */
+    if (peer->replicating) peer->next_index += count;
+    raft__sent_push(peer, prev + count);
     peer->last_sent_ns = raft__now(r);
     r->stat_appends_sent++;
     raft__send(r, p, &m);
+}
+
+/* Keep-alive for a follower whose pipeline is full: an empty, untracked
+ * append anchored at what the follower is known to hold, so it neither adds
+ * to the data in flight nor makes the follower reject a gap. */
+static void raft__send_keepalive(raft_t *r, uint32_t p) {
+    raft_peer_t *peer = &r->peers[p];
+    const uint64_t base = broker_log_base_index(r->log);
+    const uint64_t prev = peer->match_index > base ? peer->match_index : base;
+    wire_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_MSG_APPEND_ENTRIES;
+    m.append_entries.term = r->term;
+    m.append_entries.leader_id = r->cfg.id;
+    m.append_entries.prev_log_index = prev;
+    m.append_entries.prev_log_term = broker_log_term_at(r->log, prev);
+    m.append_entries.leader_commit = r->commit_index;
+    m.append_entries.entries = r->entry_buf;
+    peer->last_sent_ns = raft__now(r);
+    raft__send(r, p, &m);
+}
+
+/* Falls back to probing from `next`: one append in flight until an answer
+ * shows where the follower's log matches ours. */
+static void raft__peer_probe(raft_peer_t *peer, uint64_t next) {
+    peer->replicating = false;
+    peer->next_index = next;
+    raft__sent_clear(peer);
+}
+
+static uint32_t raft__peer_window(const raft_peer_t *peer) {
+    return peer->replicating ? RAFT_INFLIGHT_MAX : 1u;
 }
 
 void raft_flush(raft_t *r) {
@@ -449,10 +482,16 @@ void raft_flush(raft_t *r) {
     for (uint32_t p = 0; p < r->cfg.nodes_count; p++) {
         if (p == r->cfg.id) continue;
         raft_peer_t *peer = &r->peers[p];
-        /* Bounded: at most RAFT_INFLIGHT_MAX sends per peer per flush. */
+        /* Bounded: at most the peer's window of sends per flush, and a probe
+         * is never re-sent here (it waits for its answer or a heartbeat). */
+        const uint32_t window = raft__peer_window(peer);
         while (!peer->sending_snapshot && peer->next_index <= last &&
-               peer->inflight < RAFT_INFLIGHT_MAX)
+               peer->inflight < window) {
             raft__send_append(r, p);
+            if (!peer->replicating) break;
+        }
+        BROKER_INVARIANT(peer->inflight <= RAFT_INFLIGHT_MAX,
+                         "appends in flight to a follower exceed the pipeline bound");
     }
     raft__advance_commit(r);
 }
@@ -502,32 +541,58 @@ static raft_peer_t *raft__answering_peer(raft_t *r, uint32_t p, uint64_t term) {
     return peer;
 }
 
+/* A rejection is acted on only when it is about the append the leader is
+ * waiting on: while probing, the probe itself (prev index = next_index - 1);
+ * while replicating, anything above the known match. Everything else is a
+ * stale, duplicated or reordered answer and is dropped, so no answer ever
+ * triggers more than one send. */
+static void raft__on_append_rejected(raft_t *r, uint32_t p,
+                                     const wire_append_response_t *a) {
+    raft_peer_t *peer = &r->peers[p];
+    const uint64_t rejected = a->match_index; /* the rejected append's prev */
+    if (peer->sending_snapshot) return;
+    if (peer->replicating ? rejected <= peer->match_index
+                          : rejected + 1 != peer->next_index)
+        return;
+    const uint64_t last = broker_log_last_index(r->log);
+    uint64_t next = a->conflict_index ? a->conflict_index : rejected;
+    if (a->conflict_term != 0) {
+        /* Bounded scan back over our own entries of that term, from the
+         * rejected index down (never past where the logs diverge). */
+        const uint64_t base = broker_log_base_index(r->log);
+        uint64_t i = rejected < last ? rejected : last;
+        while (i > base && broker_log_term_at(r->log, i) > a->conflict_term) i--;
+        if (i > base && broker_log_term_at(r->log, i) == a->conflict_term) next = i + 1;
+    }
+    if (next > last + 1) next = last + 1;
+    if (next <= peer->match_index) next = peer->match_index + 1;
+    if (next < 1) next = 1;
+    /* A probe rejected again at the same place waits for the heartbeat
+     * (the follower is busy, e.g. its log queue is full): no busy loop. */
+    const bool moved = peer->replicating || next != peer->next_index;
+    raft__peer_probe(peer, next);
+    if (moved) raft__send_append(r, p);
+}
+
 static void raft__on_append_response(raft_t *r, const wire_append_response_t *a) {
     const uint32_t p = a->follower_id;
     raft_peer_t *peer = raft__answering_peer(r, p, a->term);
     if (peer == NULL) return;
-    if (a->success) {
-        if (a->match_index > broker_log_last_index(r->log)) return; /* bogus */
-        if (a->match_index > peer->match_index) peer->match_index = a->match_index;
-        if (peer->next_index < peer->match_index + 1) peer->next_index = peer->match_index + 1;
-        raft__sent_ack(peer, a->match_index);
-        raft__advance_commit(r);
+    if (!a->success) {
+        raft__on_append_rejected(r, p, a);
         return;
     }
-    /* Conflict: back off using the follower's hint, never below match+1. */
-    uint64_t next = a->conflict_index ? a->conflict_index : peer->next_index - 1;
-    if (a->conflict_term != 0) {
-        /* Bounded scan back over our own entries of that term. */
-        const uint64_t base = broker_log_base_index(r->log);
-        uint64_t i = broker_log_last_index(r->log);
-        while (i > base && broker_log_term_at(r->log, i) > a->conflict_term) i--;
-        if (i > base && broker_log_term_at(r->log, i) == a->conflict_term) next = i + 1;
+    if (a->match_index > broker_log_last_index(r->log)) return; /* bogus */
+    if (a->match_index > peer->match_index) peer->match_index = a->match_index;
+    if (!peer->replicating && !peer->sending_snapshot &&
+        a->match_index + 1 >= peer->next_index) {
+        /* The probe (or a later append) matched: pipeline from here. */
+        peer->replicating = true;
+        raft__sent_clear(peer);
     }
-    if (next <= peer->match_index) next = peer->match_index + 1;
-    if (next < 1) next = 1;
-    peer->next_index = next;
-    raft__sent_clear(peer);
-    raft__send_append(r, p);
+    if (peer->next_index < peer->match_index + 1) peer->next_index = peer->match_index + 1;
+    raft__sent_ack(peer, a->match_index);
+    raft__advance_commit(r);
 }
 
 static void raft__on_snapshot_response(raft_t *r, const wire_snapshot_response_t *s) {
@@ -544,7 +609,7 @@ static void raft__on_snapshot_response(raft_t *r, const wire_snapshot_response_t
     if (s->success && s->next_offset >= len) {
         peer->sending_snapshot = false;
         if (peer->match_index < peer->snap_index) peer->match_index = peer->snap_index;
-        peer->next_index = peer->snap_index + 1;
+        raft__peer_probe(peer, peer->snap_index + 1);
         raft__advance_commit(r);
     }
     raft__send_append(r, p);
@@ -603,6 +668,7 @@ static void raft__on_append_entries(raft_t *r, const wire_append_entries_t *a) {
     }
     const uint64_t base = broker_log_base_index(r->log);
     const uint64_t last = broker_log_last_index(r->log);
+    const uint64_t rejected = a->prev_log_index; /* named in every rejection */
     uint64_t prev = a->prev_log_index;
     uint32_t first = 0; /* first entry of the batch we still need */
     if (prev < base) {
@@ -610,36 +676,50 @@ static void raft__on_append_entries(raft_t *r, const wire_append_entries_t *a) {
         while (first < a->entry_count && a->entries[first].index <= base) first++;
         prev = base;
     } else if (prev > last) {
-        raft__send_append_response(r, leader, false, 0, last + 1, 0);
+        raft__send_append_response(r, leader, false, rejected, last + 1, 0);
         return;
     } else if (broker_log_term_at(r->log, prev) != a->prev_log_term) {
         const uint64_t ct = broker_log_term_at(r->log, prev);
         uint64_t ci = prev;
         while (ci > base + 1 && broker_log_term_at(r->log, ci - 1) == ct) ci--;
-        raft__send_append_response(r, leader, false, 0, ci, ct);
+        raft__send_append_response(r, leader, false, rejected, ci, ct);
         return;
     }
-    for (uint32_t i = first; i < a->entry_count; i++) {
+    /* `verified`: every index up to it matches the leader's log. It only
+     * grows past an entry once that entry is known to match or has been
+     * appended; a failed truncate or append stops it before the conflict,
+     * so a success answer never covers an entry of the wrong term. */
+    uint64_t verified = prev;
+    bool stuck = false;
+    for (uint32_t i = first; i < a->entry_count && !stuck; i++) {
         const wire_entry_t *e = &a->entries[i];
+        BROKER_INVARIANT(e->index == verified + 1, "append batch is not contiguous");
         const uint64_t mine = broker_log_last_index(r->log);
         if (e->index <= mine) {
-            if (broker_log_term_at(r->log, e->index) == e->term) continue;
+            if (broker_log_term_at(r->log, e->index) == e->term) {
+                verified = e->index;
+                continue;
+            }
             if (e->index <= r->commit_index) io_trace(r->io, "raft.truncate_committed", NULL);
-            if (broker_log_truncate_after(r->log, e->index - 1) != 0) break;
+            if (broker_log_truncate_after(r->log, e->index - 1) != 0) {
+                stuck = true; /* op queue full: the conflict stays for now */
+                break;
+            }
         }
-        if (broker_log_append(r->log, e->term, e->type, e->payload.ptr, e->payload.len) < 0)
-            break; /* full: answer what we have; the leader retries */
+        if (broker_log_append(r->log, e->term, e->type, e->payload.ptr, e->payload.len) < 0) {
+            stuck = true; /* full: the leader probes again later */
+            break;
+        }
+        verified = e->index;
     }
-    uint64_t match = prev;
-    if (a->entry_count > 0) {
-        const uint64_t batch_last = a->entries[a->entry_count - 1].index;
-        match = batch_last <= broker_log_last_index(r->log) ? batch_last
-                                                             : broker_log_last_index(r->log);
-    }
-    if (match < prev) match = prev;
-    uint64_t commit = a->leader_commit < match ? a->leader_commit : match;
+    const uint64_t commit = a->leader_commit < verified ? a->leader_commit : verified;
     raft__commit_to(r, commit);
-    raft__answer_when_durable(r, leader, match);
+    if (stuck) {
+        /* Tell the leader where to resume; it retries at its own pace. */
+        raft__send_append_response(r, leader, false, rejected, verified + 1, 0);
+        return;
+    }
+    raft__answer_when_durable(r, leader, verified);
 }
 
 static void raft__on_install_snapshot(raft_t *r, const wire_install_snapshot_t *s) {
@@ -717,6 +797,39 @@ void raft_on_message(raft_t *r, io_addr_t from, const wire_msg_t *msg) {
     raft_flush(r);
 }
 
+/* One heartbeat's worth of traffic to peer p: at most one message. */
+static void raft__heartbeat_peer(raft_t *r, uint32_t p, uint64_t now) {
+    raft_peer_t *peer = &r->peers[p];
+    const uint64_t hb_ns = r->cfg.heartbeat_interval_ns;
+    const uint64_t quiet_ns = now - peer->last_sent_ns;
+    if (peer->sending_snapshot) {
+        /* One chunk at a time; re-send it if its answer was lost. */
+        if (peer->inflight == 0 || quiet_ns >= RAFT_RESEND_HEARTBEATS * hb_ns) {
+            raft__sent_clear(peer);
+            raft__send_append(r, p);
+        }
+        return;
+    }
+    if (peer->replicating && peer->inflight > 0 &&
+        quiet_ns >= RAFT_RESEND_HEARTBEATS * hb_ns) {
+        /* Answers lost (or the follower restarted): probe from the last
+         * known match instead of re-sending the whole pipeline. */
+        raft__peer_probe(peer, peer->match_index + 1);
+    }
+    if (!peer->replicating) {
+        if (peer->inflight == 0 || quiet_ns >= RAFT_PROBE_RETRY_HEARTBEATS * hb_ns) {
+            raft__sent_clear(peer);
+            raft__send_append(r, p);
+        }
+        return;
+    }
+    if (peer->inflight == 0) {
+        raft__send_append(r, p);
+    } else if (quiet_ns >= hb_ns) {
+        raft__send_keepalive(r, p);
+    }
+}
+
 static void raft__on_heartbeat(raft_t *r) {
     if (r->role != RAFT_LEADER) return;
     const uint64_t now = raft__now(r);
@@ -725,13 +838,7 @@ static void raft__on_heartbeat(raft_t *r) {
         if (p == r->cfg.id) continue;
         raft_peer_t *peer = &r->peers[p];
         if (now - peer->last_heard_ns <= r->cfg.election_timeout_max_ns) live++;
-        /* Answers lost: rewind to the last known match and resend. */
-        if (peer->inflight > 0 && now - peer->last_sent_ns >= 4 * r->cfg.heartbeat_interval_ns) {
-            raft__sent_clear(peer);
-            if (!peer->sending_snapshot) peer->next_index = peer->match_index + 1;
-        }
-        if (peer->inflight == 0 || now - peer->last_sent_ns >= r->cfg.heartbeat_interval_ns)
-            raft__send_append(r, p);
+        raft__heartbeat_peer(r, p, now);
     }
     if (r->cfg.check_quorum && live < raft__majority(r)) {
         io_trace(r->io, "raft.step_down", "check-quorum");

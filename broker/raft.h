@@ -36,6 +36,8 @@
 
 #define RAFT_NODES_MAX 7u
 #define RAFT_INFLIGHT_MAX 16u        /* pipelined appends per follower */
+#define RAFT_RESEND_HEARTBEATS 4u      /* unanswered this long: re-probe */
+#define RAFT_PROBE_RETRY_HEARTBEATS 2u /* a probe is re-sent this often */
 #define RAFT_OUTBOX_MAX 64u          /* messages held until term/vote durable */
 #define RAFT_SNAPSHOT_CHUNK_BYTES (256u * 1024u)
 #define RAFT_SNAPSHOT_BYTES_MAX (512u * 1024u * 1024u)
@@ -88,7 +90,19 @@ typedef struct raft_callbacks {
                             uint64_t index, uint64_t term);
 } raft_callbacks_t;
 
+/* Replication to one follower is flow-controlled the way etcd's raft does it:
+ *   - probing (replicating == false): at most one append in flight, and
+ *     next_index does not advance on send, so the answer to the probe is
+ *     recognisable (a rejection names the probe's prev index); a rejection
+ *     that is not about the current probe is stale and ignored;
+ *   - replicating: up to RAFT_INFLIGHT_MAX pipelined appends; a rejection at
+ *     or below match_index is stale and ignored; any other rejection falls
+ *     back to probing.
+ * So no answer, stale, duplicated or reordered, makes the leader send more
+ * than one message by itself, and the appends in flight per follower never
+ * exceed RAFT_INFLIGHT_MAX (+1 empty heartbeat per heartbeat interval). */
 typedef struct raft_peer {
+    bool replicating;
     uint64_t next_index;
     uint64_t match_index;
     uint32_t inflight;       /* appends sent and not answered (= ring count) */

@@ -227,7 +227,10 @@ typedef struct wire_append_response {
     uint64_t term;           /* follower's current term */
     uint32_t follower_id;    /* node id of the responder */
     uint8_t success;         /* flag: entries matched and were appended */
-    uint64_t match_index;    /* on success: last index known to match */
+    uint64_t match_index;    /* on success: last index known to match; on
+                                failure: the prev_log_index of the append
+                                being rejected, so the leader can tell a
+                                stale rejection from the current one */
     uint64_t conflict_index; /* on failure: first index the leader should retry
                                 from (fast back-off), 0 = no hint */
     uint64_t conflict_term;  /* on failure: term at conflict_index, 0 = none */
