@@ -321,6 +321,165 @@ static void test_election_timer_rearms_lazily(void **state) {
     h_free(h);
 }
 
+
+/* Fill the log's operation queue (appends and truncates queued behind disk
+ * operations that never complete) until a truncate is refused. */
+static void h_fill_op_queue(harness_t *h) {
+    for (int i = 0; i < 100000; i++) {
+        if (broker_log_append(&h->log, 2, RAFT_ENTRY_NOOP, NULL, 0) < 0) break;
+        if (broker_log_append(&h->log, 2, RAFT_ENTRY_NOOP, NULL, 0) < 0) break;
+        if (broker_log_truncate_after(&h->log, broker_log_last_index(&h->log) - 1) != 0) break;
+    }
+    for (int i = 0; i < 8; i++)
+        if (broker_log_truncate_after(&h->log, broker_log_last_index(&h->log) - 1) != 0) break;
+    assert_int_equal(broker_log_truncate_after(&h->log, broker_log_last_index(&h->log) - 1),
+                     IO_ENOMEM);
+}
+
+/* A follower whose log cannot truncate a conflicting suffix (its op queue is
+ * full) must not acknowledge past the conflict: the entry at index 3 is of
+ * term 2 here, the leader's is of term 3. The answer is a rejection naming
+ * the rejected prev and where to resume; once the disk drains, the same
+ * append is accepted. */
+static void test_failed_truncate_never_acknowledges_conflict(void **state) {
+    (void)state;
+    harness_t *h = h_new(0, false, false);
+    const uint64_t terms[] = {1, 1, 2};
+    h_log(h, terms, 3);
+    raft_start(&h->raft, 3, RAFT_NODES_MAX, 0);
+    h_fill_op_queue(h);
+    wire_msg_t m;
+    wire_entry_t e[4];
+    uint8_t *keep = NULL;
+    const wire_entry_t ents[1] = {{3, 3, RAFT_ENTRY_NOOP, {NULL, 0}}};
+    wire_msg_t a = append(3, 2, 1, 3, ents, 1);
+    h_deliver(h, 1, &a);
+    h_persist_all(h);
+    assert_int_equal(h_pop(h, &m, e, &keep), 1);
+    assert_int_equal(m.type, WIRE_MSG_APPEND_RESPONSE);
+    assert_int_equal(m.append_response.success, 0);
+    assert_int_equal(m.append_response.match_index, 2);    /* the rejected prev */
+    assert_int_equal(m.append_response.conflict_index, 3); /* resume here */
+    free(keep);
+    assert_int_equal(broker_log_term_at(&h->log, 3), 2);   /* conflict still there */
+    assert_true(h->committed <= 2);                        /* never past it */
+    testio_run_disk(&h->t, h_disk_done, h);
+    while (testio_message_count(&h->t) > 0) {
+        assert_true(h_pop(h, &m, e, &keep) >= 0);
+        free(keep);
+    }
+    h_deliver(h, 1, &a);
+    testio_run_disk(&h->t, h_disk_done, h);
+    assert_int_equal(broker_log_last_index(&h->log), 3);
+    assert_int_equal(broker_log_term_at(&h->log, 3), 3);
+    int answered = 0;
+    while (h_pop(h, &m, e, &keep) >= 0) {
+        if (m.type == WIRE_MSG_APPEND_RESPONSE && m.append_response.success &&
+            m.append_response.match_index == 3)
+            answered++;
+        free(keep);
+    }
+    assert_int_equal(answered, 1);
+    assert_int_equal(h->committed, 3);
+    h_free(h);
+}
+
+/* Pops and frees every message raft sent; returns how many went to `dest`. */
+static int h_drain_to(harness_t *h, io_addr_t dest, wire_msg_t *last, wire_entry_t *e) {
+    int n = 0;
+    wire_msg_t m;
+    uint8_t *keep = NULL;
+    int to;
+    while ((to = h_pop(h, &m, e, &keep)) >= 0) {
+        if ((io_addr_t)to == dest) {
+            n++;
+            if (last) *last = m;
+        }
+        free(keep);
+    }
+    return n;
+}
+
+static wire_msg_t append_answer(uint64_t term, uint32_t from, bool ok, uint64_t match,
+                                uint64_t conflict_index) {
+    wire_msg_t r;
+    memset(&r, 0, sizeof r);
+    r.type = WIRE_MSG_APPEND_RESPONSE;
+    r.append_response = (wire_append_response_t){term, from, ok, match, conflict_index, 0};
+    return r;
+}
+
+/* Node 0 becomes leader of term 3 over log [1, 2] (+ its no-op at 3). */
+static harness_t *h_leader(wire_entry_t *e) {
+    harness_t *h = h_new(0, false, false);
+    const uint64_t terms[] = {1, 2};
+    h_log(h, terms, 2);
+    raft_start(&h->raft, 2, RAFT_NODES_MAX, 0);
+    h->t.now_ns = h->raft.election_deadline_ns;
+    raft_on_timer(&h->raft, RAFT_TIMER_ELECTION);
+    h_persist_all(h);
+    (void)h_drain_to(h, 1, NULL, e);
+    wire_msg_t v;
+    memset(&v, 0, sizeof v);
+    v.type = WIRE_MSG_VOTE_RESPONSE;
+    v.vote_response = (wire_vote_response_t){3, 1, 1, 0};
+    h_deliver(h, 1, &v);
+    assert_true(raft_is_leader(&h->raft));
+    testio_run_disk(&h->t, h_disk_done, h);
+    return h;
+}
+
+/* The storm of issue 9: rejected appends each refilled the whole pipeline,
+ * so rejections multiplied. Now no answer, stale, duplicated or reordered,
+ * makes the leader send more than one message, and the appends in flight to
+ * one follower never exceed RAFT_INFLIGHT_MAX. */
+static void test_replication_is_flow_controlled(void **state) {
+    (void)state;
+    wire_entry_t *e = calloc(WIRE_ENTRIES_MAX, sizeof *e);
+    harness_t *h = h_leader(e);
+    wire_msg_t last;
+    /* The new leader probes follower 1 with one append (prev = 2). */
+    assert_int_equal(h_drain_to(h, 1, &last, e), 1);
+    assert_int_equal(last.append_entries.prev_log_index, 2);
+    /* Rejected (follower holds only index 1): exactly one new probe. */
+    wire_msg_t rej = append_answer(3, 1, false, 2, 2);
+    h_deliver(h, 1, &rej);
+    assert_int_equal(h_drain_to(h, 1, &last, e), 1);
+    assert_int_equal(last.append_entries.prev_log_index, 1);
+    /* The same rejection again (duplicated by the network): stale, silent. */
+    for (int i = 0; i < 50; i++) h_deliver(h, 1, &rej);
+    assert_int_equal(h_drain_to(h, 1, NULL, e), 0);
+    /* The probe matches: replicate. Then 200 entries: the pipeline fills to
+     * its bound and no further. */
+    wire_msg_t ok = append_answer(3, 1, true, 3, 0);
+    h_deliver(h, 1, &ok);
+    (void)h_drain_to(h, 1, NULL, e);
+    h->raft.cfg.batch_entries_max = 1; /* one entry per append: easy to count */
+    for (int i = 0; i < 200; i++)
+        assert_true(raft_propose(&h->raft, RAFT_ENTRY_COMMAND, (const uint8_t *)"x", 1) > 0);
+    raft_flush(&h->raft);
+    assert_int_equal(h_drain_to(h, 1, NULL, e), RAFT_INFLIGHT_MAX);
+    assert_int_equal(h->raft.peers[1].inflight, RAFT_INFLIGHT_MAX);
+    /* Rejections at or below the known match are stale: nothing is sent. */
+    for (int i = 0; i < 50; i++) {
+        wire_msg_t stale = append_answer(3, 1, false, 3 - (uint64_t)(i % 3), 1);
+        h_deliver(h, 1, &stale);
+    }
+    assert_int_equal(h_drain_to(h, 1, NULL, e), 0);
+    /* Sixteen answers rejecting every append in flight (a gap): the first
+     * makes the leader probe once; the other fifteen are stale. */
+    for (uint64_t prev = 3; prev < 3 + RAFT_INFLIGHT_MAX; prev++) {
+        wire_msg_t r = append_answer(3, 1, false, prev, 4);
+        h_deliver(h, 1, &r);
+        assert_true(h->raft.peers[1].inflight <= RAFT_INFLIGHT_MAX);
+    }
+    assert_int_equal(h_drain_to(h, 1, &last, e), 1);
+    assert_int_equal(last.append_entries.prev_log_index, 3);
+    assert_false(h->raft.peers[1].replicating);
+    free(e);
+    h_free(h);
+}
+
 static void test_bad_config_and_messages_rejected(void **state) {
     (void)state;
     raft_config_t cfg;
@@ -350,6 +509,8 @@ int main(void) {
         cmocka_unit_test(test_follower_commit_bounded_by_match),
         cmocka_unit_test(test_leader_commits_only_current_term_by_counting),
         cmocka_unit_test(test_election_timer_rearms_lazily),
+        cmocka_unit_test(test_failed_truncate_never_acknowledges_conflict),
+        cmocka_unit_test(test_replication_is_flow_controlled),
         cmocka_unit_test(test_bad_config_and_messages_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
