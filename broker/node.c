@@ -1059,6 +1059,45 @@ void broker_node_info(const broker_node_t *n, broker_node_info_t *out) {
 
 uint64_t broker_node_state_digest(const broker_node_t *n) { return broker_sm_digest(&n->sm); }
 
+static int node__check_fail(char *why, size_t cap, const char *msg) {
+    if (why != NULL && cap > 0) snprintf(why, cap, "%s", msg);
+    return 0;
+}
+
+static int node__check_tables(const broker_node_t *n, char *why, size_t cap) {
+    if (n->client_count > BROKER_CLIENTS_MAX)
+        return node__check_fail(why, cap, "client table over its bound");
+    for (uint32_t i = 1; i < n->client_count; i++)
+        if (n->clients[i - 1].addr >= n->clients[i].addr)
+            return node__check_fail(why, cap, "client table not sorted by address");
+    if (n->pending_count > BROKER_PENDING_MAX)
+        return node__check_fail(why, cap, "pending requests over their bound");
+    uint64_t prev = 0;
+    for (uint32_t i = 0; i < n->pending_count; i++) {
+        const node_pending_t *p = &n->pending[(n->pending_head + i) % BROKER_PENDING_MAX];
+        if (p->index < prev)
+            return node__check_fail(why, cap, "pending requests out of index order");
+        prev = p->index;
+    }
+    return 1;
+}
+
+int broker_node_check(const broker_node_t *n, char *why, size_t cap) {
+    if (n == NULL) return node__check_fail(why, cap, "no node");
+    if (!node__check_tables(n, why, cap)) return 0;
+    if (n->phase != NODE_RUNNING) return 1;
+    const uint64_t last = broker_log_last_index(&n->log);
+    if (broker_log_durable_index(&n->log) > last)
+        return node__check_fail(why, cap, "durable index beyond the last log entry");
+    if (n->raft.commit_index > last && n->raft.commit_index > n->snap_index)
+        return node__check_fail(why, cap, "commit index beyond the log");
+    if (n->applied > n->raft.commit_index)
+        return node__check_fail(why, cap, "applied beyond the commit index");
+    if (!broker_sm_check(&n->sm))
+        return node__check_fail(why, cap, "state machine inconsistent (broker_sm_check)");
+    return 1;
+}
+
 int64_t broker_node_queue_depth(const broker_node_t *n, const char *queue) {
     const broker_queue_t *q = broker_sm_queue(&n->sm, queue, strlen(queue));
     return q ? (int64_t)q->count : -1;

@@ -113,6 +113,16 @@ void broker_node_info(const broker_node_t *node, broker_node_info_t *out);
  * replicas with the same applied index must agree. O(state size). */
 uint64_t broker_node_state_digest(const broker_node_t *node);
 
+/* Whole-node consistency check (SQLite's pager_check idea), for the
+ * simulator to run periodically and at the end of every run: log indexes
+ * ordered (snapshot <= applied <= commit <= last, durable <= last), the
+ * client table sorted and in bounds, pending requests ordered by index and
+ * above what was applied, and broker_sm_check on the replicated state.
+ * Returns 1 when consistent, 0 with a short reason in why (may be NULL).
+ * Costs O(state size); read-only. A node that is not running (recovering,
+ * failed) is only checked for what is meaningful before recovery. */
+int broker_node_check(const broker_node_t *node, char *why, size_t why_cap);
+
 /* Messages in `queue` (ready + unacked), or -1 if it does not exist. */
 int64_t broker_node_queue_depth(const broker_node_t *node, const char *queue);
 

@@ -142,6 +142,12 @@ static void raft__flush_outbox(raft_t *r) {
 
 void raft_on_persisted(raft_t *r, uint64_t term, uint32_t vote) {
     assert(r->persisting);
+    /* Election safety rests on these: terms never go back, and a durable
+     * vote of a term is never changed to another candidate. */
+    BROKER_INVARIANT(term >= r->durable_term, "durable term went backwards");
+    BROKER_INVARIANT(term > r->durable_term || r->durable_vote == RAFT_NONE ||
+                         r->durable_vote == vote,
+                     "two different votes in one term");
     r->persisting = false;
     r->durable_term = term;
     r->durable_vote = vote;
@@ -208,6 +214,8 @@ static bool raft__may_vote(const raft_t *r) {
 
 static void raft__commit_to(raft_t *r, uint64_t index) {
     if (index <= r->commit_index) return;
+    BROKER_INVARIANT(index <= broker_log_last_index(r->log),
+                     "commit index beyond the last log entry");
     r->commit_index = index;
     r->cb.committed(r->cb_arg, index);
 }
@@ -700,7 +708,14 @@ static void raft__on_append_entries(raft_t *r, const wire_append_entries_t *a) {
                 verified = e->index;
                 continue;
             }
-            if (e->index <= r->commit_index) io_trace(r->io, "raft.truncate_committed", NULL);
+            if (e->index <= r->commit_index) {
+                /* Only a weak strategy may lose a committed entry (that is
+                 * its lesson); with safe elections and durable acks this is
+                 * a broken log-matching property. */
+                BROKER_INVARIANT(r->cfg.unclean_election || !r->cfg.wait_durable,
+                                 "a committed entry is being overwritten");
+                io_trace(r->io, "raft.truncate_committed", NULL);
+            }
             if (broker_log_truncate_after(r->log, e->index - 1) != 0) {
                 stuck = true; /* op queue full: the conflict stays for now */
                 break;

@@ -234,8 +234,13 @@ static void test_elects_one_leader_and_agrees(void **state) {
         assert_int_equal(broker_node_state_digest(sim_host_node(cl.sim, h)),
                          broker_node_state_digest(sim_host_node(cl.sim, 0))); /* replica agreement */
         assert_int_equal(cluster_depth(&cl, h), 50);
+        char why[128] = "";
+        assert_int_equal(broker_node_check(sim_host_node(cl.sim, h), why, sizeof why), 1);
     }
     assert_int_equal(leaders, 1);
+    char why[128] = "";
+    assert_int_equal(broker_node_check(NULL, why, sizeof why), 0);
+    assert_string_equal(why, "no node");
     sim_free(cl.sim);
 }
 
