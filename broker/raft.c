@@ -409,6 +409,21 @@ static void raft__send_snapshot_chunk(raft_t *r, uint32_t p) {
     raft__send(r, p, &m);
 }
 
+/* An AppendEntries from this leader after `prev` carrying the first `count`
+ * entries of entry_buf. */
+static void raft__append_header(const raft_t *r, wire_msg_t *m, uint64_t prev,
+                                uint32_t count) {
+    memset(m, 0, sizeof *m);
+    m->type = WIRE_MSG_APPEND_ENTRIES;
+    m->append_entries.term = r->term;
+    m->append_entries.leader_id = r->cfg.id;
+    m->append_entries.prev_log_index = prev;
+    m->append_entries.prev_log_term = broker_log_term_at(r->log, prev);
+    m->append_entries.leader_commit = r->commit_index;
+    m->append_entries.entry_count = count;
+    m->append_entries.entries = r->entry_buf;
+}
+
 /* Send one AppendEntries to peer p from its next_index (possibly empty). */
 static void raft__send_append(raft_t *r, uint32_t p) {
     raft_peer_t *peer = &r->peers[p];
@@ -435,15 +450,7 @@ static void raft__send_append(raft_t *r, uint32_t p) {
         bytes += e->len + WIRE_ENTRY_OVERHEAD_SIZE;
     }
     wire_msg_t m;
-    memset(&m, 0, sizeof m);
-    m.type = WIRE_MSG_APPEND_ENTRIES;
-    m.append_entries.term = r->term;
-    m.append_entries.leader_id = r->cfg.id;
-    m.append_entries.prev_log_index = prev;
-    m.append_entries.prev_log_term = broker_log_term_at(r->log, prev);
-    m.append_entries.leader_commit = r->commit_index;
-    m.append_entries.entry_count = count;
-    m.append_entries.entries = r->entry_buf;
+    raft__append_header(r, &m, prev, count);
     /* A probe does not move next_index: its answer must be recognisable. */
     if (peer->replicating) peer->next_index += count;
     raft__sent_push(peer, prev + count);
@@ -460,14 +467,7 @@ static void raft__send_keepalive(raft_t *r, uint32_t p) {
     const uint64_t base = broker_log_base_index(r->log);
     const uint64_t prev = peer->match_index > base ? peer->match_index : base;
     wire_msg_t m;
-    memset(&m, 0, sizeof m);
-    m.type = WIRE_MSG_APPEND_ENTRIES;
-    m.append_entries.term = r->term;
-    m.append_entries.leader_id = r->cfg.id;
-    m.append_entries.prev_log_index = prev;
-    m.append_entries.prev_log_term = broker_log_term_at(r->log, prev);
-    m.append_entries.leader_commit = r->commit_index;
-    m.append_entries.entries = r->entry_buf;
+    raft__append_header(r, &m, prev, 0);
     peer->last_sent_ns = raft__now(r);
     raft__send(r, p, &m);
 }

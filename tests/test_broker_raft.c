@@ -190,12 +190,18 @@ static wire_msg_t append(uint64_t term, uint64_t prev, uint64_t prev_term, uint6
     return m;
 }
 
-static void test_log_matching_and_truncation(void **state) {
-    (void)state;
+/* A started follower of term 3 whose durable log holds terms [1, 1, 2]. */
+static harness_t *h_follower_112(void) {
     harness_t *h = h_new(0, false, false);
     const uint64_t terms[] = {1, 1, 2};
     h_log(h, terms, 3);
     raft_start(&h->raft, 3, RAFT_NODES_MAX, 0);
+    return h;
+}
+
+static void test_log_matching_and_truncation(void **state) {
+    (void)state;
+    harness_t *h = h_follower_112();
     wire_msg_t m;
     wire_entry_t e[4];
     uint8_t *keep = NULL;
@@ -343,10 +349,7 @@ static void h_fill_op_queue(harness_t *h) {
  * append is accepted. */
 static void test_failed_truncate_never_acknowledges_conflict(void **state) {
     (void)state;
-    harness_t *h = h_new(0, false, false);
-    const uint64_t terms[] = {1, 1, 2};
-    h_log(h, terms, 3);
-    raft_start(&h->raft, 3, RAFT_NODES_MAX, 0);
+    harness_t *h = h_follower_112();
     h_fill_op_queue(h);
     wire_msg_t m;
     wire_entry_t e[4];
