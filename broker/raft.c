@@ -226,14 +226,17 @@ static void raft__sent_clear(raft_peer_t *peer) {
     peer->sent_head = 0;
 }
 
-static void raft__sent_push(raft_peer_t *peer, uint64_t end_index) {
+static void raft__sent_push(raft_peer_t *peer, uint64_t end_index, uint64_t now_ns) {
     assert(peer->inflight < RAFT_INFLIGHT_MAX);
+    if (peer->inflight == 0) peer->progress_ns = now_ns; /* starts waiting */
     peer->sent_end[(peer->sent_head + peer->inflight) % RAFT_INFLIGHT_MAX] = end_index;
     peer->inflight++;
 }
 
 /* The follower holds everything up to `match`: those appends are answered. */
-static void raft__sent_ack(raft_peer_t *peer, uint64_t match) {
+static void raft__sent_ack(raft_peer_t *peer, uint64_t match, uint64_t now_ns) {
+    if (peer->inflight > 0 && peer->sent_end[peer->sent_head] <= match)
+        peer->progress_ns = now_ns;
     while (peer->inflight > 0 && peer->sent_end[peer->sent_head] <= match) {
         peer->sent_head = (peer->sent_head + 1) % RAFT_INFLIGHT_MAX;
         peer->inflight--;
@@ -404,7 +407,7 @@ static void raft__send_snapshot_chunk(raft_t *r, uint32_t p) {
     m.install_snapshot.data.ptr = bytes + peer->snap_offset;
     m.install_snapshot.data.len = (uint32_t)chunk;
     raft__sent_clear(peer);
-    raft__sent_push(peer, 0); /* one chunk at a time; its answer clears it */
+    raft__sent_push(peer, 0, raft__now(r)); /* one chunk at a time; its answer clears it */
     peer->last_sent_ns = raft__now(r);
     raft__send(r, p, &m);
 }
@@ -453,7 +456,7 @@ static void raft__send_append(raft_t *r, uint32_t p) {
     raft__append_header(r, &m, prev, count);
     /* A probe does not move next_index: its answer must be recognisable. */
     if (peer->replicating) peer->next_index += count;
-    raft__sent_push(peer, prev + count);
+    raft__sent_push(peer, prev + count, raft__now(r));
     peer->last_sent_ns = raft__now(r);
     r->stat_appends_sent++;
     raft__send(r, p, &m);
@@ -573,8 +576,18 @@ static void raft__on_append_rejected(raft_t *r, uint32_t p,
         if (i > base && broker_log_term_at(r->log, i) == a->conflict_term) next = i + 1;
     }
     if (next > last + 1) next = last + 1;
-    if (next <= peer->match_index) next = peer->match_index + 1;
     if (next < 1) next = 1;
+    if (next <= peer->match_index) {
+        if (peer->replicating) {
+            next = peer->match_index + 1;
+        } else {
+            /* The current probe says the follower no longer holds entries
+             * it acknowledged: it lost them (fsync=never/interval, a
+             * damaged log). Believe it, or it never catches up. The commit
+             * index never moves back, so this only costs a re-send. */
+            peer->match_index = next - 1;
+        }
+    }
     /* A probe rejected again at the same place waits for the heartbeat
      * (the follower is busy, e.g. its log queue is full): no busy loop. */
     const bool moved = peer->replicating || next != peer->next_index;
@@ -599,7 +612,7 @@ static void raft__on_append_response(raft_t *r, const wire_append_response_t *a)
         raft__sent_clear(peer);
     }
     if (peer->next_index < peer->match_index + 1) peer->next_index = peer->match_index + 1;
-    raft__sent_ack(peer, a->match_index);
+    raft__sent_ack(peer, a->match_index, raft__now(r));
     raft__advance_commit(r);
 }
 
@@ -826,7 +839,7 @@ static void raft__heartbeat_peer(raft_t *r, uint32_t p, uint64_t now) {
         return;
     }
     if (peer->replicating && peer->inflight > 0 &&
-        quiet_ns >= RAFT_RESEND_HEARTBEATS * hb_ns) {
+        now - peer->progress_ns >= RAFT_RESEND_HEARTBEATS * hb_ns) {
         /* Answers lost (or the follower restarted): probe from the last
          * known match instead of re-sending the whole pipeline. */
         raft__peer_probe(peer, peer->match_index + 1);

@@ -111,6 +111,8 @@ typedef struct raft_peer {
                                 retires every append ending at or before m */
     uint64_t sent_end[RAFT_INFLIGHT_MAX];
     uint64_t last_sent_ns;
+    uint64_t progress_ns;    /* the oldest in-flight append started waiting,
+                                or an answer last retired one */
     uint64_t last_heard_ns;  /* any answer of the current term */
     bool active;             /* answered since the last check-quorum round */
     /* snapshot transfer */
