@@ -65,7 +65,9 @@ void scn_output_text(FILE *out, const scenario_t *s, const scn_result_t *r) {
             leaderless < 0 ? -1.0 : leaderless / 1e9,
             output__fig(r, CHECK_LEADERLESS, "leaderless_max_ns") / 1e9);
     char recovery[32];
-    if (heal < 0) snprintf(recovery, sizeof recovery, "never");
+    if (heal < 0 && output__fig(r, CHECK_PROGRESS, "confirm_needed") == 0)
+        snprintf(recovery, sizeof recovery, "n/a (nothing pending)");
+    else if (heal < 0) snprintf(recovery, sizeof recovery, "never");
     else snprintf(recovery, sizeof recovery, "%.3fs", heal / 1e9);
     fprintf(out, "           %.2f%% of chaos publishes confirmed in time; longest unavailable "
                  "%.3fs; recovery %s\n",

@@ -85,6 +85,26 @@ static void test_outage_fails_availability(void **state) {
     free(r);
 }
 
+/* workload{probe = false}: no probe traffic, and windows in which nobody had
+ * a publish pending are idle (not counted available). */
+static void test_without_probe_idle_windows_are_not_counted(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(run_file(FIXTURE("engine_no_probe.lua"), 1, SCN_VARIANT_NONE, NULL, r), 0);
+    const check_result_t *av = &r->checks[CHECK_AVAILABILITY];
+    assert_int_equal(r->probe_published, 0);
+    assert_int_equal(r->published, 50);
+    assert_true(check_figure(av, "idle_windows") >= 15);
+    assert_true(check_figure(av, "available_windows") + check_figure(av, "unavailable_windows") +
+                    check_figure(av, "idle_windows") == check_figure(av, "windows"));
+    assert_true(r->inv[SCN_INV_RECOVERY].passed); /* nothing was pending after heal */
+    assert_non_null(strstr(r->inv[SCN_INV_RECOVERY].figures, "n/a"));
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    free(r);
+}
+
 /* Never recovering fails the run though the file expects no recovery, and
  * the publishes in flight at the end are counted (unknown), so the sums add. */
 static void test_never_recovered_fails_and_counts_add_up(void **state) {
@@ -211,6 +231,7 @@ static void test_broken_files_name_file_and_line(void **state) {
     expect_load_error(FIXTURE("broken_typo.lua"), "3", "did you mean 'cluster'");
     expect_load_error(FIXTURE("broken_expect_field.lua"), "2", "did you mean 'leaderless_max'");
     expect_load_error(FIXTURE("broken_progress_bound.lua"), "3", "cannot be observed");
+    expect_load_error(FIXTURE("broken_probe_type.lua"), "2", "'probe' must be true or false");
 }
 
 static void test_error_inside_action_stops_the_run(void **state) {
@@ -307,6 +328,7 @@ int main(void) {
         cmocka_unit_test(test_history_overflow_is_an_error),
         cmocka_unit_test(test_outage_fails_availability),
         cmocka_unit_test(test_never_recovered_fails_and_counts_add_up),
+        cmocka_unit_test(test_without_probe_idle_windows_are_not_counted),
         cmocka_unit_test(test_crash_all_with_fsync_never_loses),
         cmocka_unit_test(test_same_seed_same_hash),
         cmocka_unit_test(test_overrides_apply_and_bad_ones_are_refused),
