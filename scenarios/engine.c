@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "broker/invariant.h"
 #include "broker/raft.h"
 
 #define ENGINE__NS 1e9
@@ -113,6 +114,40 @@ static void engine__setup_poll(sim_t *sim, void *arg) {
     e->clients_started_ns = sim_now_ns(sim);
     for (uint32_t i = 0; i < e->producers_count; i++) (void)workload_client_attach(e->producers[i]);
     for (uint32_t i = 0; i < e->consumers_count; i++) (void)workload_client_attach(e->consumers[i]);
+    if (e->probe != NULL) (void)workload_client_attach(e->probe);
+}
+
+/* Broker samples for leaderless time and the progress check: every
+ * SCN_SAMPLE_INTERVAL_NS, one HISTORY_OP_REPLICA record per broker. */
+static uint32_t engine__role(const scn_engine_t *e, uint32_t i, uint64_t *term,
+                             uint64_t *commit) {
+    *term = *commit = 0;
+    const sim_host_state_t st = sim_host_state(e->sim, i);
+    const broker_node_t *n = sim_host_node(e->sim, i);
+    if (st == SIM_HOST_DOWN || n == NULL) return HISTORY_ROLE_DOWN;
+    broker_node_info_t info;
+    broker_node_info(n, &info);
+    *term = info.term;
+    *commit = info.commit_index;
+    if (st == SIM_HOST_PAUSED) return HISTORY_ROLE_PAUSED;
+    if (info.failed) return HISTORY_ROLE_FAILED;
+    if (!info.running) return HISTORY_ROLE_RECOVERING;
+    if (info.log_corrupt && info.role != RAFT_LEADER) return HISTORY_ROLE_CORRUPT;
+    return info.role == RAFT_LEADER      ? HISTORY_ROLE_LEADER
+           : info.role == RAFT_CANDIDATE ? HISTORY_ROLE_CANDIDATE
+                                         : HISTORY_ROLE_FOLLOWER;
+}
+
+static void engine__sample(sim_t *sim, void *arg) {
+    scn_engine_t *e = arg;
+    for (uint32_t i = 0; i < e->replicas; i++) {
+        history_record_t r = {.time_ns = sim_now_ns(sim), .node = i, .kind = HISTORY_INFO,
+                              .op = HISTORY_OP_REPLICA, .queue = HISTORY_QUEUE_NONE};
+        r.detail = (int32_t)engine__role(e, i, &r.sequence, &r.value);
+        (void)history_append(e->history, &r); /* full: counted, the run errors */
+    }
+    const uint64_t next = sim_now_ns(sim) + SCN_SAMPLE_INTERVAL_NS;
+    if (next < e->drain_end_ns) (void)sim_call_at(sim, next, engine__sample, e);
 }
 
 /* ---- building the world ---------------------------------------------------- */
@@ -183,6 +218,17 @@ static int engine__clients(scn_engine_t *e) {
         }
         e->producers_count++;
     }
+    if (w->probe) { /* after the consumers: their client indices stay put */
+        pc.count = 0;
+        pc.rate = WORKLOAD_RATE_CONSTANT;
+        pc.interval_ns = (uint64_t)(1e9 / SCN_PROBE_RATE);
+        pc.window = SCN_PROBE_WINDOW;
+        env.client_index = 1 + w->producers + w->consumers;
+        if (workload_producer_new(&env, &pc, &e->probe, err, sizeof err) != 0) {
+            snprintf(e->err, sizeof e->err, "%.600s: workload.probe: %.200s", e->scn->path, err);
+            return -1;
+        }
+    }
     workload_consumer_config_t cc;
     workload_consumer_config_default(&cc);
     cc.queue = w->queue;
@@ -213,7 +259,7 @@ static int engine__build(engine__run_t *run, const broker_config_t *cfg, uint64_
     e->drain_end_ns = e->heal_end_ns + engine__s_to_ns(s->phases.drain_s);
     const sim_config_t sc = {.seed = seed,
                              .hosts_count = e->replicas + 1 + s->workload.producers +
-                                            s->workload.consumers};
+                                            s->workload.consumers + (s->workload.probe ? 1 : 0)};
     int rc = sim_new(&sc, &e->sim);
     if (rc != 0) return engine__fail(e, "creating the simulator", rc);
     rc = history_new(history_records_max, &e->history);
@@ -243,6 +289,7 @@ static int engine__build(engine__run_t *run, const broker_config_t *cfg, uint64_
     }
     if (engine__clients(e) != 0) return -1;
     rc = sim_call_at(e->sim, SCN_DRAIN_POLL_NS, engine__setup_poll, e);
+    if (rc == 0) rc = sim_call_at(e->sim, 0, engine__sample, e);
     if (rc != 0) return engine__fail(e, "scheduling the workload", rc);
     for (uint32_t i = 0; i < s->actions_count; i++) {
         run->slots[i] = (engine__slot_t){e, i};
@@ -292,6 +339,22 @@ static int engine__run_until(scn_engine_t *e, uint64_t until_ns) {
     return e->failed ? -1 : 0;
 }
 
+/* Every up, working broker runs and has the leader's commit index: the
+ * progress check's "caught up", so the drain does not end before it shows. */
+static bool engine__caught_up(const scn_engine_t *e) {
+    const int leader = scn_engine_leader(e);
+    if (leader < 0) return false;
+    uint64_t term = 0, target = 0, commit = 0;
+    (void)engine__role(e, (uint32_t)leader, &term, &target);
+    for (uint32_t i = 0; i < e->replicas; i++) {
+        const uint32_t role = engine__role(e, i, &term, &commit);
+        if (role == HISTORY_ROLE_DOWN || role == HISTORY_ROLE_PAUSED || role == HISTORY_ROLE_FAILED)
+            continue;
+        if (role == HISTORY_ROLE_RECOVERING || commit < target) return false;
+    }
+    return true;
+}
+
 /* Drained: every producer finished and every running broker holds an empty
  * queue. Reading depths (not broker_node_info, which digests the whole
  * state) keeps the 50 ms poll cheap with a deep backlog. */
@@ -299,6 +362,7 @@ static bool engine__drained(const scn_engine_t *e) {
     if (!e->clients_started) return false;
     for (uint32_t i = 0; i < e->producers_count; i++)
         if (!workload_client_done(e->producers[i])) return false;
+    if (e->probe != NULL && !workload_client_done(e->probe)) return false;
     uint32_t up = 0;
     for (uint32_t i = 0; i < e->replicas; i++) {
         if (sim_host_state(e->sim, i) != SIM_HOST_UP) continue;
@@ -307,7 +371,7 @@ static bool engine__drained(const scn_engine_t *e) {
         if (broker_node_queue_depth(n, e->scn->workload.queue) != 0) return false;
         up++;
     }
-    return up > 0;
+    return up > 0 && engine__caught_up(e);
 }
 
 static int engine__phases(scn_engine_t *e) {
@@ -380,23 +444,116 @@ static void engine__figures(const check_result_t *c, char *buf, size_t cap) {
     }
 }
 
+/* Whether each invariant held, from the checkers' results and the file's
+ * bounds (progress: always; the checker holds its bound). */
+static void engine__passed(const scn_expect_t *x, const scn_result_t *out,
+                           bool passed[SCN_INV_COUNT]) {
+    const check_result_t *av = &out->checks[CHECK_AVAILABILITY];
+    const check_result_t *ca = &out->checks[CHECK_CONSUMER_AVAILABILITY];
+    const check_result_t *ll = &out->checks[CHECK_LEADERLESS];
+    const double heal_ns = check_figure(av, "heal_to_ok_ns");
+    const bool confirm_needed = check_figure(&out->checks[CHECK_PROGRESS], "confirm_needed") > 0;
+    passed[SCN_INV_NO_LOSS] = out->checks[CHECK_NO_LOSS].passed;
+    passed[SCN_INV_NO_DUPLICATES] = out->checks[CHECK_NO_DUPLICATES].passed;
+    passed[SCN_INV_NO_PHANTOMS] = out->checks[CHECK_NO_PHANTOMS].passed;
+    passed[SCN_INV_ORDERING] = out->checks[CHECK_ORDERING].passed;
+    passed[SCN_INV_REPLICA_AGREEMENT] = out->checks[CHECK_REPLICA_AGREEMENT].passed;
+    passed[SCN_INV_AVAILABILITY] =
+        !x->has_availability || check_figure(av, "availability") >= x->availability;
+    /* never recovered is never "held", expected or not */
+    passed[SCN_INV_RECOVERY] = heal_ns < 0 ? !confirm_needed
+                                           : !x->has_recovery || heal_ns <= x->recovery_s * 1e9;
+    passed[SCN_INV_MAX_UNAVAILABLE] =
+        !x->has_max_unavailable || check_figure(av, "longest_gap_ns") <= x->max_unavailable_s * 1e9;
+    passed[SCN_INV_ATTEMPT_SUCCESS] =
+        !x->has_attempt_success || check_figure(av, "attempt_success") >= x->attempt_success;
+    passed[SCN_INV_CONSUMER_AVAILABILITY] =
+        !x->has_consumer_availability ||
+        check_figure(ca, "consumer_availability") >= x->consumer_availability;
+    const double ll_ns = check_figure(ll, "leaderless_ns"), ll_max = check_figure(ll, "leaderless_max_ns");
+    passed[SCN_INV_LEADERLESS] =
+        (!x->has_leaderless || (ll_ns >= 0 && ll_ns <= x->leaderless_s * 1e9)) &&
+        (!x->has_leaderless_max || (ll_max >= 0 && ll_max <= x->leaderless_max_s * 1e9));
+    passed[SCN_INV_PROGRESS] = out->checks[CHECK_PROGRESS].passed;
+    passed[SCN_INV_DRAINED] = out->checks[CHECK_DRAINED].passed;
+}
+
+static double engine__s(double ns) { return ns < 0 ? -1.0 : ns / 1e9; }
+
+/* The figures shown next to invariant `i`. */
+static void engine__inv_figures(unsigned i, const scn_result_t *out, char *buf, size_t cap) {
+    const check_result_t *av = &out->checks[CHECK_AVAILABILITY];
+    const check_result_t *ll = &out->checks[CHECK_LEADERLESS];
+    const check_result_t *pg = &out->checks[CHECK_PROGRESS];
+    const double heal_ns = check_figure(av, "heal_to_ok_ns");
+    static const int check_of[SCN_INV_COUNT] = {
+        CHECK_NO_LOSS, CHECK_NO_DUPLICATES, CHECK_NO_PHANTOMS, CHECK_ORDERING,
+        CHECK_REPLICA_AGREEMENT, -1, -1, -1, -1, -1, -1, -1, CHECK_DRAINED};
+    switch (i) {
+    case SCN_INV_AVAILABILITY:
+        snprintf(buf, cap, "availability=%.4f windows=%.0f available=%.0f unavailable=%.0f "
+                 "idle=%.0f", check_figure(av, "availability"), check_figure(av, "windows"),
+                 check_figure(av, "available_windows"), check_figure(av, "unavailable_windows"),
+                 check_figure(av, "idle_windows"));
+        return;
+    case SCN_INV_RECOVERY:
+        if (heal_ns >= 0) snprintf(buf, cap, "heal_to_ok=%.3fs", heal_ns / 1e9);
+        else if (check_figure(pg, "confirm_needed") > 0) snprintf(buf, cap, "heal_to_ok=never");
+        else snprintf(buf, cap, "heal_to_ok=n/a (no publish pending after heal)");
+        return;
+    case SCN_INV_MAX_UNAVAILABLE:
+        snprintf(buf, cap, "longest_gap=%.3fs", check_figure(av, "longest_gap_ns") / 1e9);
+        return;
+    case SCN_INV_CONSUMER_AVAILABILITY: {
+        const check_result_t *ca = &out->checks[CHECK_CONSUMER_AVAILABILITY];
+        snprintf(buf, cap, "consumer_availability=%.4f windows=%.0f available=%.0f "
+                 "unavailable=%.0f idle=%.0f", check_figure(ca, "consumer_availability"),
+                 check_figure(ca, "windows"), check_figure(ca, "available_windows"),
+                 check_figure(ca, "unavailable_windows"), check_figure(ca, "idle_windows"));
+        return;
+    }
+    case SCN_INV_ATTEMPT_SUCCESS:
+        snprintf(buf, cap, "attempt_success=%.4f attempts=%.0f confirmed_in_time=%.0f",
+                 check_figure(av, "attempt_success"), check_figure(av, "attempts"),
+                 check_figure(av, "confirmed_in_time"));
+        return;
+    case SCN_INV_LEADERLESS:
+        snprintf(buf, cap, "leaderless=%.3fs max=%.3fs share=%.4f leader_changes=%.0f",
+                 engine__s(check_figure(ll, "leaderless_ns")),
+                 engine__s(check_figure(ll, "leaderless_max_ns")),
+                 check_figure(ll, "leaderless_share"), check_figure(ll, "leader_changes"));
+        return;
+    case SCN_INV_PROGRESS:
+        if (check_figure(pg, "beyond_fault_model") > 0) {
+            snprintf(buf, cap, "not judged: storage damaged on %.0f brokers, a majority "
+                     "(beyond the fault model)", check_figure(pg, "damaged_replicas"));
+            return;
+        }
+        snprintf(buf, cap, "bound=%.3fs leader=%.3fs caught_up=%.3fs confirm=%.3fs "
+                 "target_commit=%.0f live=%.0f lagging=%.0f failed=%.0f (-1 = never)",
+                 engine__s(check_figure(pg, "bound_ns")),
+                 engine__s(check_figure(pg, "heal_to_leader_ns")),
+                 engine__s(check_figure(pg, "heal_to_caught_up_ns")),
+                 engine__s(check_figure(pg, "heal_to_ok_ns")), check_figure(pg, "target_commit"),
+                 check_figure(pg, "live_replicas"), check_figure(pg, "lagging"),
+                 check_figure(pg, "failed_replicas"));
+        return;
+    default:
+        assert(i < SCN_INV_COUNT && check_of[i] >= 0);
+        engine__figures(&out->checks[check_of[i]], buf, cap);
+        return;
+    }
+}
+
 static void engine__verdict(const scenario_t *s, scn_variant_t variant, scn_result_t *out) {
     const scn_expect_t *x = &s->expect;
-    const check_result_t *av = &out->checks[4];
-    const double share = check_figure(av, "availability");
-    const double gap_ns = check_figure(av, "longest_gap_ns");
-    const double heal_ns = check_figure(av, "heal_to_ok_ns");
-    const bool enforced[SCN_INV_COUNT] = {x->no_loss, x->no_duplicates, x->no_phantoms, x->ordering,
-                                          x->replica_agreement, x->has_availability,
-                                          x->has_recovery, x->has_max_unavailable};
-    const bool passed[SCN_INV_COUNT] = {
-        out->checks[0].passed, out->checks[1].passed, out->checks[2].passed,
-        out->checks[3].passed, out->checks[5].passed,
-        !x->has_availability || share >= x->availability,
-        !x->has_recovery || (heal_ns >= 0 && heal_ns <= x->recovery_s * 1e9),
-        !x->has_max_unavailable || gap_ns <= x->max_unavailable_s * 1e9,
-    };
-    static const int check_of[SCN_INV_COUNT] = {0, 1, 2, 3, 5, 4, 4, 4};
+    bool passed[SCN_INV_COUNT];
+    engine__passed(x, out, passed);
+    const bool enforced[SCN_INV_COUNT] = {
+        x->no_loss, x->no_duplicates, x->no_phantoms, x->ordering, x->replica_agreement,
+        x->has_availability, x->has_recovery, x->has_max_unavailable, x->has_attempt_success,
+        x->has_consumer_availability, x->has_leaderless || x->has_leaderless_max,
+        true /* progress: never recovering fails every run */, x->drained};
     const int lesson = s->teach.present ? scn_invariant_parse(s->teach.violation) : -1;
     out->verdict = REPORT_VERDICT_PASS;
     for (unsigned i = 0; i < SCN_INV_COUNT; i++) {
@@ -405,25 +562,16 @@ static void engine__verdict(const scenario_t *s, scn_variant_t variant, scn_resu
         inv->enforced = enforced[i];
         inv->expected = REPORT_EXPECT_PASS;
         if (variant == SCN_VARIANT_WEAK) {
-            /* The weak side is judged only on showing the named violation. */
-            inv->enforced = (int)i == lesson;
-            if (inv->enforced) inv->expected = REPORT_EXPECT_VIOLATION;
+            /* The weak side is judged only on showing the named violation
+             * (and, as every run, on recovering after heal). */
+            inv->enforced = (int)i == lesson || i == SCN_INV_PROGRESS;
+            if ((int)i == lesson) inv->expected = REPORT_EXPECT_VIOLATION;
         } else if (variant == SCN_VARIANT_STRONG && (int)i == lesson) {
             inv->enforced = true;
         }
         inv->as_expected = !inv->enforced ||
                            (inv->expected == REPORT_EXPECT_PASS ? inv->passed : !inv->passed);
-        if (i == SCN_INV_AVAILABILITY)
-            snprintf(inv->figures, sizeof inv->figures, "availability=%.4f attempts=%.0f "
-                     "confirmed_in_time=%.0f", share, check_figure(av, "attempts"),
-                     check_figure(av, "confirmed_in_time"));
-        else if (i == SCN_INV_RECOVERY)
-            snprintf(inv->figures, sizeof inv->figures, "heal_to_ok=%.3fs",
-                     heal_ns < 0 ? -1.0 : heal_ns / 1e9);
-        else if (i == SCN_INV_MAX_UNAVAILABLE)
-            snprintf(inv->figures, sizeof inv->figures, "longest_gap=%.3fs", gap_ns / 1e9);
-        else
-            engine__figures(&out->checks[check_of[i]], inv->figures, sizeof inv->figures);
+        engine__inv_figures(i, out, inv->figures, sizeof inv->figures);
         if (!inv->as_expected) out->verdict = REPORT_VERDICT_FAIL;
     }
     out->exit_code = out->verdict == REPORT_VERDICT_PASS ? 0 : 1;
@@ -474,8 +622,25 @@ static char *engine__violation_timelines(const scn_engine_t *e, const check_resu
     return text;
 }
 
+/* The run is over: every publish still in flight becomes unknown (at end),
+ * so every publish has an outcome before the checkers count them. */
+static void engine__settle(scn_engine_t *e) {
+    for (uint32_t i = 0; i < e->producers_count; i++) workload_client_settle(e->producers[i]);
+    for (uint32_t i = 0; i < e->consumers_count; i++) workload_client_settle(e->consumers[i]);
+    workload_client_settle(e->probe);
+    e->settled = true;
+}
+
+/* The progress bound: the file's (or the default), no later than the run's end. */
+static uint64_t engine__progress_bound_ns(const scenario_t *s) {
+    const double left_s = s->phases.heal_s + s->phases.drain_s;
+    const double bound_s = s->expect.progress_s < left_s ? s->expect.progress_s : left_s;
+    return engine__s_to_ns(bound_s);
+}
+
 static int engine__check(scn_engine_t *e, scn_result_t *out) {
     const scenario_t *s = e->scn;
+    engine__settle(e);
     engine__ids_t main_ids = {0}, dead_ids = {0};
     check_replica_final_t replicas[BROKER_REPLICAS_MAX];
     uint32_t replicas_count = 0;
@@ -506,6 +671,14 @@ static int engine__check(scn_engine_t *e, scn_result_t *out) {
         .availability_min = s->expect.has_availability ? s->expect.availability : 0,
         .max_gap_ns = s->expect.has_max_unavailable
                           ? engine__s_to_ns(s->expect.max_unavailable_s) + 1 : 0,
+        .attempt_success_min = s->expect.has_attempt_success ? s->expect.attempt_success : 0,
+        .consumer_availability_min =
+            s->expect.has_consumer_availability ? s->expect.consumer_availability : 0,
+        .leaderless_total_ns = s->expect.has_leaderless
+                                   ? engine__s_to_ns(s->expect.leaderless_s) + 1 : 0,
+        .leaderless_max_ns = s->expect.has_leaderless_max
+                                 ? engine__s_to_ns(s->expect.leaderless_max_s) + 1 : 0,
+        .progress_bound_ns = engine__progress_bound_ns(s),
     };
     if (in.chaos_start_ns > in.chaos_end_ns) in.chaos_start_ns = in.chaos_end_ns;
     int rc = check_all(&in, out->checks);
@@ -532,13 +705,29 @@ static int engine__check(scn_engine_t *e, scn_result_t *out) {
     return 0;
 }
 
+static void engine__count_producer(const workload_client_t *c, scn_result_t *out) {
+    workload_stats_t st;
+    workload_client_stats(c, &st);
+    out->published += st.published;
+    out->confirmed += st.confirmed;
+    out->nacked += st.publish_nacked;
+    out->failed += st.failed;
+    out->unknown += st.unknown;
+    out->unknown_at_end += st.unknown_at_end;
+}
+
 static void engine__counts(const scn_engine_t *e, scn_result_t *out) {
     workload_stats_t st;
-    for (uint32_t i = 0; i < e->producers_count; i++) {
-        workload_client_stats(e->producers[i], &st);
-        out->published += st.published;
-        out->confirmed += st.confirmed;
+    for (uint32_t i = 0; i < e->producers_count; i++) engine__count_producer(e->producers[i], out);
+    if (e->probe != NULL) {
+        const uint64_t before = out->published;
+        engine__count_producer(e->probe, out);
+        out->probe_published = out->published - before;
     }
+    /* Settled, every publish ended exactly one way. */
+    BROKER_INVARIANT(!e->settled || out->published == out->confirmed + out->nacked + out->failed +
+                                                          out->unknown,
+                     "engine: publishes do not add up to their outcomes");
     for (uint32_t i = 0; i < e->consumers_count; i++) {
         workload_client_stats(e->consumers[i], &st);
         out->processed += st.processed;
@@ -551,6 +740,7 @@ static void engine__free(engine__run_t *run) {
     workload_client_free(e->setup);
     for (uint32_t i = 0; i < e->producers_count; i++) workload_client_free(e->producers[i]);
     for (uint32_t i = 0; i < e->consumers_count; i++) workload_client_free(e->consumers[i]);
+    workload_client_free(e->probe);
     history_free(e->history);
     free(e->timeline);
     free(run);

@@ -38,6 +38,9 @@
 #define SCN_DRAIN_POLL_NS UINT64_C(50000000)        /* drain / setup polling */
 #define SCN_RUN_EVENTS_MAX UINT64_C(2000000000)     /* safety bound per run */
 #define SCN_LOGS_MAX 1024u                           /* log() lines kept */
+/* Every broker's role and commit index go into the history this often (for
+ * leaderless time and the progress check): finer than an election. */
+#define SCN_SAMPLE_INTERVAL_NS UINT64_C(10000000)   /* 10 ms */
 
 typedef struct scn_invariant {
     bool enforced;           /* an expectation of this run */
@@ -58,7 +61,12 @@ typedef struct scn_result {
     uint64_t trace_hash, sim_time_ns, wall_time_ns, events;
     scn_invariant_t inv[SCN_INV_COUNT];
     check_result_t checks[CHECK_ALL_COUNT]; /* no_loss .. latency */
+    /* Publishes of every producer, the probe included: published = confirmed
+     * + nacked + failed + unknown (unknown_at_end of them still in flight when
+     * the run ended). */
     uint64_t published, confirmed, processed;
+    uint64_t nacked, failed, unknown, unknown_at_end;
+    uint64_t probe_published;              /* of `published`, by the probe */
     report_sample_t *series;               /* owned */
     size_t series_count;
     faults_event_t *timeline;              /* owned */
@@ -90,6 +98,7 @@ typedef struct scn_engine {
     workload_client_t *setup;
     workload_client_t *producers[SCN_PRODUCERS_MAX];
     workload_client_t *consumers[SCN_CONSUMERS_MAX];
+    workload_client_t *probe;        /* NULL when workload{probe = false} */
     uint32_t producers_count, consumers_count;
     uint64_t chaos_end_ns, heal_end_ns, drain_end_ns;
     uint64_t clients_started_ns;
@@ -98,6 +107,7 @@ typedef struct scn_engine {
     bool ack_auto;                   /* consumers ack mode for this run */
     uint32_t actions_fired;
     bool failed;                     /* an action raised an error */
+    bool settled;                    /* clients settled: every publish has an outcome */
     char err[SCN_ERR_MAX];
 } scn_engine_t;
 

@@ -412,7 +412,7 @@ static void lua__consumers(lua_State *L, int idx, scn_workload_t *w) {
 
 static int lapi_workload(lua_State *L) {
     static const char *const known[] = {"queue", "delivery_limit", "dead_letter", "producers",
-                                        "consumers", NULL};
+                                        "consumers", "probe", NULL};
     scenario_t *s = lua__scn(L);
     scn_workload_t *w = &s->workload;
     lua__declare(L, DECL_WORKLOAD);
@@ -423,6 +423,7 @@ static int lapi_workload(lua_State *L) {
     (void)lua__opt_str(L, 1, "workload", "dead_letter", w->dead_letter, sizeof w->dead_letter);
     if (strcmp(w->dead_letter, w->queue) == 0)
         luaL_error(L, "workload: dead_letter must differ from queue '%s'", w->queue);
+    (void)lua__opt_bool(L, 1, "workload", "probe", &w->probe);
     if (lua__field(L, 1, "producers")) {
         lua__producers(L, lua_gettop(L), w);
         lua_pop(L, 1);
@@ -530,7 +531,9 @@ static int lapi_nemesis(lua_State *L) {
 static int lapi_expect(lua_State *L) {
     static const char *const known[] = {"no_loss", "no_duplicates", "no_phantoms", "ordering",
                                         "replica_agreement", "availability", "recovery",
-                                        "max_unavailable", NULL};
+                                        "max_unavailable", "attempt_success",
+                                        "consumer_availability", "leaderless",
+                                        "leaderless_max", "progress", "drained", NULL};
     scenario_t *s = lua__scn(L);
     scn_expect_t *x = &s->expect;
     lua__declare(L, DECL_EXPECT);
@@ -544,6 +547,20 @@ static int lapi_expect(lua_State *L) {
     x->has_recovery = lua__opt_num(L, 1, "expect", "recovery", 0, SCN_PHASE_S_MAX, &x->recovery_s);
     x->has_max_unavailable =
         lua__opt_num(L, 1, "expect", "max_unavailable", 0, SCN_PHASE_S_MAX, &x->max_unavailable_s);
+    x->has_attempt_success =
+        lua__opt_num(L, 1, "expect", "attempt_success", 0, 1, &x->attempt_success);
+    x->has_consumer_availability = lua__opt_num(L, 1, "expect", "consumer_availability", 0, 1,
+                                                &x->consumer_availability);
+    x->has_leaderless =
+        lua__opt_num(L, 1, "expect", "leaderless", 0, SCN_PHASE_S_MAX, &x->leaderless_s);
+    x->has_leaderless_max =
+        lua__opt_num(L, 1, "expect", "leaderless_max", 0, SCN_PHASE_S_MAX, &x->leaderless_max_s);
+    /* progress is always checked; a number tightens or widens its bound */
+    x->has_progress =
+        lua__opt_num(L, 1, "expect", "progress", 0.001, SCN_PHASE_S_MAX, &x->progress_s);
+    /* A file that does not hold messages to no_loss does not hold them to
+     * being drained either, unless it says so. */
+    if (!lua__opt_bool(L, 1, "expect", "drained", &x->drained)) x->drained = x->no_loss;
     return 0;
 }
 
@@ -1021,10 +1038,12 @@ static void lua__defaults(scenario_t *s, const char *path) {
     w->producers = 1, w->rate = 200, w->window = 32, w->timeout_ms = 1000, w->retries = 10;
     w->backoff_ms = 50, w->producer_idempotent = true, w->body_bytes = 64;
     w->consumers = 1, w->prefetch = 32, w->processing_ms = 1;
+    w->probe = true;
     s->phases = (scn_phases_t){.chaos_s = 20, .heal_s = 5, .drain_s = 15};
     s->nemesis = (scn_nemesis_t){.kinds_mask = NEMESIS_KINDS_ALL, .interval_s = 2, .duration_s = 3};
     s->expect = (scn_expect_t){.no_loss = true, .no_duplicates = true, .no_phantoms = true,
-                               .replica_agreement = true};
+                               .replica_agreement = true, .drained = true,
+                               .progress_s = SCN_PROGRESS_DEFAULT_S};
 }
 
 static int lua__fail_at(scenario_t *s, int line, const char *fmt, ...)
@@ -1053,6 +1072,10 @@ static int lua__validate(scenario_t *s) {
             return lua__fail_at(s, a->line, "every: interval %g s never fires inside the chaos phase (%g s)",
                                 a->every_s, p->chaos_s);
     }
+    if (s->expect.has_progress && s->expect.progress_s > p->heal_s + p->drain_s)
+        return lua__fail_at(s, s->lines[DECL_EXPECT],
+                            "expect: progress = %g s cannot be observed: the run ends %g s after "
+                            "heal (heal + drain)", s->expect.progress_s, p->heal_s + p->drain_s);
     if (s->nemesis.enabled && p->chaos_s <= 0)
         return lua__fail_at(s, s->lines[DECL_NEMESIS], "nemesis: the chaos phase is empty");
     char err[256];
@@ -1067,7 +1090,10 @@ static int lua__validate(scenario_t *s) {
         const scn_expect_t *x = &s->expect;
         if ((inv == SCN_INV_AVAILABILITY && !x->has_availability) ||
             (inv == SCN_INV_RECOVERY && !x->has_recovery) ||
-            (inv == SCN_INV_MAX_UNAVAILABLE && !x->has_max_unavailable))
+            (inv == SCN_INV_MAX_UNAVAILABLE && !x->has_max_unavailable) ||
+            (inv == SCN_INV_ATTEMPT_SUCCESS && !x->has_attempt_success) ||
+            (inv == SCN_INV_CONSUMER_AVAILABILITY && !x->has_consumer_availability) ||
+            (inv == SCN_INV_LEADERLESS && !x->has_leaderless && !x->has_leaderless_max))
             return lua__fail_at(s, s->lines[DECL_TEACH],
                                 "teach: violation '%s' needs a threshold in expect{}",
                                 s->teach.violation);

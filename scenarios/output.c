@@ -40,7 +40,7 @@ void scn_output_text(FILE *out, const scenario_t *s, const scn_result_t *r) {
     fprintf(out, "invariants\n");
     for (unsigned i = 0; i < SCN_INV_COUNT; i++) {
         const scn_invariant_t *inv = &r->inv[i];
-        fprintf(out, "  %-4s %-18s %-9s%s %s\n", output__status(inv), scn_invariant_name(i),
+        fprintf(out, "  %-4s %-21s %-9s%s %s\n", output__status(inv), scn_invariant_name(i),
                 inv->passed ? "held" : "VIOLATED",
                 inv->enforced && inv->expected == REPORT_EXPECT_VIOLATION ? " (expected violated)"
                                                                           : "",
@@ -53,14 +53,31 @@ void scn_output_text(FILE *out, const scenario_t *s, const scn_result_t *r) {
     output__ms(p99, sizeof p99, output__fig(r, 6, "process_p99_ns"));
     fprintf(out, "latency    publish->confirm p50 %s p99 %s; publish->process p50 %s p99 %s\n",
             c50, c99, p50, p99);
-    const double heal = output__fig(r, 4, "heal_to_ok_ns");
-    fprintf(out, "available  %.2f%% of publishes during chaos; longest unavailable %.3fs; "
-                 "recovery %s%.3fs\n",
-            100.0 * output__fig(r, 4, "availability"), output__fig(r, 4, "longest_gap_ns") / 1e9,
-            heal < 0 ? "never " : "", heal < 0 ? 0.0 : heal / 1e9);
-    fprintf(out, "workload   published %" PRIu64 ", confirmed %" PRIu64 ", processed %" PRIu64
-                 ", faults %" PRIu32 "\n", r->published, r->confirmed, r->processed,
-            r->timeline_count);
+    const double heal = check_figure(&r->checks[CHECK_AVAILABILITY], "heal_to_ok_ns");
+    const double leaderless = check_figure(&r->checks[CHECK_LEADERLESS], "leaderless_ns");
+    fprintf(out, "available  publish %.2f%% of %.0f chaos windows (%.0f down, %.0f idle); "
+                 "consumer %.2f%%; leaderless %.3fs (longest %.3fs)\n",
+            100.0 * output__fig(r, CHECK_AVAILABILITY, "availability"),
+            output__fig(r, CHECK_AVAILABILITY, "windows"),
+            output__fig(r, CHECK_AVAILABILITY, "unavailable_windows"),
+            output__fig(r, CHECK_AVAILABILITY, "idle_windows"),
+            100.0 * output__fig(r, CHECK_CONSUMER_AVAILABILITY, "consumer_availability"),
+            leaderless < 0 ? -1.0 : leaderless / 1e9,
+            output__fig(r, CHECK_LEADERLESS, "leaderless_max_ns") / 1e9);
+    char recovery[32];
+    if (heal < 0 && output__fig(r, CHECK_PROGRESS, "confirm_needed") == 0)
+        snprintf(recovery, sizeof recovery, "n/a (nothing pending)");
+    else if (heal < 0) snprintf(recovery, sizeof recovery, "never");
+    else snprintf(recovery, sizeof recovery, "%.3fs", heal / 1e9);
+    fprintf(out, "           %.2f%% of chaos publishes confirmed in time; longest unavailable "
+                 "%.3fs; recovery %s\n",
+            100.0 * output__fig(r, CHECK_AVAILABILITY, "attempt_success"),
+            output__fig(r, CHECK_AVAILABILITY, "longest_gap_ns") / 1e9, recovery);
+    fprintf(out, "workload   published %" PRIu64 " (probe %" PRIu64 "): confirmed %" PRIu64
+                 ", nacked %" PRIu64 ", failed %" PRIu64 ", unknown %" PRIu64
+                 " (%" PRIu64 " in flight at the end); processed %" PRIu64 ", faults %" PRIu32 "\n",
+            r->published, r->probe_published, r->confirmed, r->nacked, r->failed, r->unknown,
+            r->unknown_at_end, r->processed, r->timeline_count);
     const double wall_s = (double)r->wall_time_ns / 1e9;
     fprintf(out, "trace      %016" PRIx64 "   events %" PRIu64 "\n", r->trace_hash, r->events);
     fprintf(out, "time       sim %.3fs, wall %.3fs (%.0fx)\n", (double)r->sim_time_ns / 1e9,
@@ -101,6 +118,9 @@ void scn_output_json(FILE *out, const scenario_t *s, const scn_result_t *r) {
             (double)r->sim_time_ns / 1e9, (double)r->wall_time_ns / 1e9, r->events);
     fprintf(out, ",\"published\":%" PRIu64 ",\"confirmed\":%" PRIu64 ",\"processed\":%" PRIu64,
             r->published, r->confirmed, r->processed);
+    fprintf(out, ",\"nacked\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"unknown\":%" PRIu64
+                 ",\"unknown_at_end\":%" PRIu64 ",\"probe_published\":%" PRIu64,
+            r->nacked, r->failed, r->unknown, r->unknown_at_end, r->probe_published);
     fputs(",\"invariants\":[", out);
     for (unsigned i = 0; r->exit_code != 2 && i < SCN_INV_COUNT; i++) {
         const scn_invariant_t *inv = &r->inv[i];
@@ -168,6 +188,11 @@ static void output__metric(output__db_t *d, const char *name, double value, cons
 static void output__metrics(output__db_t *d, const scn_result_t *r) {
     static const struct { unsigned check; const char *fig, *name, *unit; } map[] = {
         {4, "availability", "availability", "ratio"},
+        {4, "attempt_success", "attempt_success", "ratio"},
+        {4, "unavailable_windows", "unavailable_windows", "windows"},
+        {7, "consumer_availability", "consumer_availability", "ratio"},
+        {8, "leaderless_ns", "leaderless_ns", "ns"},
+        {8, "leaderless_max_ns", "leaderless_max_ns", "ns"},
         {4, "longest_gap_ns", "longest_unavailable_ns", "ns"},
         {4, "heal_to_ok_ns", "recovery_ns", "ns"},
         {4, "attempts", "chaos_publish_attempts", "msgs"},
@@ -189,17 +214,22 @@ static void output__metrics(output__db_t *d, const scn_result_t *r) {
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         const double v = check_figure(&r->checks[map[i].check], map[i].fig);
-        if (map[i].check == 4 && strcmp(map[i].fig, "heal_to_ok_ns") == 0 && v < 0) continue;
+        if ((map[i].check == 4 || map[i].check == 8) && v < 0) continue; /* never / unknown */
         output__metric(d, map[i].name, v, map[i].unit);
     }
     output__metric(d, "published", (double)r->published, "msgs");
     output__metric(d, "confirmed", (double)r->confirmed, "msgs");
     output__metric(d, "processed", (double)r->processed, "msgs");
+    output__metric(d, "nacked", (double)r->nacked, "msgs");
+    output__metric(d, "failed", (double)r->failed, "msgs");
+    output__metric(d, "unknown_at_end", (double)r->unknown_at_end, "msgs");
     output__metric(d, "faults", (double)r->timeline_count, "events");
 }
 
 static void output__violations(output__db_t *d, const scn_result_t *r) {
-    static const unsigned checks[] = {0, 1, 2, 3, 5};
+    static const unsigned checks[] = {CHECK_NO_LOSS, CHECK_NO_DUPLICATES, CHECK_NO_PHANTOMS,
+                                      CHECK_ORDERING, CHECK_REPLICA_AGREEMENT, CHECK_PROGRESS,
+                                      CHECK_DRAINED};
     for (size_t k = 0; k < sizeof checks / sizeof checks[0]; k++) {
         const check_result_t *c = &r->checks[checks[k]];
         for (uint32_t i = 0; i < c->violations_count && d->violation_count < OUTPUT__VIOLATIONS_MAX;

@@ -165,6 +165,7 @@ const char *scn_variant_name(scn_variant_t v) {
 static const char *const scn_invariant_names[SCN_INV_COUNT] = {
     "no_loss", "no_duplicates", "no_phantoms", "ordering",
     "replica_agreement", "availability", "recovery", "max_unavailable",
+    "attempt_success", "consumer_availability", "leaderless", "progress", "drained",
 };
 
 const char *scn_invariant_name(unsigned index) {

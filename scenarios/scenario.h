@@ -39,6 +39,9 @@
 #define SCN_CONSUMERS_MAX 64u
 #define SCN_PHASE_S_MAX 86400.0       /* seconds per phase */
 #define SCN_QUEUE_NAME_MAX 128u
+#define SCN_PROGRESS_DEFAULT_S 10.0   /* progress bound after heal, unless expect{progress} */
+#define SCN_PROBE_RATE 20.0           /* probe publishes per second: 2 per 100 ms window */
+#define SCN_PROBE_WINDOW 16u          /* probe publishes in flight */
 
 /* One layer of strategy settings ("acks" -> "leader"), in the order given;
  * a later set of the same key replaces the value in place. */
@@ -93,6 +96,9 @@ typedef struct scn_workload {
     double processing_ms;
     double crash_before_ack;
     bool consumer_idempotent;
+    /* the availability probe: one more producer, SCN_PROBE_RATE publishes a
+     * second, so every availability window has a publish to judge */
+    bool probe;
 } scn_workload_t;
 
 typedef struct scn_phases {
@@ -108,10 +114,20 @@ typedef struct scn_nemesis {
 
 typedef struct scn_expect {
     bool no_loss, no_duplicates, no_phantoms, ordering, replica_agreement;
+    bool drained;            /* nothing confirmed left enqueued at the end */
     bool has_availability, has_recovery, has_max_unavailable;
-    double availability;     /* share, >= */
+    bool has_attempt_success, has_consumer_availability;
+    bool has_leaderless, has_leaderless_max, has_progress;
+    double availability;     /* share of chaos windows that confirmed, >= */
     double recovery_s;       /* heal -> first confirm, <= */
     double max_unavailable_s;/* longest gap during chaos, <= */
+    double attempt_success;  /* share of chaos publishes confirmed in time, >= */
+    double consumer_availability; /* share of chaos windows that delivered, >= */
+    double leaderless_s;     /* leaderless seconds during chaos, <= */
+    double leaderless_max_s; /* longest leaderless stretch during chaos, <= */
+    double progress_s;       /* recovery bound after heal (always checked:
+                                default SCN_PROGRESS_DEFAULT_S, at most heal +
+                                drain) */
 } scn_expect_t;
 
 typedef struct scn_teach {
@@ -203,11 +219,13 @@ int scn_seeds_parse(const char *text, uint64_t *first, uint64_t *last);
 const char *scn_variant_name(scn_variant_t v);
 
 /* Known names of the checked invariants, in report order. */
-#define SCN_INV_COUNT 8u
+#define SCN_INV_COUNT 13u
 enum {
     SCN_INV_NO_LOSS = 0, SCN_INV_NO_DUPLICATES, SCN_INV_NO_PHANTOMS,
     SCN_INV_ORDERING, SCN_INV_REPLICA_AGREEMENT, SCN_INV_AVAILABILITY,
-    SCN_INV_RECOVERY, SCN_INV_MAX_UNAVAILABLE,
+    SCN_INV_RECOVERY, SCN_INV_MAX_UNAVAILABLE, SCN_INV_ATTEMPT_SUCCESS,
+    SCN_INV_CONSUMER_AVAILABILITY, SCN_INV_LEADERLESS, SCN_INV_PROGRESS,
+    SCN_INV_DRAINED,
 };
 const char *scn_invariant_name(unsigned index);
 /* Index of `name` or -1. */

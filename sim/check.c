@@ -96,6 +96,7 @@ typedef struct check__msg {
     uint8_t dead;
     uint8_t remaining;
     uint8_t ordered; /* ordering: its first delivery was already seen */
+    uint8_t outcome_flags; /* HISTORY_FLAG_* of the outcome record */
 } check__msg_t;
 
 typedef struct check__index {
@@ -141,6 +142,7 @@ static void check__index_record(check__msg_t *m, const history_record_t *r) {
                          : r->kind == HISTORY_FAIL ? CHECK__OUT_FAIL
                                                    : CHECK__OUT_INFO;
             m->outcome_ns = r->time_ns;
+            m->outcome_flags = r->flags;
         }
     } else if (r->op == HISTORY_OP_DELIVER && r->kind == HISTORY_OK) {
         if (m->first_deliver_ns == CHECK__NONE) m->first_deliver_ns = r->time_ns;
@@ -269,52 +271,105 @@ int check_input_validate(const check_input_t *in) {
             (q->dead_count > 0 && q->dead_ids == NULL))
             return IO_EINVAL;
     }
-    if (!(in->availability_min >= 0.0 && in->availability_min <= 1.0)) return IO_EINVAL;
+    const double shares[] = {in->availability_min, in->attempt_success_min,
+                             in->consumer_availability_min};
+    for (size_t i = 0; i < sizeof shares / sizeof shares[0]; i++)
+        if (!(shares[i] >= 0.0 && shares[i] <= 1.0)) return IO_EINVAL;
     if (in->chaos_end_ns != 0 && in->chaos_end_ns < in->chaos_start_ns) return IO_EINVAL;
+    const uint64_t window_ns = in->window_ns != 0 ? in->window_ns : CHECK_WINDOW_NS;
+    if (in->chaos_end_ns != 0 &&
+        (in->chaos_end_ns - in->chaos_start_ns) / window_ns >= CHECK_WINDOWS_MAX)
+        return IO_EINVAL;
     return 0;
 }
 
 /* ---- no_loss ---------------------------------------------------------- */
 
+/* How one publish ended, for the accounting figures. */
+enum { CHECK__END_OK, CHECK__END_NACKED, CHECK__END_FAILED, CHECK__END_UNKNOWN,
+       CHECK__END_UNFINISHED };
+
+static unsigned check__publish_end(const check__msg_t *m) {
+    if (m->outcome == CHECK__OUT_OK) return CHECK__END_OK;
+    if (m->outcome == CHECK__OUT_FAIL)
+        return (m->outcome_flags & HISTORY_FLAG_NACKED) ? CHECK__END_NACKED : CHECK__END_FAILED;
+    if (m->outcome == CHECK__OUT_INFO) return CHECK__END_UNKNOWN;
+    return CHECK__END_UNFINISHED;
+}
+
 static int check__no_loss(const check_input_t *in, check__index_t *x, check_result_t *out) {
     assert(in != NULL && x != NULL && out != NULL);
-    uint64_t confirmed = 0, processed = 0, dead = 0, remaining = 0, lost = 0;
-    uint64_t recovered = 0, unknown = 0;
+    uint64_t published = 0, ends[CHECK__END_UNFINISHED + 1] = {0}, at_end = 0;
+    uint64_t processed = 0, dead = 0, remaining = 0, lost = 0, recovered = 0;
     for (uint32_t e = 0; e < x->count; e++) {
         const check__msg_t *m = &x->msgs[e];
-        if (m->outcome == CHECK__OUT_INFO) unknown++;
+        if (m->invoke_ns != CHECK__NONE) {
+            published++;
+            ends[check__publish_end(m)]++;
+            if (m->outcome == CHECK__OUT_INFO && (m->outcome_flags & HISTORY_FLAG_AT_END))
+                at_end++;
+        }
         if (m->outcome != CHECK__OUT_OK) {
             if (m->outcome != CHECK__OUT_NONE && m->process_count > 0) recovered++;
             continue;
         }
-        confirmed++;
         if (m->process_count > 0) {
             processed++;
         } else if (m->dead) {
             dead++;
         } else if (m->remaining) {
-            remaining++;
-            check__violation(out, x->ids[e], m->outcome_ns,
-                             "confirmed but still enqueued at the end");
+            remaining++; /* held by the queue: check_drained judges it */
         } else {
             lost++;
             check__violation(out, x->ids[e], m->outcome_ns,
                              "confirmed but never processed nor dead-lettered");
         }
     }
-    assert(confirmed == processed + dead + remaining + lost);
+    const uint64_t confirmed = processed + dead + remaining + lost;
+    /* Every invoked publish ends in exactly one bucket: they add up. */
+    assert(published == ends[CHECK__END_OK] + ends[CHECK__END_NACKED] +
+                            ends[CHECK__END_FAILED] + ends[CHECK__END_UNKNOWN] +
+                            ends[CHECK__END_UNFINISHED]);
+    check__fig(out, "published", (double)published);
     check__fig(out, "confirmed", (double)confirmed);
+    check__fig(out, "nacked", (double)ends[CHECK__END_NACKED]);
+    check__fig(out, "failed", (double)ends[CHECK__END_FAILED]);
+    check__fig(out, "unknown", (double)ends[CHECK__END_UNKNOWN]);
+    check__fig(out, "unknown_at_end", (double)at_end);
+    check__fig(out, "unfinished", (double)ends[CHECK__END_UNFINISHED]);
     check__fig(out, "processed_confirmed", (double)processed);
     check__fig(out, "dead_lettered", (double)dead);
     check__fig(out, "remaining", (double)remaining);
     check__fig(out, "lost", (double)lost);
     check__fig(out, "recovered", (double)recovered);
-    check__fig(out, "unknown", (double)unknown);
     return 0;
 }
 
 int check_no_loss(const check_input_t *in, check_result_t *out) {
     return check__run(in, out, "no_loss", check__no_loss);
+}
+
+/* ---- drained -------------------------------------------------------------- */
+
+static int check__drained(const check_input_t *in, check__index_t *x, check_result_t *out) {
+    assert(in != NULL && x != NULL && out != NULL);
+    uint64_t confirmed = 0, remaining = 0;
+    for (uint32_t e = 0; e < x->count; e++) {
+        const check__msg_t *m = &x->msgs[e];
+        if (m->outcome != CHECK__OUT_OK) continue;
+        confirmed++;
+        if (m->process_count > 0 || m->dead || !m->remaining) continue;
+        remaining++;
+        check__violation(out, x->ids[e], m->outcome_ns,
+                         "confirmed, still enqueued at the end: drain incomplete");
+    }
+    check__fig(out, "remaining", (double)remaining);
+    check__fig(out, "confirmed", (double)confirmed);
+    return 0;
+}
+
+int check_drained(const check_input_t *in, check_result_t *out) {
+    return check__run(in, out, "drained", check__drained);
 }
 
 /* ---- no_duplicates ------------------------------------------------------- */
@@ -505,35 +560,120 @@ static uint64_t check__first_ok_after(const check_input_t *in, uint64_t heal_ns)
     return CHECK__NONE;
 }
 
+/* ---- windows ------------------------------------------------------------- */
+
+/* The chaos phase cut into windows: window k is [t0 + k*win, min(t0 +
+ * (k+1)*win, t1)). `waiting` is a difference array over windows counting
+ * spans that cover a window whole; `evidence` marks windows in which the
+ * thing hoped for (a confirm, a delivery) happened. */
+typedef struct check__windows {
+    uint64_t t0, t1, win, n;
+    int64_t *waiting; /* n + 1 entries */
+    uint8_t *evidence;
+} check__windows_t;
+
+static int check__windows_init(check__windows_t *w, const check_input_t *in) {
+    memset(w, 0, sizeof(*w));
+    w->t0 = in->chaos_start_ns;
+    w->t1 = check__end_ns(in);
+    w->win = in->window_ns != 0 ? in->window_ns : CHECK_WINDOW_NS;
+    w->n = w->t1 > w->t0 ? (w->t1 - w->t0 + w->win - 1) / w->win : 0;
+    if (w->n > CHECK_WINDOWS_MAX) return IO_EINVAL; /* validate bounds chaos_end; not its absence */
+    w->waiting = calloc((size_t)w->n + 1, sizeof(*w->waiting));
+    w->evidence = calloc((size_t)w->n + 1, sizeof(*w->evidence));
+    if (w->waiting == NULL || w->evidence == NULL) {
+        free(w->waiting);
+        free(w->evidence);
+        return IO_ENOMEM;
+    }
+    return 0;
+}
+
+static void check__windows_free(check__windows_t *w) {
+    free(w->waiting);
+    free(w->evidence);
+    memset(w, 0, sizeof(*w));
+}
+
+/* Something was waiting over [a, b) (b = CHECK__NONE: until the end): mark
+ * the windows it covers whole (started at or after a, ended at or before b). */
+static void check__windows_span(check__windows_t *w, uint64_t a, uint64_t b) {
+    if (w->n == 0 || b <= a || b <= w->t0 || a >= w->t1) return;
+    const uint64_t first = a <= w->t0 ? 0 : (a - w->t0 + w->win - 1) / w->win;
+    const uint64_t end = b >= w->t1 ? w->n : (b - w->t0) / w->win; /* windows ending <= b */
+    if (first >= end) return;
+    w->waiting[first]++;
+    w->waiting[end]--;
+}
+
+static void check__windows_hit(check__windows_t *w, uint64_t t) {
+    if (t >= w->t0 && t < w->t1) w->evidence[(t - w->t0) / w->win] = 1;
+}
+
+/* Classify every window; returns the share available / judged (0 if none). */
+static double check__windows_share(const check__windows_t *w, check_result_t *out,
+                                   const char *share_name) {
+    uint64_t avail = 0, unavail = 0, idle = 0;
+    int64_t waiting = 0;
+    for (uint64_t k = 0; k < w->n; k++) {
+        waiting += w->waiting[k];
+        assert(waiting >= 0);
+        if (w->evidence[k]) avail++;
+        else if (waiting > 0) unavail++;
+        else idle++;
+    }
+    assert(avail + unavail + idle == w->n);
+    const double share = avail + unavail > 0 ? (double)avail / (double)(avail + unavail) : 0.0;
+    check__fig(out, "windows", (double)w->n);
+    check__fig(out, "available_windows", (double)avail);
+    check__fig(out, "unavailable_windows", (double)unavail);
+    check__fig(out, "idle_windows", (double)idle);
+    check__fig(out, share_name, share);
+    return share;
+}
+
 static int check__availability(const check_input_t *in, check__index_t *x, check_result_t *out) {
     assert(in != NULL && x != NULL && out != NULL);
     const uint64_t t0 = in->chaos_start_ns, t1 = check__end_ns(in);
+    check__windows_t w;
+    int rc = check__windows_init(&w, in);
+    if (rc != 0) return check__error(out, rc);
     uint64_t attempts = 0, in_time = 0;
     for (uint32_t e = 0; e < x->count; e++) {
         const check__msg_t *m = &x->msgs[e];
-        if (m->invoke_ns == CHECK__NONE || m->invoke_ns < t0 || m->invoke_ns >= t1) continue;
+        if (m->invoke_ns == CHECK__NONE) continue;
+        check__windows_span(&w, m->invoke_ns,
+                            m->outcome == CHECK__OUT_NONE ? CHECK__NONE : m->outcome_ns);
+        if (m->invoke_ns < t0 || m->invoke_ns >= t1) continue;
         attempts++;
         if (check__in_time(in, m)) in_time++;
     }
-    double share = attempts > 0 ? (double)in_time / (double)attempts : 1.0;
+    const uint64_t n = history_count(in->history);
+    for (uint64_t i = 0; i < n; i++) {
+        const history_record_t *r = history_get(in->history, i);
+        if (r->time_ns >= t1) break;
+        if (r->op == HISTORY_OP_PUBLISH && r->kind == HISTORY_OK) check__windows_hit(&w, r->time_ns);
+    }
+    const double share = check__windows_share(&w, out, "availability");
+    check__windows_free(&w);
+    const double attempt_share = attempts > 0 ? (double)in_time / (double)attempts : 1.0;
     uint64_t gap_start = t0;
     uint64_t gap = t1 > t0 ? check__longest_gap(in, t0, t1, &gap_start) : 0;
     double heal_to_ok = -1.0;
     if (share < in->availability_min)
-        check__violation(out, 0, t0, "availability %.4f below %.4f", share,
-                         in->availability_min);
+        check__violation(out, 0, t0, "availability %.4f below %.4f", share, in->availability_min);
+    if (attempt_share < in->attempt_success_min)
+        check__violation(out, 0, t0, "attempt_success %.4f below %.4f", attempt_share,
+                         in->attempt_success_min);
     if (in->max_gap_ns != 0 && gap > in->max_gap_ns)
         check__violation(out, 0, gap_start, "no confirm for %" PRIu64 " ns", gap);
     if (in->heal_ns != 0) {
         uint64_t ok_ns = check__first_ok_after(in, in->heal_ns);
-        if (ok_ns == CHECK__NONE)
-            check__violation(out, 0, in->heal_ns, "no confirm after heal");
-        else
-            heal_to_ok = (double)(ok_ns - in->heal_ns);
+        if (ok_ns != CHECK__NONE) heal_to_ok = (double)(ok_ns - in->heal_ns);
     }
     check__fig(out, "attempts", (double)attempts);
     check__fig(out, "confirmed_in_time", (double)in_time);
-    check__fig(out, "availability", share);
+    check__fig(out, "attempt_success", attempt_share);
     check__fig(out, "longest_gap_ns", (double)gap);
     check__fig(out, "heal_to_ok_ns", heal_to_ok);
     return 0;
@@ -541,6 +681,251 @@ static int check__availability(const check_input_t *in, check__index_t *x, check
 
 int check_availability(const check_input_t *in, check_result_t *out) {
     return check__run(in, out, "availability", check__availability);
+}
+
+/* ---- consumer availability -------------------------------------------------- */
+
+static int check__consumer_availability(const check_input_t *in, check__index_t *x,
+                                        check_result_t *out) {
+    assert(in != NULL && x != NULL && out != NULL);
+    check__windows_t w;
+    int rc = check__windows_init(&w, in);
+    if (rc != 0) return check__error(out, rc);
+    for (uint32_t e = 0; e < x->count; e++) {
+        const check__msg_t *m = &x->msgs[e];
+        if (m->outcome != CHECK__OUT_OK || m->dead) continue; /* ready once confirmed */
+        check__windows_span(&w, m->outcome_ns, m->first_deliver_ns);
+    }
+    const uint64_t n = history_count(in->history);
+    for (uint64_t i = 0; i < n; i++) {
+        const history_record_t *r = history_get(in->history, i);
+        if (r->time_ns >= w.t1) break;
+        if (r->op == HISTORY_OP_DELIVER && r->kind == HISTORY_OK) check__windows_hit(&w, r->time_ns);
+    }
+    const double share = check__windows_share(&w, out, "consumer_availability");
+    if (share < in->consumer_availability_min)
+        check__violation(out, 0, w.t0, "consumer_availability %.4f below %.4f", share,
+                         in->consumer_availability_min);
+    check__windows_free(&w);
+    return 0;
+}
+
+int check_consumer_availability(const check_input_t *in, check_result_t *out) {
+    return check__run(in, out, "consumer_availability", check__consumer_availability);
+}
+
+/* ---- broker samples: leaderless time and progress ------------------------- */
+
+/* One HISTORY_OP_REPLICA sample: the records at one time. */
+typedef struct check__sample {
+    uint64_t time_ns;
+    uint32_t leader;      /* highest-term LEADER, HISTORY_NODE_NONE if none */
+    uint64_t leader_term, leader_commit;
+    uint64_t max_commit;  /* over every broker in the sample */
+    uint32_t brokers, live, failed, damaged; /* damaged: failed or corrupt storage */
+    uint64_t first_lag_commit; /* commit of the first live broker below a target */
+    uint32_t first_lag_node, first_lag_role;
+} check__sample_t;
+
+/* Read the sample starting at record *i (an OP_REPLICA record) and advance
+ * *i past it. Lagging is judged against `target` (CHECK__NONE: not judged);
+ * returns the number of live brokers below it (a recovering one always). */
+static uint32_t check__sample_read(const history_t *h, uint64_t *i, uint64_t target,
+                                   check__sample_t *s) {
+    const uint64_t n = history_count(h);
+    memset(s, 0, sizeof(*s));
+    s->leader = s->first_lag_node = HISTORY_NODE_NONE;
+    s->time_ns = history_get(h, *i)->time_ns;
+    uint32_t lagging = 0;
+    for (; *i < n; (*i)++) {
+        const history_record_t *r = history_get(h, *i);
+        if (r->op != HISTORY_OP_REPLICA || r->time_ns != s->time_ns) break;
+        if (r->value > s->max_commit) s->max_commit = r->value;
+        const int role = r->detail;
+        if (role == HISTORY_ROLE_LEADER && (s->leader == HISTORY_NODE_NONE || r->sequence > s->leader_term)) {
+            s->leader = r->node;
+            s->leader_term = r->sequence;
+            s->leader_commit = r->value;
+        }
+        s->brokers++;
+        if (role == HISTORY_ROLE_FAILED) s->failed++;
+        if (role == HISTORY_ROLE_FAILED || role == HISTORY_ROLE_CORRUPT) s->damaged++;
+        if (role == HISTORY_ROLE_DOWN || role == HISTORY_ROLE_PAUSED || role == HISTORY_ROLE_FAILED)
+            continue;
+        s->live++;
+        if (target == CHECK__NONE || (role != HISTORY_ROLE_RECOVERING && r->value >= target))
+            continue;
+        if (lagging++ == 0) {
+            s->first_lag_node = r->node;
+            s->first_lag_commit = r->value;
+            s->first_lag_role = (uint32_t)role;
+        }
+    }
+    return lagging;
+}
+
+/* Index of the first OP_REPLICA record at or after t0, or the count. */
+static uint64_t check__next_sample(const history_t *h, uint64_t from) {
+    const uint64_t n = history_count(h);
+    while (from < n && history_get(h, from)->op != HISTORY_OP_REPLICA) from++;
+    return from;
+}
+
+typedef struct check__leaderless_acc {
+    uint64_t t0, t1;
+    uint64_t total, longest, stretch;
+} check__leaderless_acc_t;
+
+/* The state of the previous sample (leaderless or not) held over [a, b). */
+static void check__leaderless_hold(check__leaderless_acc_t *acc, bool leaderless, uint64_t a,
+                                   uint64_t b) {
+    if (!leaderless) {
+        acc->stretch = 0;
+        return;
+    }
+    const uint64_t lo = a > acc->t0 ? a : acc->t0, hi = b < acc->t1 ? b : acc->t1;
+    if (hi <= lo) return;
+    acc->total += hi - lo;
+    acc->stretch += hi - lo;
+    if (acc->stretch > acc->longest) acc->longest = acc->stretch;
+}
+
+static int check__leaderless(const check_input_t *in, check__index_t *x, check_result_t *out) {
+    (void)x; /* works on the broker samples only */
+    assert(in != NULL && out != NULL);
+    check__leaderless_acc_t acc = {.t0 = in->chaos_start_ns, .t1 = check__end_ns(in)};
+    const history_t *h = in->history;
+    uint64_t samples = 0, changes = 0, prev_ns = 0;
+    uint32_t last_leader = HISTORY_NODE_NONE;
+    bool prev_leaderless = false, any = false;
+    for (uint64_t i = check__next_sample(h, 0); i < history_count(h); i = check__next_sample(h, i)) {
+        check__sample_t s;
+        (void)check__sample_read(h, &i, CHECK__NONE, &s);
+        if (any) check__leaderless_hold(&acc, prev_leaderless, prev_ns, s.time_ns);
+        any = true;
+        samples++;
+        prev_ns = s.time_ns;
+        prev_leaderless = s.leader == HISTORY_NODE_NONE;
+        if (s.leader != HISTORY_NODE_NONE && s.leader != last_leader) {
+            if (last_leader != HISTORY_NODE_NONE && s.time_ns >= acc.t0 && s.time_ns < acc.t1)
+                changes++;
+            last_leader = s.leader;
+        }
+    }
+    if (any) check__leaderless_hold(&acc, prev_leaderless, prev_ns, acc.t1);
+    const uint64_t span = acc.t1 > acc.t0 ? acc.t1 - acc.t0 : 0;
+    if (!any && (in->leaderless_max_ns != 0 || in->leaderless_total_ns != 0))
+        check__violation(out, 0, acc.t0, "no broker samples: leaderless time unknown");
+    if (any && in->leaderless_total_ns != 0 && acc.total > in->leaderless_total_ns)
+        check__violation(out, 0, acc.t0, "leaderless for %" PRIu64 " ns in all", acc.total);
+    if (any && in->leaderless_max_ns != 0 && acc.longest > in->leaderless_max_ns)
+        check__violation(out, 0, acc.t0, "leaderless for %" PRIu64 " ns at a stretch",
+                         acc.longest);
+    check__fig(out, "samples", (double)samples);
+    check__fig(out, "leaderless_ns", any ? (double)acc.total : -1.0);
+    check__fig(out, "leaderless_max_ns", any ? (double)acc.longest : -1.0);
+    check__fig(out, "leaderless_share",
+                any && span > 0 ? (double)acc.total / (double)span : (any ? 0.0 : -1.0));
+    check__fig(out, "leader_changes", (double)changes);
+    return 0;
+}
+
+int check_leaderless(const check_input_t *in, check_result_t *out) {
+    return check__run(in, out, "leaderless", check__leaderless);
+}
+
+/* True if a publish was pending at heal or invoked after it (by deadline):
+ * then confirms must flow again. */
+static bool check__confirm_needed(const check__index_t *x, uint64_t heal_ns,
+                                  uint64_t deadline_ns) {
+    for (uint32_t e = 0; e < x->count; e++) {
+        const check__msg_t *m = &x->msgs[e];
+        if (m->invoke_ns == CHECK__NONE || m->invoke_ns > deadline_ns) continue;
+        if (m->outcome == CHECK__OUT_NONE || m->outcome_ns >= heal_ns) return true;
+    }
+    return false;
+}
+
+static double check__since(uint64_t t, uint64_t heal_ns) {
+    return t == CHECK__NONE ? -1.0 : (double)(t - heal_ns);
+}
+
+static int check__progress(const check_input_t *in, check__index_t *x, check_result_t *out) {
+    assert(in != NULL && x != NULL && out != NULL);
+    const uint64_t heal = in->heal_ns;
+    const uint64_t deadline = heal == 0 || in->progress_bound_ns == 0 ||
+                                      in->progress_bound_ns > UINT64_MAX - heal
+                                  ? UINT64_MAX
+                                  : heal + in->progress_bound_ns;
+    const history_t *h = in->history;
+    uint64_t samples = 0, target = CHECK__NONE, leader_ns = CHECK__NONE, caught_ns = CHECK__NONE;
+    check__sample_t last;
+    memset(&last, 0, sizeof(last));
+    uint32_t last_lagging = 0;
+    uint64_t i = 0;
+    while (heal != 0 && i < history_count(h) && history_get(h, i)->time_ns < heal) i++;
+    for (i = check__next_sample(h, i); heal != 0 && i < history_count(h);
+         i = check__next_sample(h, i)) {
+        if (history_get(h, i)->time_ns > deadline) break;
+        if (target == CHECK__NONE) { /* the first leader after heal sets the bar */
+            uint64_t j = i;
+            check__sample_t first;
+            (void)check__sample_read(h, &j, CHECK__NONE, &first);
+            if (first.leader != HISTORY_NODE_NONE) target = first.leader_commit;
+        }
+        last_lagging = check__sample_read(h, &i, target, &last);
+        samples++;
+        const bool led = last.leader != HISTORY_NODE_NONE;
+        if (led && leader_ns == CHECK__NONE) leader_ns = last.time_ns;
+        if (led && last_lagging == 0 && caught_ns == CHECK__NONE) caught_ns = last.time_ns;
+    }
+    uint64_t ok_ns = heal != 0 ? check__first_ok_after(in, heal) : CHECK__NONE;
+    if (ok_ns != CHECK__NONE && ok_ns > deadline) ok_ns = CHECK__NONE;
+    const bool needed = heal != 0 && check__confirm_needed(x, heal, deadline);
+    const double bound_s = deadline == UINT64_MAX ? -1.0 : (double)(deadline - heal) / 1e9;
+    /* Storage damaged on a majority (failed, or a corrupt log that may not
+     * vote): no leader can be elected safely, so liveness is not owed (the
+     * VOPR's rule: liveness is judged only within the fault model). Shown as
+     * a figure, never silently. */
+    const bool beyond = samples > 0 && last.brokers - last.damaged < last.brokers / 2 + 1;
+    if (beyond) {
+        /* not judged */
+    } else if (heal != 0 && samples == 0) {
+        check__violation(out, 0, heal, "no broker samples after heal: progress unknown");
+    } else if (heal != 0) {
+        if (leader_ns == CHECK__NONE)
+            check__violation(out, 0, heal, "never recovered: no leader within %.3fs after heal",
+                             bound_s);
+        if (caught_ns == CHECK__NONE && last.first_lag_node != HISTORY_NODE_NONE)
+            check__violation(out, 0, last.time_ns,
+                             "never recovered: n%" PRIu32 " (%s) at commit %" PRIu64
+                             " < %" PRIu64 " %.3fs after heal",
+                             last.first_lag_node, history_role_name(last.first_lag_role),
+                             last.first_lag_commit, target, (double)(last.time_ns - heal) / 1e9);
+        else if (caught_ns == CHECK__NONE && leader_ns != CHECK__NONE)
+            check__violation(out, 0, last.time_ns,
+                             "never recovered: no sample with a leader and every broker caught up");
+        if (needed && ok_ns == CHECK__NONE)
+            check__violation(out, 0, heal, "never recovered: no confirm within %.3fs after heal",
+                             bound_s);
+    }
+    check__fig(out, "bound_ns", deadline == UINT64_MAX ? -1.0 : (double)(deadline - heal));
+    check__fig(out, "heal_to_leader_ns", check__since(leader_ns, heal));
+    check__fig(out, "heal_to_caught_up_ns", check__since(caught_ns, heal));
+    check__fig(out, "heal_to_ok_ns", check__since(ok_ns, heal));
+    check__fig(out, "confirm_needed", needed ? 1.0 : 0.0);
+    check__fig(out, "target_commit", target == CHECK__NONE ? -1.0 : (double)target);
+    check__fig(out, "live_replicas", (double)last.live);
+    check__fig(out, "lagging", (double)last_lagging);
+    check__fig(out, "failed_replicas", (double)last.failed);
+    check__fig(out, "damaged_replicas", (double)last.damaged);
+    check__fig(out, "beyond_fault_model", beyond ? 1.0 : 0.0);
+    check__fig(out, "samples", (double)samples);
+    return 0;
+}
+
+int check_progress(const check_input_t *in, check_result_t *out) {
+    return check__run(in, out, "progress", check__progress);
 }
 
 /* ---- replica agreement ---------------------------------------------------- */
@@ -664,10 +1049,12 @@ int check_latency(const check_input_t *in, check_result_t *out) {
 int check_all(const check_input_t *in, check_result_t out[CHECK_ALL_COUNT]) {
     static const check__fn_t fns[CHECK_ALL_COUNT] = {
         check__no_loss,      check__no_duplicates,     check__no_phantoms, check__ordering,
-        check__availability, check__replica_agreement, check__latency};
+        check__availability, check__replica_agreement, check__latency,
+        check__consumer_availability, check__leaderless, check__progress, check__drained};
     static const char *const names[CHECK_ALL_COUNT] = {
         "no_loss",      "no_duplicates",     "no_phantoms", "ordering",
-        "availability", "replica_agreement", "latency"};
+        "availability", "replica_agreement", "latency",
+        "consumer_availability", "leaderless", "progress", "drained"};
     assert(out != NULL);
     for (uint32_t i = 0; i < CHECK_ALL_COUNT; i++) check__begin(&out[i], names[i]);
     int rc = check_input_validate(in);
@@ -736,10 +1123,34 @@ void check_result_print(const check_result_t *r, FILE *out) {
 
 /* ---- time series ---------------------------------------------------------- */
 
-static void check__series_fill(const check_input_t *in, check__index_t *x,
-                               uint64_t interval_ns, uint64_t end_ns,
-                               check_interval_t *out, uint64_t buckets) {
-    uint64_t *in_time = calloc((size_t)buckets, sizeof(uint64_t));
+/* Per bucket, the windows of `win` (aligned to time 0, the last ending at
+ * end_ns) and how many of them saw a publish ok. */
+static int check__series_windows(const check_input_t *in, uint64_t interval_ns,
+                                 uint64_t end_ns, check_interval_t *out) {
+    const uint64_t win = in->window_ns != 0 && in->window_ns < interval_ns ? in->window_ns
+                         : CHECK_WINDOW_NS < interval_ns                   ? CHECK_WINDOW_NS
+                                                                           : interval_ns;
+    const uint64_t windows = end_ns / win + 1;
+    if (windows > CHECK_WINDOWS_MAX * 10) return IO_EINVAL;
+    uint8_t *hit = calloc((size_t)windows, 1);
+    if (hit == NULL) return IO_ENOMEM;
+    const uint64_t n = history_count(in->history);
+    for (uint64_t i = 0; i < n; i++) {
+        const history_record_t *r = history_get(in->history, i);
+        if (r->time_ns > end_ns) break;
+        if (r->op == HISTORY_OP_PUBLISH && r->kind == HISTORY_OK) hit[r->time_ns / win] = 1;
+    }
+    for (uint64_t k = 0; k < windows; k++) {
+        check_interval_t *o = &out[(k * win) / interval_ns];
+        o->windows++;
+        o->available_windows += hit[k];
+    }
+    free(hit);
+    return 0;
+}
+
+static int check__series_fill(const check_input_t *in, uint64_t interval_ns, uint64_t end_ns,
+                              check_interval_t *out, uint64_t buckets) {
     for (uint64_t b = 0; b < buckets; b++) {
         memset(&out[b], 0, sizeof(out[b]));
         out[b].start_ns = b * interval_ns;
@@ -750,26 +1161,19 @@ static void check__series_fill(const check_input_t *in, check__index_t *x,
         if (r->time_ns > end_ns) break;
         check_interval_t *o = &out[r->time_ns / interval_ns];
         if (r->op == HISTORY_OP_PUBLISH) {
-            if (r->kind == HISTORY_INVOKE) {
-                o->published++;
-                int64_t e = check__index_find(x, r->message_id, false);
-                if (in_time != NULL && e >= 0 && check__in_time(in, &x->msgs[e]))
-                    in_time[r->time_ns / interval_ns]++;
-            } else if (r->kind == HISTORY_OK) {
-                o->confirmed++;
-            } else {
-                o->failed++;
-            }
+            if (r->kind == HISTORY_INVOKE) o->published++;
+            else if (r->kind == HISTORY_OK) o->confirmed++;
+            else o->failed++;
         } else if (r->op == HISTORY_OP_PROCESS && r->kind == HISTORY_OK) {
             o->consumed++;
         }
     }
+    const int rc = check__series_windows(in, interval_ns, end_ns, out);
     for (uint64_t b = 0; b < buckets; b++)
-        out[b].availability = out[b].published == 0 ? 1.0
-                              : in_time != NULL
-                                  ? (double)in_time[b] / (double)out[b].published
-                                  : NAN;
-    free(in_time);
+        out[b].availability = out[b].windows > 0 ? (double)out[b].available_windows /
+                                                       (double)out[b].windows
+                                                 : 0.0;
+    return rc;
 }
 
 int64_t check_time_series(const check_input_t *in, uint64_t interval_ns,
@@ -780,10 +1184,8 @@ int64_t check_time_series(const check_input_t *in, uint64_t interval_ns,
     if (end_ns == 0 && n > 0) end_ns = history_get(in->history, n - 1)->time_ns;
     uint64_t buckets = end_ns / interval_ns + 1;
     if (buckets > cap || buckets > CHECK_INTERVALS_MAX) return IO_EINVAL;
-    check__index_t x;
-    if (check__index_build(&x, in) != 0) return IO_ENOMEM;
-    check__series_fill(in, &x, interval_ns, end_ns, out, buckets);
-    check__index_free(&x);
+    const int rc = check__series_fill(in, interval_ns, end_ns, out, buckets);
+    if (rc != 0) return rc;
     assert(buckets <= cap);
     return (int64_t)buckets;
 }

@@ -35,6 +35,11 @@
 #define CHECK_REPLICAS_MAX 16u
 #define CHECK_FINAL_IDS_MAX (4u * 1024u * 1024u) /* ids per final list */
 #define CHECK_INTERVALS_MAX 1000000u             /* time series buckets */
+/* Availability is judged per window of this length (unless the input says
+ * otherwise): long enough that a healthy cluster confirms something in each
+ * (confirms take milliseconds), short enough to see a brief outage. */
+#define CHECK_WINDOW_NS UINT64_C(100000000)      /* 100 ms */
+#define CHECK_WINDOWS_MAX CHECK_INTERVALS_MAX    /* windows per check */
 
 typedef struct check_figure {
     const char *name; /* static string, e.g. "lost" */
@@ -84,15 +89,23 @@ typedef struct check_input {
     uint64_t chaos_start_ns;             /* t0 of the chaos window */
     uint64_t chaos_end_ns;               /* t1 (exclusive); 0 = end of history */
     uint64_t heal_ns;                    /* heal moment; 0 = no heal phase */
-    uint64_t timeout_ns;                 /* client timeout: ok within it counts as
-                                            available; 0 = any ok counts */
-    double availability_min;             /* passed needs share >= this, in [0,1] */
+    uint64_t timeout_ns;                 /* client timeout: ok within it counts for
+                                            attempt_success; 0 = any ok counts */
+    uint64_t window_ns;                  /* availability window; 0 = CHECK_WINDOW_NS */
+    double availability_min;             /* passed needs window share >= this, in [0,1] */
+    double attempt_success_min;          /* passed needs attempt share >= this, [0,1] */
+    double consumer_availability_min;    /* consumer_availability >= this, [0,1] */
     uint64_t max_gap_ns;                 /* passed needs longest gap <= this; 0 = off */
+    uint64_t leaderless_max_ns;          /* longest leaderless stretch <= this; 0 = off */
+    uint64_t leaderless_total_ns;        /* leaderless time in chaos <= this; 0 = off */
+    uint64_t progress_bound_ns;          /* progress after heal_ns within this;
+                                            0 = by the end of the history */
 } check_input_t;
 
 /* 0 if `in` is well formed, else IO_EINVAL (NULL history, counts over the
- * limits, NULL arrays with counts, NaN/out-of-range availability_min,
- * chaos_end < chaos_start). Every checker calls it first. */
+ * limits, NULL arrays with counts, NaN/out-of-range *_min shares,
+ * chaos_end < chaos_start, more than CHECK_WINDOWS_MAX windows). Every
+ * checker calls it first. */
 int check_input_validate(const check_input_t *in);
 
 /*
@@ -101,10 +114,20 @@ int check_input_validate(const check_input_t *in);
  *
  * no_loss: every message whose publish completed ok must be processed, or be
  *   dead-lettered (figure "dead_lettered"), by the end. One still enqueued
- *   at the end is "remaining" (drain did not reach it), one found nowhere is
- *   "lost"; both are violations. Figures: confirmed, processed_confirmed,
- *   dead_lettered, remaining, lost, recovered (info/fail publishes that were
- *   processed anyway), unknown (publishes with info outcome).
+ *   at the end is "remaining": not lost (the queue holds it) but the drain
+ *   did not reach it — not a violation here, see check_drained. One found
+ *   nowhere is "lost", a violation. Accounting: every invoked publish ends
+ *   confirmed (ok), nacked (fail flagged HISTORY_FLAG_NACKED: the broker
+ *   refused it), failed (fail: gave up without it ever being stored) or
+ *   unknown (info; unknown_at_end of them were still in flight when the run
+ *   ended), or is "unfinished" (no outcome record: a caller that did not
+ *   settle its clients). published = confirmed + nacked + failed + unknown +
+ *   unfinished always. Figures: published, confirmed, nacked, failed,
+ *   unknown, unknown_at_end, unfinished, processed_confirmed, dead_lettered,
+ *   remaining, lost, recovered (non-ok publishes processed anyway).
+ * drained: no confirmed message is still enqueued at the end (the drain
+ *   phase was long enough and consumers kept up). Figures: remaining,
+ *   confirmed.
  * no_duplicates: no message id processed more than once. Figures:
  *   processed_messages, duplicate_processings (extra process records),
  *   duplicate_enqueues (extra non-redelivered deliveries of one id: the
@@ -116,11 +139,51 @@ int check_input_validate(const check_input_t *in);
  * ordering: per (queue, producer), first deliveries must come in increasing
  *   sequence order; a first delivery whose sequence is below the highest
  *   already seen is one inversion. Figures: streams, checked, inversions.
- * availability: publishes invoked in [chaos_start, chaos_end) — share
- *   confirmed within timeout_ns; longest stretch of the window with no
- *   confirm; time from heal_ns to the first confirm after it. Figures:
- *   attempts, confirmed_in_time, availability, longest_gap_ns, heal_to_ok_ns
- *   (-1 when no confirm after heal).
+ * availability: time-based, over [chaos_start, chaos_end) cut into windows
+ *   of window_ns (the last one may be shorter). A window is available when
+ *   at least one publish ok lands in it; unavailable when none does while
+ *   some publish was pending (invoked at or before the window's start, not
+ *   completed before its end) for the whole window: a client waited a full
+ *   window and the cluster confirmed nothing — however rarely that client
+ *   could try; idle otherwise (nothing asked, no evidence either way).
+ *   availability = available / (available + unavailable), 0 when no window
+ *   was judged (an empty chaos phase proves nothing, it never reads 100%).
+ *   Also the attempt-based share (publishes invoked in the window confirmed
+ *   within timeout_ns: attempt_success, 1 when none), the longest stretch
+ *   with no confirm and the time from heal_ns to the first confirm after it.
+ *   Figures: windows, available_windows, unavailable_windows, idle_windows,
+ *   availability, attempts, confirmed_in_time, attempt_success,
+ *   longest_gap_ns, heal_to_ok_ns (-1 when no confirm after heal).
+ * consumer_availability: the same windows, for the consuming side. A window
+ *   is available when at least one delivery lands in it; unavailable when
+ *   none does while a confirmed message was ready (confirmed before the
+ *   window's start, first delivered after its end or never; dead-lettered
+ *   ones excluded) for the whole window; idle otherwise. Figures: windows,
+ *   available_windows, unavailable_windows, idle_windows,
+ *   consumer_availability (0 when none judged).
+ * leaderless: from the HISTORY_OP_REPLICA samples. Each sample's state holds
+ *   until the next sample; "leaderless" = no broker in the sample has role
+ *   LEADER. Over [chaos_start, chaos_end): leaderless_ns (total),
+ *   leaderless_max_ns (longest stretch), leaderless_share, leader_changes
+ *   (the leader's identity changed, none counting as an identity), samples.
+ *   With no samples the time figures are -1 and a bound is a violation.
+ * progress: after heal_ns (skipped when heal_ns == 0), within
+ *   progress_bound_ns (0 = the end of the history): a sample with a leader;
+ *   a sample with a leader in which every live broker (role not down,
+ *   paused or failed; a recovering one lags) has a commit index >=
+ *   target_commit, the leader's commit index in the first sample after heal
+ *   with a leader (liveness, not safety: entries a weak strategy lost are
+ *   no_loss's business); and, when a publish
+ *   was pending at heal or invoked after it, a publish ok. Any of them
+ *   missing is a violation ("never recovered") — unless, at the last sample
+ *   in the bound, a majority of brokers has damaged storage (failed, or a
+ *   corrupt log that may not vote): then no leader can be elected safely,
+ *   liveness is beyond the fault model and not judged (beyond_fault_model =
+ *   1, passed). Figures: bound_ns, heal_to_leader_ns, heal_to_caught_up_ns,
+ *   heal_to_ok_ns (-1 = never or not needed), confirm_needed,
+ *   target_commit, live_replicas, lagging (live brokers below target at the
+ *   last sample in the bound), failed_replicas, damaged_replicas,
+ *   beyond_fault_model, samples.
  * replica_agreement: every replica at the highest commit index has the same
  *   digest as the first such replica (array order). Figures: replicas,
  *   highest_commit, at_highest, lagging, mismatches.
@@ -134,10 +197,21 @@ int check_ordering(const check_input_t *in, check_result_t *out);
 int check_availability(const check_input_t *in, check_result_t *out);
 int check_replica_agreement(const check_input_t *in, check_result_t *out);
 int check_latency(const check_input_t *in, check_result_t *out);
+int check_consumer_availability(const check_input_t *in, check_result_t *out);
+int check_leaderless(const check_input_t *in, check_result_t *out);
+int check_progress(const check_input_t *in, check_result_t *out);
+int check_drained(const check_input_t *in, check_result_t *out);
 
-#define CHECK_ALL_COUNT 7u
-/* Run the seven checkers above in that order into out[0..7). Returns 0 or
- * the first error (every result is still filled). */
+/* Positions in check_all's output. */
+enum {
+    CHECK_NO_LOSS = 0, CHECK_NO_DUPLICATES, CHECK_NO_PHANTOMS, CHECK_ORDERING,
+    CHECK_AVAILABILITY, CHECK_REPLICA_AGREEMENT, CHECK_LATENCY,
+    CHECK_CONSUMER_AVAILABILITY, CHECK_LEADERLESS, CHECK_PROGRESS, CHECK_DRAINED,
+};
+#define CHECK_ALL_COUNT 11u
+/* Run the checkers in the order of the CHECK_* positions into
+ * out[0..CHECK_ALL_COUNT). Returns 0 or the first error (every result is
+ * still filled). */
 int check_all(const check_input_t *in, check_result_t out[CHECK_ALL_COUNT]);
 
 /* Value of figure `name` in `r`, or NAN when absent. */
@@ -158,8 +232,10 @@ typedef struct check_interval {
     uint64_t confirmed;     /* publish ok records */
     uint64_t failed;        /* publish fail + info records */
     uint64_t consumed;      /* process ok records */
-    double availability;    /* share of this bucket's invokes eventually
-                               confirmed within timeout_ns; 1 when none */
+    uint64_t windows;       /* CHECK_WINDOW_NS windows (from time 0) in the bucket */
+    uint64_t available_windows; /* of them, with at least one publish ok */
+    double availability;    /* available_windows / windows: a second in which
+                               nothing was confirmed reads 0, never 1 */
 } check_interval_t;
 
 /* Bucket the history from time 0 to end_ns (0 = last record) by

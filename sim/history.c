@@ -59,6 +59,9 @@ int history_append(history_t *h, const history_record_t *r) {
     if (h == NULL || r == NULL) return IO_EINVAL;
     if (r->kind >= HISTORY_KIND_COUNT || r->op >= HISTORY_OP_COUNT) return IO_EINVAL;
     if (r->queue != HISTORY_QUEUE_NONE && r->queue >= h->queues_count) return IO_EINVAL;
+    if (r->op == HISTORY_OP_REPLICA &&
+        (r->node == HISTORY_NODE_NONE || r->detail < 0 || r->detail >= HISTORY_ROLE_COUNT))
+        return IO_EINVAL; /* a sample names its broker and a known role */
     if (h->count > 0 && r->time_ns < h->records[h->count - 1].time_ns) return IO_EINVAL;
     if (h->count == h->capacity && history__grow(h) != 0) {
         h->dropped++;
@@ -107,7 +110,9 @@ static const char *const history__kind_names[HISTORY_KIND_COUNT] = {
     "invoke", "ok", "fail", "info"};
 static const char *const history__op_names[HISTORY_OP_COUNT] = {
     "publish", "deliver", "process", "ack", "nack",
-    "consume", "declare", "crash", "skip"};
+    "consume", "declare", "crash", "skip", "replica"};
+static const char *const history__role_names[HISTORY_ROLE_COUNT] = {
+    "down", "paused", "recovering", "failed", "follower", "candidate", "leader", "corrupt"};
 
 const char *history_kind_name(unsigned kind) {
     return kind < HISTORY_KIND_COUNT ? history__kind_names[kind] : "?";
@@ -117,10 +122,18 @@ const char *history_op_name(unsigned op) {
     return op < HISTORY_OP_COUNT ? history__op_names[op] : "?";
 }
 
+const char *history_role_name(unsigned role) {
+    return role < HISTORY_ROLE_COUNT ? history__role_names[role] : "?";
+}
+
 int history_format(const history_t *h, const history_record_t *r, char *buf,
                    size_t cap) {
     assert(r != NULL);
     assert(buf != NULL || cap == 0);
+    if (r->op == HISTORY_OP_REPLICA)
+        return snprintf(buf, cap, "%" PRIu64 " replica n%" PRIu32 " %s term=%" PRIu64
+                        " commit=%" PRIu64, r->time_ns, r->node,
+                        history_role_name((unsigned)r->detail), r->sequence, r->value);
     const char *q = history_queue_name(h, r->queue);
     return snprintf(buf, cap,
                     "%" PRIu64 " c%" PRIu32 " p%" PRIu32 " %s %s q=%s id=%#" PRIx64

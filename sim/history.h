@@ -49,13 +49,38 @@ typedef enum history_op {
     HISTORY_OP_DECLARE = 6, /* setup: DECLARE_QUEUE (invoke/ok/fail) */
     HISTORY_OP_CRASH = 7,   /* consumer dropped its session (info) */
     HISTORY_OP_SKIP = 8,    /* idempotent consumer: seen before, not processed */
-    HISTORY_OP_COUNT = 9,
+    HISTORY_OP_REPLICA = 9, /* the engine's sample of one broker's state (info):
+                               node = broker, detail = history_role_t,
+                               value = commit index, sequence = term. One sample
+                               is the run of such records at one time. */
+    HISTORY_OP_COUNT = 10,
 } history_op_t;
+
+/* A broker's role in a HISTORY_OP_REPLICA sample (record detail). Only
+ * LEADER counts as "a leader exists"; DOWN, PAUSED and FAILED brokers are
+ * not live (a failed one stopped itself on a disk error). FAILED and CORRUPT
+ * are damaged storage: with a majority damaged no leader can be elected
+ * safely, which is beyond what any strategy can recover from. */
+typedef enum history_role {
+    HISTORY_ROLE_DOWN = 0,       /* host crashed / not started */
+    HISTORY_ROLE_PAUSED = 1,     /* host paused (a frozen leader leads nothing) */
+    HISTORY_ROLE_RECOVERING = 2, /* up, still replaying its disk */
+    HISTORY_ROLE_FAILED = 3,     /* up, stopped by a disk error */
+    HISTORY_ROLE_FOLLOWER = 4,
+    HISTORY_ROLE_CANDIDATE = 5,
+    HISTORY_ROLE_LEADER = 6,
+    HISTORY_ROLE_CORRUPT = 7,    /* up, its log is corrupt: refuses to vote until a
+                                    leader repairs it */
+    HISTORY_ROLE_COUNT = 8,
+} history_role_t;
 
 /* HISTORY record flags. */
 enum {
     HISTORY_FLAG_REDELIVERED = 1u << 0, /* DELIVER.redelivered */
     HISTORY_FLAG_DUPLICATE = 1u << 1,   /* CONFIRM.duplicate */
+    HISTORY_FLAG_NACKED = 1u << 2,      /* publish fail: the broker said NACK */
+    HISTORY_FLAG_AT_END = 1u << 3,      /* publish info: still in flight when the
+                                           run ended (outcome never learned) */
 };
 
 typedef struct history_record {
@@ -106,6 +131,7 @@ uint16_t history_queues_count(const history_t *h);
 /* Static names ("invoke", "publish"), "?" for unknown values. */
 const char *history_kind_name(unsigned kind);
 const char *history_op_name(unsigned op);
+const char *history_role_name(unsigned role);
 
 /* One readable line for `r` (no newline) into buf. Returns what snprintf
  * returns. */

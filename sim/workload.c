@@ -10,6 +10,8 @@
  */
 #include "sim/workload.h"
 
+#include "broker/invariant.h"
+
 #include <assert.h>
 #include <inttypes.h>
 #include <math.h>
@@ -141,9 +143,9 @@ static int wl__err(char *err, size_t cap, const char *fmt, ...) {
 
 static uint64_t wl__gnow(const workload_client_t *c) { return sim_now_ns(c->env.sim); }
 
-static void wl__record(workload_client_t *c, uint8_t kind, uint8_t op, uint64_t message_id,
-                       uint64_t producer_id, uint64_t sequence, uint32_t node, int32_t detail,
-                       uint64_t value) {
+static void wl__record_flags(workload_client_t *c, uint8_t kind, uint8_t op,
+                             uint64_t message_id, uint64_t producer_id, uint64_t sequence,
+                             uint32_t node, int32_t detail, uint64_t value, uint8_t flags) {
     if (c->env.history == NULL) return;
     history_record_t r;
     memset(&r, 0, sizeof(r));
@@ -158,8 +160,15 @@ static void wl__record(workload_client_t *c, uint8_t kind, uint8_t op, uint64_t 
     r.node = node;
     r.detail = detail;
     r.value = value;
+    r.flags = flags;
     r.queue = c->queue_id;
     (void)history_append(c->env.history, &r); /* full: counted as dropped */
+}
+
+static void wl__record(workload_client_t *c, uint8_t kind, uint8_t op, uint64_t message_id,
+                       uint64_t producer_id, uint64_t sequence, uint32_t node, int32_t detail,
+                       uint64_t value) {
+    wl__record_flags(c, kind, op, message_id, producer_id, sequence, node, detail, value, 0);
 }
 
 /* A deliver record also carries the redelivered flag and the count. */
@@ -570,18 +579,29 @@ static void wl__tick(workload_client_t *c) {
     wl__tick_schedule(c);
 }
 
-static void wl__op_complete(workload_client_t *c, uint32_t slot, uint8_t kind, int32_t detail,
-                            uint32_t node) {
+/* Every publish is in flight or ended in exactly one way. */
+static void wl__accounting_check(const workload_client_t *c) {
+    const workload_stats_t *st = &c->stats;
+    BROKER_INVARIANT(st->published == st->confirmed + st->publish_nacked + st->failed +
+                                          st->unknown + c->inflight,
+                     "workload: a publish ended in no outcome or in two");
+}
+
+/* `flags`: HISTORY_FLAG_NACKED for a definite broker refusal (kind fail). */
+static void wl__op_complete_flags(workload_client_t *c, uint32_t slot, uint8_t kind,
+                                  int32_t detail, uint32_t node, uint8_t flags) {
     wl_op_t *op = &c->ops[slot];
     assert(op->used && c->inflight > 0);
     wl__slot_disarm(c, slot);
     if (kind == HISTORY_OK) c->stats.confirmed++;
+    else if (kind == HISTORY_FAIL && (flags & HISTORY_FLAG_NACKED)) c->stats.publish_nacked++;
     else if (kind == HISTORY_FAIL) c->stats.failed++;
     else c->stats.unknown++;
-    wl__record(c, kind, HISTORY_OP_PUBLISH, op->message_id, wl__producer_id(c), op->sequence,
-               node, detail, op->attempts);
+    wl__record_flags(c, kind, HISTORY_OP_PUBLISH, op->message_id, wl__producer_id(c),
+                     op->sequence, node, detail, op->attempts, flags);
     op->used = false;
     c->inflight--;
+    wl__accounting_check(c);
     if (c->waiting_window) {
         c->waiting_window = false;
         if (c->tick_due_ns > io_now_ns(c->io)) {
@@ -592,6 +612,11 @@ static void wl__op_complete(workload_client_t *c, uint32_t slot, uint8_t kind, i
             wl__tick(c);
         }
     }
+}
+
+static void wl__op_complete(workload_client_t *c, uint32_t slot, uint8_t kind, int32_t detail,
+                            uint32_t node) {
+    wl__op_complete_flags(c, slot, kind, detail, node, 0);
 }
 
 /* Resend after `delay_ns`, or give up when the retries are spent. */
@@ -699,8 +724,9 @@ static void wl__producer_message(workload_client_t *c, io_addr_t from, const wir
             wl__op_retry(c, (uint32_t)slot, true, 0, m->nack_publish.reason);
             return;
         }
-        wl__op_complete(c, (uint32_t)slot, c->ops[slot].maybe_stored ? HISTORY_INFO : HISTORY_FAIL,
-                        m->nack_publish.reason, from);
+        const bool maybe = c->ops[slot].maybe_stored; /* then the NACK proves nothing */
+        wl__op_complete_flags(c, (uint32_t)slot, maybe ? HISTORY_INFO : HISTORY_FAIL,
+                              m->nack_publish.reason, from, maybe ? 0 : HISTORY_FLAG_NACKED);
         return;
     case WIRE_MSG_NOT_LEADER:
         slot = wl__find_op(c, m->not_leader.request_id, wl__producer_id(c), &current);
@@ -720,17 +746,25 @@ static void wl__producer_message(workload_client_t *c, io_addr_t from, const wir
     }
 }
 
-static void wl__producer_halt(workload_client_t *c) {
-    /* The process died with these in flight: their outcome is unknown. */
+/* Record every publish in flight as unknown (`flags` says why) and forget it. */
+static void wl__producer_abandon(workload_client_t *c, uint8_t flags) {
     for (uint32_t i = 0; i < c->pcfg.window; i++) {
         wl_op_t *op = &c->ops[i];
         if (!op->used) continue;
         c->stats.unknown++;
-        wl__record(c, HISTORY_INFO, HISTORY_OP_PUBLISH, op->message_id, wl__producer_id(c),
-                   op->sequence, op->node, IO_ECANCELED, op->attempts);
+        if (flags & HISTORY_FLAG_AT_END) c->stats.unknown_at_end++;
+        wl__record_flags(c, HISTORY_INFO, HISTORY_OP_PUBLISH, op->message_id, wl__producer_id(c),
+                         op->sequence, op->node, IO_ECANCELED, op->attempts, flags);
         op->used = false;
+        op->deadline_ns = 0;
+        c->inflight--;
     }
-    c->inflight = 0;
+    assert(c->inflight == 0);
+    wl__accounting_check(c);
+}
+
+static void wl__producer_halt(workload_client_t *c) {
+    wl__producer_abandon(c, 0); /* the process died with these in flight */
 }
 
 /* ---- consumer ------------------------------------------------------------------ */
@@ -1167,6 +1201,12 @@ void workload_client_stop(workload_client_t *c) {
     if (c == NULL) return;
     c->stopped = true;
     if (c->role == WL_CONSUMER && c->running) (void)wl__consumer_stopping(c);
+}
+
+void workload_client_settle(workload_client_t *c) {
+    if (c == NULL) return;
+    c->stopped = true;
+    if (c->role == WL_PRODUCER) wl__producer_abandon(c, HISTORY_FLAG_AT_END);
 }
 
 bool workload_client_done(const workload_client_t *c) {

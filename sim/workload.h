@@ -127,7 +127,14 @@ typedef struct workload_env {
 } workload_env_t;
 
 typedef struct workload_stats {
-    uint64_t published, confirmed, duplicate_confirms, failed, unknown;
+    /* Publishes: published = confirmed + publish_nacked + failed + unknown +
+     * in flight, always (checked with BROKER_INVARIANT). publish_nacked: the
+     * broker refused it (NACK_PUBLISH, never stored); failed: given up with
+     * no attempt that may have been stored; unknown: timed out, NACKed after
+     * an attempt that may have been stored, the client crashed, or still in
+     * flight when the run ended (unknown_at_end of them). */
+    uint64_t published, confirmed, duplicate_confirms, publish_nacked, failed, unknown;
+    uint64_t unknown_at_end;
     uint64_t retries, redirects, late_answers, throttled;
     uint64_t delivered, processed, skipped, acked, nacked, overflowed;
     uint64_t crashes, sessions_lost, subscribes, declared;
@@ -182,6 +189,12 @@ int workload_client_attach(workload_client_t *c);
  * redeliver them). Idempotent. */
 void workload_client_stop(workload_client_t *c);
 #define workload_producer_stop workload_client_stop
+
+/* The run is over (call before reading the history for checks): a producer
+ * records each publish still in flight as unknown with HISTORY_FLAG_AT_END
+ * (so every publish has an outcome) and forgets it; every client publishes
+ * and consumes nothing more. Idempotent. */
+void workload_client_settle(workload_client_t *c);
 
 /* Producer: every publish it will ever make has completed. Setup: every
  * queue declared (or given up). Consumer: stopped. */

@@ -45,6 +45,89 @@ static void test_calm_run_keeps_every_message(void **state) {
     assert_int_equal(r->exit_code, 0);
     assert_int_equal(r->verdict, REPORT_VERDICT_PASS);
     assert_true(r->series_count >= 3); /* 1 s buckets over chaos (2 s) + heal (1 s) */
+    /* calm: windows confirm, a leader all along, recovered at once, drained */
+    assert_true(check_figure(&r->checks[CHECK_AVAILABILITY], "availability") >= 0.9);
+    assert_true(check_figure(&r->checks[CHECK_AVAILABILITY], "idle_windows") == 0);
+    assert_true(check_figure(&r->checks[CHECK_LEADERLESS], "samples") > 100);
+    assert_true(check_figure(&r->checks[CHECK_LEADERLESS], "leaderless_ns") == 0);
+    assert_true(r->inv[SCN_INV_PROGRESS].enforced && r->inv[SCN_INV_PROGRESS].passed);
+    assert_true(r->inv[SCN_INV_DRAINED].enforced && r->inv[SCN_INV_DRAINED].passed);
+    assert_true(r->probe_published > 0);
+    assert_int_equal(r->published, r->confirmed + r->nacked + r->failed + r->unknown);
+    scn_result_free(r);
+    free(r);
+}
+
+/* The issue's case: one replica down 6 s of a 10 s chaos phase. Attempts
+ * barely notice (a blocked producer tries little); the windows do, and the
+ * expectation availability = 0.9 fails. */
+static void test_outage_fails_availability(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(
+        run_file(FIXTURE("engine_outage_one_replica.lua"), 1, SCN_VARIANT_NONE, NULL, r), 0);
+    const check_result_t *av = &r->checks[CHECK_AVAILABILITY];
+    print_message("availability %.4f attempt_success %.4f leaderless %.3fs\n",
+                  check_figure(av, "availability"), check_figure(av, "attempt_success"),
+                  check_figure(&r->checks[CHECK_LEADERLESS], "leaderless_ns") / 1e9);
+    assert_true(r->inv[SCN_INV_AVAILABILITY].enforced);
+    assert_false(r->inv[SCN_INV_AVAILABILITY].passed);
+    assert_true(check_figure(av, "availability") < 0.5);
+    assert_true(check_figure(av, "unavailable_windows") >= 55); /* ~6 s of 100 ms windows */
+    assert_true(check_figure(av, "attempt_success") > 0.8);   /* the old figure, fooled */
+    assert_true(check_figure(&r->checks[CHECK_LEADERLESS], "leaderless_ns") > 5.5e9);
+    assert_true(r->inv[SCN_INV_NO_LOSS].passed); /* down, not lossy */
+    assert_true(r->inv[SCN_INV_PROGRESS].passed);
+    assert_int_equal(r->exit_code, 1);
+    assert_int_equal(r->verdict, REPORT_VERDICT_FAIL);
+    scn_result_free(r);
+    free(r);
+}
+
+/* workload{probe = false}: no probe traffic, and windows in which nobody had
+ * a publish pending are idle (not counted available). */
+static void test_without_probe_idle_windows_are_not_counted(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(run_file(FIXTURE("engine_no_probe.lua"), 1, SCN_VARIANT_NONE, NULL, r), 0);
+    const check_result_t *av = &r->checks[CHECK_AVAILABILITY];
+    assert_int_equal(r->probe_published, 0);
+    assert_int_equal(r->published, 50);
+    assert_true(check_figure(av, "idle_windows") >= 15);
+    assert_true(check_figure(av, "available_windows") + check_figure(av, "unavailable_windows") +
+                    check_figure(av, "idle_windows") == check_figure(av, "windows"));
+    assert_true(r->inv[SCN_INV_RECOVERY].passed); /* nothing was pending after heal */
+    assert_non_null(strstr(r->inv[SCN_INV_RECOVERY].figures, "n/a"));
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    free(r);
+}
+
+/* Never recovering fails the run though the file expects no recovery, and
+ * the publishes in flight at the end are counted (unknown), so the sums add. */
+static void test_never_recovered_fails_and_counts_add_up(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(
+        run_file(FIXTURE("engine_never_recovers.lua"), 1, SCN_VARIANT_NONE, NULL, r), 0);
+    assert_true(r->inv[SCN_INV_PROGRESS].enforced);
+    assert_false(r->inv[SCN_INV_PROGRESS].passed);
+    assert_false(r->inv[SCN_INV_RECOVERY].enforced);
+    assert_false(r->inv[SCN_INV_RECOVERY].passed); /* "never", not "held" */
+    assert_non_null(strstr(r->inv[SCN_INV_RECOVERY].figures, "never"));
+    assert_true(r->checks[CHECK_PROGRESS].violations_total >= 1);
+    assert_non_null(strstr(r->checks[CHECK_PROGRESS].violations[0].detail, "never recovered"));
+    assert_int_equal(r->exit_code, 1);
+    assert_true(r->unknown_at_end > 0);
+    assert_int_equal(r->published, r->confirmed + r->nacked + r->failed + r->unknown);
+    const check_result_t *nl = &r->checks[CHECK_NO_LOSS];
+    assert_true(check_figure(nl, "unfinished") == 0);
+    assert_true(check_figure(nl, "published") == (double)r->published);
+    assert_true(check_figure(nl, "unknown_at_end") == (double)r->unknown_at_end);
+    assert_true(r->inv[SCN_INV_NO_LOSS].passed); /* in flight is not lost */
     scn_result_free(r);
     free(r);
 }
@@ -146,6 +229,9 @@ static void test_broken_files_name_file_and_line(void **state) {
     expect_load_error(FIXTURE("broken_loss.lua"), "2", "loss = 1.5 is impossible");
     expect_load_error(FIXTURE("broken_action_time.lua"), "4", "beyond the phases");
     expect_load_error(FIXTURE("broken_typo.lua"), "3", "did you mean 'cluster'");
+    expect_load_error(FIXTURE("broken_expect_field.lua"), "2", "did you mean 'leaderless_max'");
+    expect_load_error(FIXTURE("broken_progress_bound.lua"), "3", "cannot be observed");
+    expect_load_error(FIXTURE("broken_probe_type.lua"), "2", "'probe' must be true or false");
 }
 
 static void test_error_inside_action_stops_the_run(void **state) {
@@ -240,6 +326,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_calm_run_keeps_every_message),
         cmocka_unit_test(test_history_overflow_is_an_error),
+        cmocka_unit_test(test_outage_fails_availability),
+        cmocka_unit_test(test_never_recovered_fails_and_counts_add_up),
+        cmocka_unit_test(test_without_probe_idle_windows_are_not_counted),
         cmocka_unit_test(test_crash_all_with_fsync_never_loses),
         cmocka_unit_test(test_same_seed_same_hash),
         cmocka_unit_test(test_overrides_apply_and_bad_ones_are_refused),

@@ -50,6 +50,7 @@ typedef struct fake_world {
     uint32_t leader;
     bool dedup;
     uint32_t drop_confirms; /* confirms still to drop */
+    uint32_t nack_publishes; /* publishes still to refuse (NACK_PUBLISH, not stored) */
     bool declared;
     uint64_t session_timeout_ns;
     fake_msg_t msgs[FAKE_MSGS_MAX];
@@ -114,6 +115,18 @@ static void fake_publish(fake_node_t *n, io_addr_t from, const wire_publish_t *p
     a.confirm.producer_id = p->producer_id;
     a.confirm.sequence = p->sequence;
     w->publishes++;
+    if (w->nack_publishes > 0) {
+        w->nack_publishes--;
+        wire_msg_t nk;
+        memset(&nk, 0, sizeof(nk));
+        nk.type = WIRE_MSG_NACK_PUBLISH;
+        nk.nack_publish.request_id = p->request_id;
+        nk.nack_publish.producer_id = p->producer_id;
+        nk.nack_publish.sequence = p->sequence;
+        nk.nack_publish.reason = WIRE_STATUS_RESOURCE_LIMIT;
+        fake_send(n, from, &nk);
+        return;
+    }
     for (uint32_t i = 0; w->dedup && i < w->count; i++)
         if (w->msgs[i].producer_id == p->producer_id && w->msgs[i].sequence == p->sequence)
             a.confirm.duplicate = 1;
@@ -457,6 +470,67 @@ static void test_unknown_outcome_after_retries(void **state) {
     world_free(w);
 }
 
+static uint64_t count_flagged(const history_t *h, uint8_t kind, uint8_t flag) {
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < history_count(h); i++) {
+        const history_record_t *r = history_get(h, i);
+        if (r->op == HISTORY_OP_PUBLISH && r->kind == kind && (r->flags & flag)) n++;
+    }
+    return n;
+}
+
+/* The run ends with publishes in flight: settling records each as unknown
+ * (at end), so every publish has exactly one outcome and the counts add up;
+ * a second settle changes nothing. */
+static void test_settle_counts_in_flight_as_unknown(void **state) {
+    (void)state;
+    world_t *w = world_new(11);
+    w->fw.drop_confirms = 1000; /* never confirms */
+    workload_producer_config_t pc = producer_cfg(0);
+    pc.window = 4;
+    pc.retries = 20;
+    workload_client_t *p = add_producer(w, &pc);
+    sim_run(w->sim, 300 * MS, 0);
+    assert_false(workload_client_done(p));
+    workload_client_settle(p);
+    workload_client_settle(p);
+    assert_true(workload_client_done(p));
+    workload_stats_t ps;
+    workload_client_stats(p, &ps);
+    assert_int_equal(ps.published, 4);
+    assert_int_equal(ps.unknown, 4);
+    assert_int_equal(ps.unknown_at_end, 4);
+    assert_int_equal(ps.published, ps.confirmed + ps.publish_nacked + ps.failed + ps.unknown);
+    assert_int_equal(count_flagged(w->h, HISTORY_INFO, HISTORY_FLAG_AT_END), 4);
+    check_result_t r[CHECK_ALL_COUNT];
+    check_run(w, r);
+    assert_true(check_figure(&r[CHECK_NO_LOSS], "unfinished") == 0);
+    assert_true(check_figure(&r[CHECK_NO_LOSS], "unknown_at_end") == 4);
+    world_free(w); /* halting records nothing more: nothing is in flight */
+}
+
+/* A broker's NACK (never stored) is "nacked", apart from failed/unknown. */
+static void test_nack_is_its_own_outcome(void **state) {
+    (void)state;
+    world_t *w = world_new(12);
+    w->fw.nack_publishes = 2;
+    workload_producer_config_t pc = producer_cfg(5);
+    workload_client_t *p = add_producer(w, &pc);
+    sim_run(w->sim, 1 * S, 0);
+    assert_true(workload_client_done(p));
+    workload_stats_t ps;
+    workload_client_stats(p, &ps);
+    assert_int_equal(ps.publish_nacked, 2);
+    assert_int_equal(ps.confirmed, 3);
+    assert_int_equal(ps.published, ps.confirmed + ps.publish_nacked + ps.failed + ps.unknown);
+    assert_int_equal(count_flagged(w->h, HISTORY_FAIL, HISTORY_FLAG_NACKED), 2);
+    check_result_t r[CHECK_ALL_COUNT];
+    check_run(w, r);
+    assert_true(check_figure(&r[CHECK_NO_LOSS], "nacked") == 2);
+    assert_true(check_figure(&r[CHECK_NO_LOSS], "failed") == 0);
+    world_free(w);
+}
+
 static double gap_stats(world_t *w, double *cv) {
     uint64_t prev = 0, n = 0;
     double sum = 0, sum2 = 0;
@@ -750,6 +824,8 @@ int main(void) {
         cmocka_unit_test(test_no_faults_all_confirmed),
         cmocka_unit_test(test_dropped_confirm_duplicate_unless_idempotent),
         cmocka_unit_test(test_unknown_outcome_after_retries),
+        cmocka_unit_test(test_settle_counts_in_flight_as_unknown),
+        cmocka_unit_test(test_nack_is_its_own_outcome),
         cmocka_unit_test(test_window_bound_rate_and_instant_processing),
         cmocka_unit_test(test_poisson_rate),
         cmocka_unit_test(test_consumer_crash_redelivers),

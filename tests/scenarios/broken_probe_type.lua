@@ -1,0 +1,2 @@
+-- workload.probe is a boolean.
+workload { probe = "yes" }
