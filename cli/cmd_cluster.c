@@ -28,6 +28,7 @@
 #include "cli/broker_flags.h"
 #include "cli/cli.h"
 #include "runtime/log.h"
+#include "runtime/uv_io.h"
 
 #define CLUSTER_NODES_MAX BROKER_REPLICAS_MAX
 #define CLUSTER_PORTS_PER_NODE 3u
@@ -289,6 +290,10 @@ int cli_cmd_cluster(int argc, char **argv) {
     }
     c->self[len] = '\0';
     cluster_layout(c);
+    /* Our stdout may be a pipe whose reader goes away (`cluster | head`):
+     * dying of SIGPIPE would take every node down with us (PDEATHSIG). The
+     * children inherit the ignore; each broker sets it again anyway. */
+    rt_ignore_sigpipe();
     sigset_t set, old_mask;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
