@@ -31,6 +31,9 @@ HANDSHAKE_MS = 1500
 IDLE_MS = 4000
 FRAME_MS = 2000
 START = time.monotonic()
+# Under ASan (CTest sets this for the sanitizer build) freed memory sits in
+# quarantine and malloc_trim does not apply: RSS checks are skipped there.
+RSS_CHECKS = not os.environ.get("CHAOSLAB_SANITIZED")
 
 
 def fail(what):
@@ -116,14 +119,17 @@ class Node:
         fail("%s: the node no longer serves" % what)
 
     def stop(self):
+        """SIGTERM; returns the exit status (0 = a clean stop; under ASan a
+        leak or error found at exit makes it non-zero)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        return self.proc.returncode
 
 
 # ---- checks ---------------------------------------------------------------
@@ -236,7 +242,7 @@ def check_idle_burst(n):
     if closed < len(socks):
         fail("idle burst: %d of %d idle connections were not closed" % (
             len(socks) - closed, len(socks)))
-    if after > before + 16 * 1024:
+    if RSS_CHECKS and after > before + 16 * 1024:
         fail("idle burst: RSS stayed at %d KiB (before %d)" % (after, before))
     n.check_serving("idle burst")
 
@@ -264,7 +270,7 @@ def check_logged_in_burst(n):
     figure("logged-in burst: RSS before / held / after (KiB)", "%d / %d / %d" % (before, held, after))
     if len(socks) != 256 or refused != 44:
         fail("logged-in burst: want 256 served and 44 refused (the default cap)")
-    if after > before + 16 * 1024:
+    if RSS_CHECKS and after > before + 16 * 1024:
         fail("logged-in burst: RSS stayed at %d KiB (before %d)" % (after, before))
     n.check_serving("logged-in burst")
 
@@ -299,7 +305,7 @@ def check_half_frames(n):
     figure("half frames: RSS before / held / after (KiB)", "%d / %d / %d" % (before, held, after))
     if dropped < len(socks):
         fail("half frames: %d connections kept" % (len(socks) - dropped))
-    if after > before + 16 * 1024:
+    if RSS_CHECKS and after > before + 16 * 1024:
         fail("half frames: RSS stayed at %d KiB (before %d)" % (after, before))
     n.check_serving("half frames")
 
@@ -364,6 +370,7 @@ def main():
     signal.alarm(int(DEADLINE_S))
     with tempfile.TemporaryDirectory(prefix="chaoslab-robust-") as tmp:
         n = Node(sys.argv[1], tmp)
+        rc = None
         try:
             figure("RSS at start (KiB)", n.rss_kb())
             for name in names:
@@ -371,9 +378,11 @@ def main():
                 CHECKS[name](n)
                 print("ok %s (%.1fs)" % (name, time.monotonic() - t0), flush=True)
         finally:
-            n.stop()
-            if os.environ.get("ROBUST_SHOW_LOG"):
+            rc = n.stop()
+            if os.environ.get("ROBUST_SHOW_LOG") or rc != 0:
                 print(open(os.path.join(tmp, "node.log")).read()[-4000:])
+        if rc != 0:
+            fail("the node did not stop cleanly on SIGTERM (exit %s)" % rc)
     print("all checks held (%.0fs)" % (time.monotonic() - START))
 
 
