@@ -247,7 +247,9 @@ static rt_amqp_config_t broker_amqp_config(const cli_broker_args_t *a) {
     rt_amqp_config_t ac = {.listen = a->amqp,
                            .node_token = a->token[0] ? a->token : NULL,
                            .handshake_timeout_ms = (uint32_t)a->handshake_ms,
-                           .idle_timeout_ms = (uint32_t)a->idle_ms};
+                           .idle_timeout_ms = (uint32_t)a->idle_ms,
+                           .session_timeout_ms =
+                               (uint32_t)(a->strategy.cfg.session_timeout_ns / 1000000u)};
     if (a->client_peers.count > 0) {
         ac.nodes = a->client_peers.addr;
         ac.nodes_count = a->client_peers.count;

@@ -30,7 +30,9 @@
 #define FE_BACKOFF_MIN_NS (50ull * 1000000ull)
 #define FE_BACKOFF_MAX_NS (2000ull * 1000000ull)
 #define FE_CONSUMERS_MAX 64u         /* consumers per connection */
-#define FE_PREFETCH_MAX 128u         /* unacked deliveries per consumer on the wire */
+#define FE_PREFETCH_MAX 64u          /* unacked deliveries per consumer on the wire:
+                                        x 1 MiB bodies stays under the node's 64 MiB
+                                        per-connection output cap */
 #define FE_EXCLUSIVE_MAX 64u         /* exclusive queues per connection */
 #define FE_FRAMES_PER_PASS_MAX 4096u /* link frames handled per pass */
 #define FE_FEEDS_PER_PASS_MAX 64u
@@ -98,6 +100,7 @@ struct fe_conn {
     uint8_t *in;        /* NULL while empty */
     size_t in_len;
     uint64_t accepted_ns, active_ns; /* handshake / idle timeouts */
+    uint64_t last_tick_ns;   /* our own liveness: a gap = we were stopped */
     uint64_t drain_deadline_ns;
     /* the wire session */
     fe_link_t *link;
@@ -132,6 +135,7 @@ struct rt_amqp {
     char token[RT_CLIENT_TOKEN_MAX];
     uint32_t token_len;
     uint64_t handshake_ns, idle_ns;
+    uint64_t session_trust_ns; /* half the node's session timeout */
     uint32_t frees; /* connections freed, for the heap trim */
     int verbose, port;
     FILE *log_out;
@@ -588,11 +592,30 @@ static void fe__link_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
                        (unsigned)(room < FE_READ_CHUNK_BYTES ? room : FE_READ_CHUNK_BYTES));
 }
 
+/* 1 when this process did not run for longer than half the node's session
+ * timeout (SIGSTOP, a VM pause, a swap storm): our heartbeats stopped, the
+ * node may have expired the session and given its unacked messages to other
+ * consumers, and the deliveries buffered on the link (in the kernel or here)
+ * may be of that dead session. Handing them out would be a second first
+ * delivery (redelivered=0) of a message someone else already got; acking
+ * them could hit a reopened session's tags. So the link is dropped, unread,
+ * and a fresh session gets the messages again, flagged. */
+static int fe__stalled(fe_conn_t *c, uint64_t now) {
+    if (c->last_tick_ns == 0 || now - c->last_tick_ns <= c->fe->session_trust_ns) return 0;
+    c->last_tick_ns = now;
+    if (c->link == NULL) return 0;
+    c->fe->stats.stale_drops++;
+    fe__link_retry(c, c->node, 1);
+    return 1;
+}
+
 static void fe__link_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     (void)buf;
     fe_link_t *l = (fe_link_t *)s->data;
     fe_conn_t *c = l->owner;
     if (l->dead) return;
+    /* After a stop, libuv may run this before our timers: check here too. */
+    if (fe__stalled(c, fe__now(c->fe))) return;
     if (nread < 0) {
         fe__link_retry(c, c->node, 0);
         return;
@@ -1223,6 +1246,8 @@ static void fe__tick_cb(uv_timer_t *t) {
     fe_conn_t *c = (fe_conn_t *)t->data;
     if (c->closing) return;
     const uint64_t now = fe__now(c->fe);
+    (void)fe__stalled(c, now);
+    c->last_tick_ns = now;
     const char *why = fe__expired(c, now);
     if (why != NULL) {
         c->fe->stats.timeouts++;
@@ -1348,7 +1373,7 @@ static void fe__on_accept(uv_stream_t *server, int status) {
     }
     fe->alive++;
     c->fe = fe;
-    c->accepted_ns = c->active_ns = fe__now(fe);
+    c->accepted_ns = c->active_ns = c->last_tick_ns = fe__now(fe);
     c->tcp.data = c;
     c->refs = 1;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || uv_timer_init(fe->loop, &c->timer) != 0) {
@@ -1411,7 +1436,8 @@ int rt_amqp_new(uv_loop_t *loop, const rt_amqp_config_t *cfg, rt_amqp_t **out) {
     if (loop == NULL || cfg == NULL || out == NULL) return IO_EINVAL;
     if ((cfg->node_token != NULL && strlen(cfg->node_token) >= RT_CLIENT_TOKEN_MAX) ||
         cfg->handshake_timeout_ms > RT_AMQP_TIMEOUT_MS_MAX ||
-        cfg->idle_timeout_ms > RT_AMQP_TIMEOUT_MS_MAX)
+        cfg->idle_timeout_ms > RT_AMQP_TIMEOUT_MS_MAX ||
+        cfg->session_timeout_ms > RT_AMQP_TIMEOUT_MS_MAX)
         return IO_EINVAL;
     if (cfg->nodes_count > RT_AMQP_NODES_MAX || cfg->conns_max > RT_AMQP_CONNS_MAX ||
         (cfg->nodes_count > 0 && (cfg->nodes == NULL || cfg->first_node >= cfg->nodes_count)))
@@ -1447,6 +1473,10 @@ int rt_amqp_new(uv_loop_t *loop, const rt_amqp_config_t *cfg, rt_amqp_t **out) {
     fe->idle_ns = (uint64_t)(cfg->idle_timeout_ms ? cfg->idle_timeout_ms
                                                   : RT_AMQP_IDLE_TIMEOUT_MS_DEFAULT) *
                   1000000u;
+    /* Half the session timeout: margin for the node's own timer slack. */
+    fe->session_trust_ns = (uint64_t)(cfg->session_timeout_ms ? cfg->session_timeout_ms
+                                                              : RT_AMQP_SESSION_TIMEOUT_MS_DEFAULT) *
+                           500000u;
     fe->log_out = cfg->log_out;
     fe->verbose = cfg->verbose;
     uint8_t seed[8] = {0};

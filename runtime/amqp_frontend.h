@@ -37,6 +37,14 @@
  * node answered them (or RT_AMQP_DRAIN_TIMEOUT_MS passed), following a new
  * leader as usual: what the front end took off the socket is forwarded.
  *
+ * Stale deliveries: when this process did not run for longer than half the
+ * node's session timeout (SIGSTOP, a VM pause), every link is dropped unread
+ * before a byte more is handed out: the node may have expired the session
+ * meanwhile and given its messages to other consumers, so what the link
+ * still holds could be a second first delivery (redelivered=0). A fresh
+ * session gets them again, flagged. A silent link (a partition) is dropped
+ * after RT_AMQP_LINK_SILENT_MS, below the default session timeout.
+ *
  * Limits: conns_max connections (one more is accepted and closed, logged);
  * no connection.open within handshake_timeout_ms, or nothing read and no
  * write progress for idle_timeout_ms (even with heartbeats off) closes it.
@@ -67,6 +75,7 @@
 #define RT_AMQP_TIMEOUT_MS_MAX 86400000u
 #define RT_AMQP_DRAIN_TIMEOUT_MS 30000u  /* closed conn: finish forwarding, at most */
 #define RT_AMQP_LINK_SILENT_MS 1000u     /* no frame from the node: fail over */
+#define RT_AMQP_SESSION_TIMEOUT_MS_DEFAULT 2000u /* the broker's default */
 
 typedef struct rt_amqp rt_amqp_t;
 
@@ -83,6 +92,8 @@ typedef struct rt_amqp_config {
                                        every link); NULL = none */
     uint32_t handshake_timeout_ms;  /* 0 = RT_AMQP_HANDSHAKE_TIMEOUT_MS_DEFAULT */
     uint32_t idle_timeout_ms;       /* 0 = RT_AMQP_IDLE_TIMEOUT_MS_DEFAULT */
+    uint32_t session_timeout_ms;    /* the nodes' session_timeout_ms; 0 =
+                                       RT_AMQP_SESSION_TIMEOUT_MS_DEFAULT */
     FILE *log_out;                  /* borrowed; NULL = stderr */
     int verbose;                    /* 1 = log every connection */
 } rt_amqp_config_t;
@@ -95,6 +106,8 @@ typedef struct rt_amqp_stats {
     uint64_t drained;       /* closed with requests in flight: finished first */
     uint64_t drain_expired; /* ... and gave up after RT_AMQP_DRAIN_TIMEOUT_MS */
     uint64_t silent_failovers; /* the node said nothing for RT_AMQP_LINK_SILENT_MS */
+    uint64_t stale_drops;   /* this process stalled past half the session
+                               timeout: link dropped unread */
 } rt_amqp_stats_t;
 
 /* Allocate a front end on `loop` (borrowed). Copies and checks `cfg`.

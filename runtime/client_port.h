@@ -53,7 +53,8 @@
 /* conns_max when 0: every AMQP connection of every node holds one link to
  * the leader's port, so this must exceed nodes x RT_AMQP_CONNS_DEFAULT. */
 #define RT_CLIENT_CONNS_DEFAULT 1024u
-#define RT_CLIENT_OUT_BYTES_DEFAULT (16u * 1024u * 1024u) /* unsent bytes/conn */
+#define RT_CLIENT_OUT_BYTES_DEFAULT (64u * 1024u * 1024u) /* unsent bytes/conn: above
+                                                        FE_PREFETCH_MAX x the largest body */
 #define RT_CLIENT_READ_CHUNK_BYTES (64u * 1024u)      /* one read at most */
 #define RT_CLIENT_BACKLOG 128                         /* listen(2) backlog */
 #define RT_CLIENT_OUT_PAUSE_BYTES (4u * 1024u * 1024u)  /* stop reading above */

@@ -422,8 +422,95 @@ def check_chaos(cl):
     cl.check_alive("chaos")
 
 
+class Consumer(threading.Thread):
+    """Consumes `queue` on one node with manual acks (prefetch 100), acking
+    each delivery after `ack_delay_s`; records (time, body, redelivered)."""
+
+    def __init__(self, port, queue, ack_delay_s, log, name):
+        super().__init__(daemon=True)
+        self.name_ = name
+        self.port, self.queue, self.ack_delay_s, self.log = port, queue, ack_delay_s, log
+        self.stop_flag = False
+
+    def run(self):
+        while not self.stop_flag:
+            try:
+                conn = connect(self.port, timeout=3)
+                ch = conn.channel()
+                ch.basic_qos(prefetch_count=128)
+                for method, _, body in ch.consume(self.queue, inactivity_timeout=0.2):
+                    if self.stop_flag:
+                        break
+                    if method is None:
+                        continue
+                    self.log.append((time.monotonic(), body.split(b" ")[0].decode(),
+                                     bool(method.redelivered), self.name_))
+                    if self.ack_delay_s:
+                        time.sleep(self.ack_delay_s)
+                    ch.basic_ack(method.delivery_tag)
+                conn.close()
+            except Exception:  # noqa: BLE001 - the node went away: again
+                time.sleep(0.3)
+
+
+def check_paused_follower(cl):
+    """A consumer on a follower that gets SIGSTOPped past the session
+    timeout: the leader requeues its unacked deliveries and another consumer
+    gets them (flagged). After SIGCONT the follower's front end must not
+    hand out what it had buffered from the dead session as a first
+    delivery: no message may be delivered with redelivered=0 after it was
+    already delivered once."""
+    leader = cl.wait_leader()
+    follower = (leader + 1) % cl.n
+    q = "pfw-%d" % os.getpid()
+    conn = connect(cl.amqp[leader])
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.queue_declare(queue=q, durable=True)
+    # The follower's consumer keeps up (acks at once), so when the pause
+    # comes what the leader sent for it sits in the follower's buffers, not
+    # in the client's: those deliveries are of a session that expires.
+    total = 2000
+    pad = b"." * (16 * 1024)
+    for i in range(total):
+        ch.basic_publish("", q, ("m-%d " % i).encode() + pad,
+                         pika.BasicProperties(delivery_mode=2))
+    conn.close()
+    log = []
+    slow = Consumer(cl.amqp[follower], q, 0.002, log, "follower")
+    slow.start()
+    time.sleep(1.5)
+    fast = Consumer(cl.amqp[leader], q, 0.0, log, "leader")
+    cl.pause(follower)
+    time.sleep(0.3)
+    fast.start()
+    time.sleep(3.7)  # past the 2 s session timeout
+    cl.resume(follower)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len({e[1] for e in log}) < total:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    slow.stop_flag = fast.stop_flag = True
+    slow.join(10)
+    fast.join(10)
+    seen, bad = {}, []
+    for t, body, redelivered, who in sorted(log):
+        if body in seen and not redelivered:
+            bad.append("%s (first to the %s, again to the %s)" % (body, seen[body], who))
+        seen[body] = who
+    figure("paused follower: deliveries / distinct / second deliveries unflagged",
+           "%d / %d / %d" % (len(log), len(seen), len(bad)))
+    cl.check_alive("paused follower")
+    if len(seen) < total:
+        fail("paused follower: %d of %d messages never delivered" % (total - len(seen), total))
+    if bad:
+        fail("paused follower: %d messages delivered again without the redelivered flag, "
+             "e.g. %s" % (len(bad), bad[:5]))
+
+
 CHECKS = {
     "follower_close": check_follower_close,
+    "paused_follower": check_paused_follower,
     "pause_failover": check_pause_failover,
     "chaos": check_chaos,
 }
