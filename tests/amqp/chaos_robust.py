@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -152,22 +153,44 @@ def check_wire_flood(n):
 
 
 def check_amqp_flood(n):
-    """20,000 pipelined basic.publish with confirms, then close unread."""
-    s = raw.login(n.amqp)
-    if s is None:
-        fail("amqp: raw login failed")
-    q = "flood-%d" % os.getpid()
-    burst = raw.confirm_select(1) + raw.queue_declare(1, q)
-    pub = raw.basic_publish(1, "", q, b"x" * 64)
-    burst += pub * 20000
-    s.settimeout(20)
-    try:
-        s.sendall(burst)
-    except OSError:
-        pass
-    s.close()
-    time.sleep(1.0)
-    n.check_serving("amqp flood")
+    """20,000 pipelined basic.publish with confirms. Twice: closed without
+    reading a byte (the node's next write meets a reset), and closed after
+    reading some confirms, with the receive buffer empty (a clean FIN: the
+    node's write after it draws a reset, the one after that EPIPE, which
+    was SIGPIPE, death, before)."""
+    for mode in ("unread", "half-read"):
+        s = raw.login(n.amqp)
+        if s is None:
+            fail("amqp: raw login failed")
+        q = "flood-%d" % os.getpid()
+        burst = raw.confirm_select(1) + raw.queue_declare(1, q)
+        burst += raw.basic_publish(1, "", q, b"x" * 64) * 20000
+        s.settimeout(20)
+        if mode == "unread":
+            try:
+                s.sendall(burst)
+            except OSError:
+                pass
+        else:
+            def send():
+                try:
+                    s.sendall(burst)
+                except OSError:
+                    pass
+            t = threading.Thread(target=send, daemon=True)
+            t.start()
+            got = 0
+            try:
+                while got < 32 * 1024:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    got += len(chunk)
+            except OSError:
+                pass
+        s.close()
+        time.sleep(1.0)
+        n.check_serving("amqp flood (%s)" % mode)
 
 
 def check_stalled_consumer(n):
