@@ -1,4 +1,7 @@
 /* cli/cmd_broker.c — `chaoslab broker`: one real broker node (runtime/server). */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +13,7 @@
 #include "runtime/server.h"
 
 #define CLI_BROKER_PEERS_TEXT_MAX 4096u /* bytes of a --peers / --client-peers list */
+#define CLI_BROKER_TIMEOUT_MS_MAX 86400000u /* a day: the most any timeout flag takes */
 
 /* A comma-separated address list, split in place. */
 typedef struct cli_addr_list {
@@ -24,6 +28,9 @@ typedef struct cli_broker_args {
     cli_addr_list_t peers;
     cli_addr_list_t client_peers; /* count 0 = not given */
     const char *client, *amqp, *data_dir, *listen;
+    const char *token_file;
+    char token[RT_CLIENT_TOKEN_MAX]; /* read from token_file */
+    uint64_t handshake_ms, idle_ms, frame_ms; /* 0 = the runtime's defaults */
     rt_log_level_t log_level;
     cli_strategy_t strategy;
 } cli_broker_args_t;
@@ -32,6 +39,8 @@ static void broker_usage(FILE *out) {
     fprintf(out,
             "usage: chaoslab broker --id N --peers H:P,H:P,... --client H:P --data-dir DIR\n"
             "                       [--amqp H:P [--client-peers H:P,...]] [--listen HOST]\n"
+            "                       [--client-token-file FILE] [--handshake-timeout MS]\n"
+            "                       [--idle-timeout MS] [--frame-timeout MS]\n"
             "                       [strategy flags]\n"
             "                       [--log-level error|warn|info|debug]\n\n"
             "Runs one node of the reference broker for real: Raft over TCP between\n"
@@ -42,7 +51,20 @@ static void broker_usage(FILE *out) {
             "  --id N           this node's index in --peers (0-based)\n"
             "  --peers LIST     peer address of every node, in id order; the count is\n"
             "                   the replica count (1..%u)\n"
-            "  --client H:P     where wire clients connect (port 0 = any free port)\n"
+            "  --client H:P     where wire clients connect (port 0 = any free port);\n"
+            "                   a loopback address unless --client-token-file is given\n"
+            "  --client-token-file FILE\n"
+            "                   wire clients must send this token first (the file's\n"
+            "                   first line, 1..%u bytes; see docs/broker.md); the AMQP\n"
+            "                   front end sends it on its own links. Every node of a\n"
+            "                   cluster needs the same token\n"
+            "  --handshake-timeout MS  close a connection not logged in by then\n"
+            "                   (default %u)\n"
+            "  --idle-timeout MS        close a logged-in connection that sent nothing\n"
+            "                   and read nothing for this long, heartbeats or not\n"
+            "                   (default %u)\n"
+            "  --frame-timeout MS       close a wire connection whose frame is not\n"
+            "                   complete by then (slow bytes; default %u)\n"
             "  --data-dir DIR   created if missing; locked while this node runs\n"
             "  --amqp H:P       listen for AMQP 0-9-1 clients here (guest/guest,\n"
             "                   vhost /)\n"
@@ -54,7 +76,8 @@ static void broker_usage(FILE *out) {
             "  --listen HOST    host the peer port binds to (default 127.0.0.1; use\n"
             "                   0.0.0.0 for a cluster across machines)\n"
             "  --log-level L    error, warn, info (default) or debug\n\n",
-            BROKER_REPLICAS_MAX);
+            BROKER_REPLICAS_MAX, RT_CLIENT_TOKEN_MAX - 1, RT_CLIENT_HANDSHAKE_TIMEOUT_MS_DEFAULT,
+            RT_CLIENT_IDLE_TIMEOUT_MS_DEFAULT, RT_CLIENT_FRAME_TIMEOUT_MS_DEFAULT);
     cli_strategy_usage(out);
     fprintf(out,
             "\nexit codes: 0 = stopped by a signal, 1 = could not run (data dir locked,\n"
@@ -93,7 +116,9 @@ static int broker_parse_one(cli_broker_args_t *a, int argc, char **argv, int *i)
     if (st > 0) return -1;
     static const char *const valued[] = {"--id",       "--peers",  "--client",
                                          "--amqp",     "--data-dir", "--listen",
-                                         "--log-level", "--client-peers"};
+                                         "--log-level", "--client-peers",
+                                         "--client-token-file", "--handshake-timeout",
+                                         "--idle-timeout", "--frame-timeout"};
     int known = 0;
     for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
         known |= strcmp(flag, valued[k]) == 0;
@@ -114,6 +139,16 @@ static int broker_parse_one(cli_broker_args_t *a, int argc, char **argv, int *i)
     } else if (strcmp(flag, "--log-level") == 0) {
         if (rt_log_level_parse(v, &a->log_level) != 0)
             return cli_usage_error("broker", "--log-level wants error|warn|info|debug, got '%s'", v);
+    } else if (strcmp(flag, "--client-token-file") == 0) {
+        a->token_file = v;
+    } else if (strcmp(flag, "--handshake-timeout") == 0 || strcmp(flag, "--idle-timeout") == 0 ||
+               strcmp(flag, "--frame-timeout") == 0) {
+        uint64_t ms = 0;
+        if (cli_parse_u64(v, &ms) != 0 || ms < 1 || ms > CLI_BROKER_TIMEOUT_MS_MAX)
+            return cli_usage_error("broker", "%s wants 1..86400000 (ms), got '%s'", flag, v);
+        if (flag[2] == 'h') a->handshake_ms = ms;
+        else if (flag[2] == 'i') a->idle_ms = ms;
+        else a->frame_ms = ms;
     } else if (strcmp(flag, "--client") == 0) {
         a->client = v;
     } else if (strcmp(flag, "--amqp") == 0) {
@@ -123,6 +158,38 @@ static int broker_parse_one(cli_broker_args_t *a, int argc, char **argv, int *i)
     } else {
         a->listen = v;
     }
+    return -1;
+}
+
+/* 1 if `addr` ("host:port") is a loopback address (127.0.0.0/8 or ::1). */
+static int broker_is_loopback(const char *addr) {
+    struct sockaddr_storage ss;
+    char text[RT_HOST_MAX + 16];
+    const size_t n = strlen(addr);
+    if (n < 2 || n >= sizeof text) return 0;
+    memcpy(text, addr, n + 1);
+    if (strcmp(text + n - 2, ":0") == 0) text[n - 1] = '1'; /* any port parses */
+    if (rt_parse_addr(text, &ss) != 0) return 0;
+    if (ss.ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+    return ss.ss_family == AF_INET6 &&
+           IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&ss)->sin6_addr);
+}
+
+/* The token: the first line of the file, trailing blanks cut. Returns -1 or
+ * an exit code. */
+static int broker_read_token(cli_broker_args_t *a) {
+    FILE *f = fopen(a->token_file, "r");
+    if (f == NULL) return cli_usage_error("broker", "cannot read --client-token-file '%s'", a->token_file);
+    char line[RT_CLIENT_TOKEN_MAX + 2];
+    const int got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    size_t n = got ? strlen(line) : 0;
+    while (n > 0 && isspace((unsigned char)line[n - 1])) line[--n] = '\0';
+    if (n == 0 || n >= RT_CLIENT_TOKEN_MAX)
+        return cli_usage_error("broker", "--client-token-file '%s' must hold a token of 1..255 bytes",
+                               a->token_file);
+    memcpy(a->token, line, n + 1);
     return -1;
 }
 
@@ -147,6 +214,11 @@ static int broker_check(const cli_broker_args_t *a) {
         return cli_usage_error("broker", "bad --client address '%s' (want host:port)", a->client);
     if (a->amqp != NULL && rt_parse_addr(a->amqp, &ss) != 0)
         return cli_usage_error("broker", "bad --amqp address '%s' (want host:port)", a->amqp);
+    if (a->token_file == NULL && !broker_is_loopback(a->client))
+        return cli_usage_error("broker",
+                               "--client %s is not a loopback address: give --client-token-file "
+                               "so wire clients must authenticate",
+                               a->client);
     if (a->client_peers.count == 0) return -1;
     if (a->amqp == NULL)
         return cli_usage_error("broker", "%s is only used by the AMQP front end: add --amqp",
@@ -172,7 +244,12 @@ static int broker_dialable(const char *addr) {
  * port (as given when it can be dialled, else the hook's 127.0.0.1:<bound
  * port>). */
 static rt_amqp_config_t broker_amqp_config(const cli_broker_args_t *a) {
-    rt_amqp_config_t ac = {.listen = a->amqp};
+    rt_amqp_config_t ac = {.listen = a->amqp,
+                           .node_token = a->token[0] ? a->token : NULL,
+                           .handshake_timeout_ms = (uint32_t)a->handshake_ms,
+                           .idle_timeout_ms = (uint32_t)a->idle_ms,
+                           .session_timeout_ms =
+                               (uint32_t)(a->strategy.cfg.session_timeout_ns / 1000000u)};
     if (a->client_peers.count > 0) {
         ac.nodes = a->client_peers.addr;
         ac.nodes_count = a->client_peers.count;
@@ -196,6 +273,9 @@ static int broker_run(const cli_broker_args_t *a, char *err, size_t cap) {
         .node_id = (uint32_t)a->id, .peers = a->peers.addr, .peers_count = a->peers.count,
         .listen_host = a->listen, .client_addr = a->client, .amqp_addr = a->amqp,
         .data_dir = a->data_dir, .broker = a->strategy.cfg, .log_level = a->log_level,
+        .client_token = a->token[0] ? a->token : NULL,
+        .handshake_timeout_ms = (uint32_t)a->handshake_ms,
+        .idle_timeout_ms = (uint32_t)a->idle_ms, .frame_timeout_ms = (uint32_t)a->frame_ms,
     };
     rt_amqp_t *fe = NULL;
     rt_server_frontend_t hook;
@@ -232,6 +312,7 @@ int cli_cmd_broker(int argc, char **argv) {
         }
     }
     if (rc < 0) rc = broker_check(a);
+    if (rc < 0 && a->token_file != NULL) rc = broker_read_token(a);
     if (rc >= 0) {
         free(a);
         return rc;

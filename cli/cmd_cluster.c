@@ -13,10 +13,12 @@
  * the parent dies (PR_SET_PDEATHSIG), so none is left behind.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,6 +30,7 @@
 #include "cli/broker_flags.h"
 #include "cli/cli.h"
 #include "runtime/log.h"
+#include "runtime/uv_io.h"
 
 #define CLUSTER_NODES_MAX BROKER_REPLICAS_MAX
 #define CLUSTER_PORTS_PER_NODE 3u
@@ -37,7 +40,9 @@
 #define CLUSTER_WAIT_SLICE_MS 200u
 #define CLUSTER_PATH_MAX 4096u
 #define CLUSTER_ADDR_MAX 32u
-#define CLUSTER_ARGV_MAX (24 + CLI_STRATEGY_WORDS_MAX)
+#define CLUSTER_ARGV_MAX (26 + CLI_STRATEGY_WORDS_MAX)
+#define CLUSTER_TOKEN_BYTES 16u /* random bytes of a new token (32 hex digits) */
+#define CLUSTER_TOKEN_FILE "client-token"
 
 typedef struct cluster_node {
     pid_t pid;   /* 0 once reaped */
@@ -53,6 +58,7 @@ typedef struct cluster {
     const char *log_level;
     cli_strategy_t strategy;
     char self[CLUSTER_PATH_MAX];
+    char token_file[CLUSTER_PATH_MAX]; /* DIR/client-token, shared by the nodes */
     char peers[CLUSTER_NODES_MAX * CLUSTER_ADDR_MAX];
     char clients[CLUSTER_NODES_MAX * CLUSTER_ADDR_MAX]; /* --client-peers */
     cluster_node_t node[CLUSTER_NODES_MAX];
@@ -140,6 +146,38 @@ static void cluster_layout(cluster_t *c) {
     }
 }
 
+/* The wire client ports' token: DIR/client-token (mode 0600), made from
+ * getrandom the first time and kept, so a restarted cluster and the wire
+ * clients that read the file keep working. Returns 0 or -1 (said why). */
+static int cluster_token(cluster_t *c) {
+    if (mkdir(c->dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "chaoslab cluster: cannot create %s: %s\n", c->dir, strerror(errno));
+        return -1;
+    }
+    snprintf(c->token_file, sizeof c->token_file, "%s/%s", c->dir, CLUSTER_TOKEN_FILE);
+    const int fd = open(c->token_file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST) return 0; /* kept from an earlier run */
+        fprintf(stderr, "chaoslab cluster: cannot create %s: %s\n", c->token_file,
+                strerror(errno));
+        return -1;
+    }
+    uint8_t raw[CLUSTER_TOKEN_BYTES];
+    char text[2 * CLUSTER_TOKEN_BYTES + 2];
+    int ok = getrandom(raw, sizeof raw, 0) == (ssize_t)sizeof raw;
+    for (uint32_t i = 0; i < CLUSTER_TOKEN_BYTES; i++)
+        snprintf(text + 2 * i, 3, "%02x", raw[i]);
+    text[2 * CLUSTER_TOKEN_BYTES] = '\n';
+    ok = ok && write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1);
+    ok = (close(fd) == 0) && ok;
+    if (!ok) {
+        fprintf(stderr, "chaoslab cluster: cannot write %s\n", c->token_file);
+        (void)unlink(c->token_file);
+        return -1;
+    }
+    return 0;
+}
+
 /* In the child: the node's own process group, default signal mask, exec. */
 static void cluster_exec_child(const cluster_t *c, uint32_t i, const sigset_t *old_mask) {
     (void)setpgid(0, 0);
@@ -164,6 +202,8 @@ static void cluster_exec_child(const cluster_t *c, uint32_t i, const sigset_t *o
     args[k++] = n->amqp;
     args[k++] = "--client-peers";
     args[k++] = c->clients;
+    args[k++] = "--client-token-file";
+    args[k++] = c->token_file;
     args[k++] = "--data-dir";
     args[k++] = n->dir;
     args[k++] = "--log-level";
@@ -205,9 +245,10 @@ static void cluster_print(const cluster_t *c) {
     }
     printf("\nAMQP 0-9-1 clients (pika, amqp-tools; guest/guest, vhost /): connect to\n"
            "any amqp port, e.g. amqp://guest:guest@127.0.0.1:%u/ (a follower forwards\n"
-           "to the leader). Wire clients: any client port (a follower answers\n"
-           "NOT_LEADER with the leader's id). Ctrl-C stops every node.\n\n",
-           c->node[0].amqp_port);
+           "to the leader). Wire clients: any client port, sending the token in\n"
+           "%s first (docs/broker.md; a follower answers NOT_LEADER with the\n"
+           "leader's id). Ctrl-C stops every node.\n\n",
+           c->node[0].amqp_port, c->token_file);
     fflush(stdout);
 }
 
@@ -289,6 +330,14 @@ int cli_cmd_cluster(int argc, char **argv) {
     }
     c->self[len] = '\0';
     cluster_layout(c);
+    /* Our stdout may be a pipe whose reader goes away (`cluster | head`):
+     * dying of SIGPIPE would take every node down with us (PDEATHSIG). The
+     * children inherit the ignore; each broker sets it again anyway. */
+    rt_ignore_sigpipe();
+    if (cluster_token(c) != 0) {
+        free(c);
+        return CLI_EXIT_FAIL;
+    }
     sigset_t set, old_mask;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);

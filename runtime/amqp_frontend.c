@@ -20,11 +20,19 @@
 #define FE_LINK_IN_BYTES_MAX (2u * WIRE_MESSAGE_SIZE_MAX)
 #define FE_READ_CHUNK_BYTES (64u * 1024u)
 #define FE_TICK_MS 50u
-#define FE_HEARTBEAT_NS (500ull * 1000000ull)
+#define FE_HEARTBEAT_NS (250ull * 1000000ull) /* < FE_LINK_SILENT_NS / 3 */
+#define FE_LINK_SILENT_NS ((uint64_t)RT_AMQP_LINK_SILENT_MS * 1000000ull)
+#define FE_DRAIN_TIMEOUT_NS ((uint64_t)RT_AMQP_DRAIN_TIMEOUT_MS * 1000000ull)
+#define FE_LINK_IN_CAP_MIN (64u * 1024u) /* first link buffer; doubles to the max */
+#define FE_TRIM_EVERY_FREES 64u          /* trim the heap after this many frees */
+#define FE_REFUSE_LOG_EVERY 100u         /* log the 1st, 101st, ... refusal */
 #define FE_REQUEST_TIMEOUT_NS (10ull * 1000000000ull)
 #define FE_BACKOFF_MIN_NS (50ull * 1000000ull)
 #define FE_BACKOFF_MAX_NS (2000ull * 1000000ull)
 #define FE_CONSUMERS_MAX 64u         /* consumers per connection */
+#define FE_PREFETCH_MAX 64u          /* unacked deliveries per consumer on the wire:
+                                        x 1 MiB bodies stays under the node's 64 MiB
+                                        per-connection output cap */
 #define FE_EXCLUSIVE_MAX 64u         /* exclusive queues per connection */
 #define FE_FRAMES_PER_PASS_MAX 4096u /* link frames handled per pass */
 #define FE_FEEDS_PER_PASS_MAX 64u
@@ -71,8 +79,9 @@ typedef struct fe_link {
     uv_shutdown_t shutdown_req;
     fe_conn_t *owner;
     uint8_t up, dead, reading;
-    uint8_t *in;
-    size_t in_len;
+    uint8_t *in;          /* NULL while empty; grows to FE_LINK_IN_BYTES_MAX */
+    size_t in_len, in_cap;
+    uint64_t last_rx_ns;  /* connect time, then the last bytes from the node */
     rt_outbuf_t out; /* frames of this loop turn, not yet written */
 } fe_link_t;
 
@@ -86,8 +95,13 @@ struct fe_conn {
     uint64_t id;
     uint8_t closing, reading, writing, link_blocked, amq_declared, amq_used;
     uint8_t link_dirty; /* link->out has bytes for the next flush */
-    uint8_t *in;
+    uint8_t tcp_closed; /* the client socket is closed (draining or gone) */
+    uint8_t draining;   /* closed by the client; finishing its requests */
+    uint8_t *in;        /* NULL while empty */
     size_t in_len;
+    uint64_t accepted_ns, active_ns; /* handshake / idle timeouts */
+    uint64_t last_tick_ns;   /* our own liveness: a gap = we were stopped */
+    uint64_t drain_deadline_ns;
     /* the wire session */
     fe_link_t *link;
     uint32_t node;         /* index of the node the link goes to */
@@ -118,6 +132,11 @@ struct rt_amqp {
     uint32_t nodes_count, first_node, conns_max, conns;
     uint32_t alive; /* fe_conn_t structs not yet freed (handles closing) */
     uint16_t heartbeat_s;
+    char token[RT_CLIENT_TOKEN_MAX];
+    uint32_t token_len;
+    uint64_t handshake_ns, idle_ns;
+    uint64_t session_trust_ns; /* half the node's session timeout */
+    uint32_t frees; /* connections freed, for the heap trim */
     int verbose, port;
     FILE *log_out;
     fe_conn_t *head;
@@ -182,13 +201,16 @@ static void fe__conn_unref(fe_conn_t *c) {
     c->refs--;
     if (c->refs > 0) return;
     rt_amqp_t *fe = c->fe;
-    for (uint32_t i = 0; i < FE_WINDOW; i++) free(c->reqs[i].frame);
+    for (uint32_t i = 0; c->reqs != NULL && i < FE_WINDOW; i++) free(c->reqs[i].frame);
     for (uint32_t i = 0; i < FE_EXCLUSIVE_MAX; i++) free(c->exclusive[i]);
     free(c->reqs);
     free(c->in);
     free(c);
     assert(fe->alive > 0);
     fe->alive--;
+    /* Give freed pages back: after a burst of connections glibc would keep
+     * them in its arenas (RSS stuck at the peak). */
+    if (fe->alive == 0 || ++fe->frees % FE_TRIM_EVERY_FREES == 0) rt_trim_memory();
     fe__maybe_free(fe);
 }
 
@@ -278,11 +300,12 @@ static void fe__client_write_cb(uv_write_t *req, int status) {
     fe_conn_t *c = w->c;
     free(w);
     c->writing = 0;
-    if (c->closing) return;
-    if (status < 0) {
+    if (c->closing || c->tcp_closed) return;
+    if (status < 0) { /* EPIPE, ECONNRESET: this connection only */
         fe__conn_close(c);
         return;
     }
+    c->active_ns = fe__now(c->fe); /* the client reads: not idle */
     fe__client_flush(c);
     if (c->link_blocked) fe__link_process(c);
     fe__pump(c);
@@ -293,7 +316,14 @@ static void fe__client_write_cb(uv_write_t *req, int status) {
 static void fe__client_flush(fe_conn_t *c) {
     if (c->closing || c->writing) return;
     const uint8_t *bytes = NULL;
-    const size_t n = amqp_conn_output(c->conn, &bytes);
+    size_t n = amqp_conn_output(c->conn, &bytes);
+    if (c->tcp_closed) { /* draining: nobody to tell */
+        for (uint32_t i = 0; i < FE_FEEDS_PER_PASS_MAX && n > 0; i++) {
+            amqp_conn_output_consume(c->conn, n);
+            n = amqp_conn_output(c->conn, &bytes);
+        }
+        return;
+    }
     if (n == 0) {
         if (amqp_conn_state(c->conn) == AMQP_CONN_S_CLOSED) fe__conn_close(c);
         return;
@@ -354,13 +384,14 @@ static void fe__link_send_msg(fe_conn_t *c, const wire_msg_t *m) {
 static uint32_t fe__window_used(const fe_conn_t *c) { return (uint32_t)(c->next_rid - c->head_rid); }
 
 static fe_req_t *fe__req_find(fe_conn_t *c, uint64_t rid) {
-    if (rid == 0 || rid < c->head_rid || rid >= c->next_rid) return NULL;
+    if (rid == 0 || rid < c->head_rid || rid >= c->next_rid || c->reqs == NULL) return NULL;
     fe_req_t *r = &c->reqs[rid % FE_WINDOW];
     return r->rid == rid ? r : NULL;
 }
 
 /* Send the held requests that no unanswered publish precedes any more. */
 static void fe__release_deferred(fe_conn_t *c) {
+    if (c->reqs == NULL) return;
     for (uint64_t rid = c->head_rid; rid < c->next_rid && c->deferred > 0; rid++) {
         fe_req_t *r = &c->reqs[rid % FE_WINDOW];
         if (r->rid != rid) continue;
@@ -385,6 +416,7 @@ static void fe__req_done(fe_conn_t *c, fe_req_t *r) {
 
 /* 1 if a publish of this connection is still unanswered. */
 static int fe__publishes_pending(const fe_conn_t *c) {
+    if (c->reqs == NULL) return 0;
     for (uint64_t rid = c->head_rid; rid < c->next_rid; rid++) {
         const fe_req_t *r = &c->reqs[rid % FE_WINDOW];
         if (r->rid == rid && r->kind == FE_REQ_PUBLISH) return 1;
@@ -398,6 +430,10 @@ static int fe__req_issue(fe_conn_t *c, wire_msg_t *m, uint64_t *rid_field, uint8
                          uint16_t channel, uint64_t amqp_req) {
     assert(kind != FE_REQ_FREE);
     if (fe__window_used(c) >= FE_WINDOW) return IO_ENOMEM;
+    if (c->reqs == NULL) { /* allocated on the first request, freed when idle */
+        c->reqs = calloc(FE_WINDOW, sizeof *c->reqs);
+        if (c->reqs == NULL) return IO_ENOMEM;
+    }
     const uint64_t rid = c->next_rid;
     *rid_field = rid;
     const int size = wire_encoded_size(m);
@@ -431,6 +467,20 @@ static int fe__req_issue(fe_conn_t *c, wire_msg_t *m, uint64_t *rid_field, uint8
 /* ---- link (wire session) ------------------------------------------------------ */
 
 static void fe__link_connect(fe_conn_t *c);
+
+/* The client port's token preamble ("CHLA", u32 LE length, token): the
+ * first bytes of every link, before the session's first heartbeat. */
+static void fe__link_auth(fe_conn_t *c) {
+    const rt_amqp_t *fe = c->fe;
+    uint8_t head[RT_CLIENT_AUTH_HEADER_BYTES];
+    const uint32_t magic = RT_CLIENT_AUTH_MAGIC, len = fe->token_len;
+    for (uint32_t i = 0; i < 4; i++) {
+        head[i] = (uint8_t)(magic >> (8 * i));
+        head[4 + i] = (uint8_t)(len >> (8 * i));
+    }
+    if (rt_outbuf_append(&c->link->out, head, sizeof head, (const uint8_t *)fe->token, len) != 0)
+        return; /* no memory: the node refuses the link, which fails over */
+}
 
 static void fe__link_retry(fe_conn_t *c, uint32_t node, int at_once) {
     fe__link_drop(c, 0);
@@ -486,8 +536,14 @@ static void fe__consume_msg(const fe_consumer_t *k, wire_msg_t *m) {
     m->type = WIRE_MSG_CONSUME;
     m->consume.queue = (wire_bytes_t){(const uint8_t *)k->queue, k->queue_len};
     m->consume.consumer_tag = (wire_bytes_t){(const uint8_t *)k->tag, k->tag_len};
-    m->consume.prefetch = k->prefetch;
-    m->consume.ack_mode = k->no_ack ? WIRE_ACK_AUTO : WIRE_ACK_MANUAL;
+    /* Flow control toward the client: the node pushes at most
+     * FE_PREFETCH_MAX unacked deliveries per consumer, and a no_ack
+     * consumer is a manual one on the wire that the front end acks once the
+     * delivery sits in the client's output (fe__on_deliver). A client that
+     * stops reading then stops the node instead of piling up deliveries. */
+    m->consume.prefetch = k->prefetch == 0 || k->prefetch > FE_PREFETCH_MAX ? FE_PREFETCH_MAX
+                                                                            : k->prefetch;
+    m->consume.ack_mode = WIRE_ACK_MANUAL;
 }
 
 /* A new session: heartbeat first (so the node opens the session we will
@@ -516,12 +572,41 @@ static void fe__link_up(fe_conn_t *c) {
     }
 }
 
+/* The link's input grows by doubling while a big frame needs it (up to
+ * FE_LINK_IN_BYTES_MAX) and is freed whenever it is empty. */
 static void fe__link_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     (void)suggested;
     fe_link_t *l = (fe_link_t *)h->data;
-    const size_t room = FE_LINK_IN_BYTES_MAX - l->in_len;
-    *buf = uv_buf_init((char *)l->in + l->in_len,
+    if (l->in_cap - l->in_len < FE_READ_CHUNK_BYTES && l->in_cap < FE_LINK_IN_BYTES_MAX) {
+        size_t cap = l->in_cap ? l->in_cap * 2 : FE_LINK_IN_CAP_MIN;
+        if (cap > FE_LINK_IN_BYTES_MAX) cap = FE_LINK_IN_BYTES_MAX;
+        uint8_t *in = realloc(l->in, cap);
+        if (in != NULL) {
+            l->in = in;
+            l->in_cap = cap;
+        }
+    }
+    const size_t room = l->in_cap - l->in_len;
+    /* room 0 (no memory) makes libuv report UV_ENOBUFS: the link fails over. */
+    *buf = uv_buf_init(room ? (char *)l->in + l->in_len : NULL,
                        (unsigned)(room < FE_READ_CHUNK_BYTES ? room : FE_READ_CHUNK_BYTES));
+}
+
+/* 1 when this process did not run for longer than half the node's session
+ * timeout (SIGSTOP, a VM pause, a swap storm): our heartbeats stopped, the
+ * node may have expired the session and given its unacked messages to other
+ * consumers, and the deliveries buffered on the link (in the kernel or here)
+ * may be of that dead session. Handing them out would be a second first
+ * delivery (redelivered=0) of a message someone else already got; acking
+ * them could hit a reopened session's tags. So the link is dropped, unread,
+ * and a fresh session gets the messages again, flagged. */
+static int fe__stalled(fe_conn_t *c, uint64_t now) {
+    if (c->last_tick_ns == 0 || now - c->last_tick_ns <= c->fe->session_trust_ns) return 0;
+    c->last_tick_ns = now;
+    if (c->link == NULL) return 0;
+    c->fe->stats.stale_drops++;
+    fe__link_retry(c, c->node, 1);
+    return 1;
 }
 
 static void fe__link_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -529,12 +614,15 @@ static void fe__link_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     fe_link_t *l = (fe_link_t *)s->data;
     fe_conn_t *c = l->owner;
     if (l->dead) return;
+    /* After a stop, libuv may run this before our timers: check here too. */
+    if (fe__stalled(c, fe__now(c->fe))) return;
     if (nread < 0) {
         fe__link_retry(c, c->node, 0);
         return;
     }
     l->in_len += (size_t)nread;
-    assert(l->in_len <= FE_LINK_IN_BYTES_MAX);
+    assert(l->in_len <= l->in_cap);
+    if (nread > 0) l->last_rx_ns = fe__now(c->fe);
     fe__link_process(c);
     fe__client_flush(c);
     fe__pump(c);
@@ -549,6 +637,7 @@ static void fe__link_connect_cb(uv_connect_t *req, int status) {
         return;
     }
     l->up = 1;
+    l->last_rx_ns = fe__now(c->fe);
     c->backoff_ns = FE_BACKOFF_MIN_NS;
     (void)uv_tcp_nodelay(&l->tcp, 1);
     if (uv_read_start((uv_stream_t *)&l->tcp, fe__link_alloc_cb, fe__link_read_cb) != 0) {
@@ -556,6 +645,7 @@ static void fe__link_connect_cb(uv_connect_t *req, int status) {
         return;
     }
     l->reading = 1;
+    if (c->fe->token_len > 0) fe__link_auth(c);
     fe__link_up(c);
 }
 
@@ -568,14 +658,11 @@ static void fe__link_connect(fe_conn_t *c) {
         return;
     }
     fe_link_t *l = calloc(1, sizeof *l);
-    uint8_t *in = l ? malloc(FE_LINK_IN_BYTES_MAX) : NULL;
-    if (l == NULL || in == NULL || uv_tcp_init(c->fe->loop, &l->tcp) != 0) {
-        free(in);
+    if (l == NULL || uv_tcp_init(c->fe->loop, &l->tcp) != 0) {
         free(l);
         c->retry_at_ns = fe__now(c->fe) + FE_BACKOFF_MAX_NS;
         return;
     }
-    l->in = in;
     l->owner = c;
     l->tcp.data = l;
     l->connect_req.data = l;
@@ -633,6 +720,7 @@ static void fe__props(const wire_bytes_t raw, amqp_basic_props_t *props) {
 static amqp_bytes_t fe__b(wire_bytes_t b) { return (amqp_bytes_t){b.ptr, b.len}; }
 
 static fe_req_t *fe__oldest_get(fe_conn_t *c) {
+    if (c->reqs == NULL) return NULL;
     for (uint64_t rid = c->head_rid; rid < c->next_rid; rid++) {
         fe_req_t *r = fe__req_find(c, rid);
         if (r != NULL && r->kind == FE_REQ_GET) return r;
@@ -662,7 +750,8 @@ static int fe__on_deliver(fe_conn_t *c, const wire_deliver_t *d) {
                                            d->redelivered, fe__b(d->exchange),
                                            fe__b(d->routing_key), &props, fe__b(d->body), NULL);
         if (rc == IO_ENOMEM) return 1;
-        if (rc != 0 && (k == NULL || !k->no_ack)) fe__settle_wire(c, d->delivery_tag, 1, 0);
+        if (rc != 0) fe__settle_wire(c, d->delivery_tag, 1, 0); /* back to the queue */
+        else if (k->no_ack) fe__settle_wire(c, d->delivery_tag, 0, 1); /* handed over */
     }
     if (rc == 0) c->fe->stats.deliveries++;
     return 0;
@@ -785,7 +874,7 @@ static void fe__link_process(fe_conn_t *c) {
     c->link_blocked = 0;
     if (l == NULL || c->closing) return;
     size_t off = 0;
-    for (uint32_t i = 0; i < FE_FRAMES_PER_PASS_MAX; i++) {
+    for (uint32_t i = 0; i < FE_FRAMES_PER_PASS_MAX && l->in_len > off; i++) {
         const int size = wire_frame_size(l->in + off, l->in_len - off);
         if (size < 0) {
             fe__link_retry(c, c->node, 0);
@@ -802,12 +891,18 @@ static void fe__link_process(fe_conn_t *c) {
         }
         off += (size_t)size;
     }
-    memmove(l->in, l->in + off, l->in_len - off);
+    if (off > 0) memmove(l->in, l->in + off, l->in_len - off);
     l->in_len -= off;
+    if (l->in_len == 0 && l->in_cap > 0) {
+        free(l->in);
+        l->in = NULL;
+        l->in_cap = 0;
+    }
     const int want = !c->link_blocked && l->in_len < FE_LINK_IN_BYTES_MAX;
     if (want && !l->reading && l->up) {
         l->reading = uv_read_start((uv_stream_t *)&l->tcp, fe__link_alloc_cb,
                                    fe__link_read_cb) == 0;
+        l->last_rx_ns = fe__now(c->fe); /* silence counts from here again */
     } else if (!want && l->reading) {
         uv_read_stop((uv_stream_t *)&l->tcp);
         l->reading = 0;
@@ -1065,21 +1160,24 @@ static void fe__channel_closed(void *ctx, amqp_conn_t *conn, uint16_t channel) {
 static void fe__client_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     (void)suggested;
     fe_conn_t *c = (fe_conn_t *)h->data;
-    const size_t room = FE_IN_BYTES_MAX - c->in_len;
-    *buf = uv_buf_init((char *)c->in + c->in_len,
+    if (c->in == NULL) c->in = malloc(FE_IN_BYTES_MAX); /* freed again when empty */
+    const size_t room = c->in != NULL ? FE_IN_BYTES_MAX - c->in_len : 0;
+    /* room 0 (no memory) makes libuv report UV_ENOBUFS: the conn closes. */
+    *buf = uv_buf_init(room ? (char *)c->in + c->in_len : NULL,
                        (unsigned)(room < FE_READ_CHUNK_BYTES ? room : FE_READ_CHUNK_BYTES));
 }
 
 static void fe__client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     (void)buf;
     fe_conn_t *c = (fe_conn_t *)s->data;
-    if (c->closing) return;
+    if (c->closing || c->tcp_closed) return;
     if (nread < 0) {
-        fe__conn_close(c);
+        fe__conn_close(c); /* bytes already read are still fed: see the drain */
         return;
     }
     c->in_len += (size_t)nread;
     assert(c->in_len <= FE_IN_BYTES_MAX);
+    if (nread > 0) c->active_ns = fe__now(c->fe);
     fe__pump(c);
 }
 
@@ -1095,8 +1193,19 @@ static void fe__pump(fe_conn_t *c) {
         c->in_len -= took;
         if (took == 0) break;
     }
+    if (c->in_len == 0 && c->in != NULL) {
+        free(c->in);
+        c->in = NULL;
+    }
+    if (c->draining && c->in_len > 0 && amqp_conn_state(c->conn) == AMQP_CONN_S_CLOSED)
+        c->in_len = 0; /* the client said connection.close: nothing after counts */
+    /* Logged in: the wire session to the node starts now, not at accept, so
+     * connections that never log in cost the node nothing. */
+    if (c->link == NULL && c->retry_at_ns <= fe__now(c->fe) &&
+        amqp_conn_state(c->conn) >= AMQP_CONN_S_RUNNING)
+        fe__link_connect(c);
     fe__client_flush(c);
-    if (c->closing) return;
+    if (c->closing || c->tcp_closed) return;
     const int want = c->in_len < FE_IN_BYTES_MAX;
     if (want && !c->reading) {
         c->reading = uv_read_start((uv_stream_t *)&c->tcp, fe__client_alloc_cb,
@@ -1107,27 +1216,106 @@ static void fe__pump(fe_conn_t *c) {
     }
 }
 
+static void fe__conn_teardown(fe_conn_t *c);
+
+/* A draining connection is done when every request it took is answered
+ * and every byte it read was fed (or the drain timed out). */
+static void fe__drain_check(fe_conn_t *c, uint64_t now) {
+    if (!c->draining || c->closing) return;
+    const int done = fe__window_used(c) == 0 && c->in_len == 0;
+    if (!done && now < c->drain_deadline_ns) return;
+    if (!done) {
+        c->fe->stats.drain_expired++;
+        fe__log(c->fe, "connection %llu closed with %u requests unanswered after %u ms",
+                (unsigned long long)c->id, fe__window_used(c), RT_AMQP_DRAIN_TIMEOUT_MS);
+    }
+    fe__conn_teardown(c);
+}
+
+/* Why c must go now (handshake or idle timeout), or NULL. */
+static const char *fe__expired(const fe_conn_t *c, uint64_t now) {
+    if (c->draining) return NULL;
+    if (amqp_conn_state(c->conn) < AMQP_CONN_S_RUNNING &&
+        now - c->accepted_ns > c->fe->handshake_ns)
+        return "handshake";
+    if (now - c->active_ns > c->fe->idle_ns) return "idle";
+    return NULL;
+}
+
 static void fe__tick_cb(uv_timer_t *t) {
     fe_conn_t *c = (fe_conn_t *)t->data;
     if (c->closing) return;
     const uint64_t now = fe__now(c->fe);
-    (void)amqp_conn_tick(c->conn, now);
-    if (c->link == NULL && now >= c->retry_at_ns) fe__link_connect(c);
+    (void)fe__stalled(c, now);
+    c->last_tick_ns = now;
+    const char *why = fe__expired(c, now);
+    if (why != NULL) {
+        c->fe->stats.timeouts++;
+        if (c->fe->verbose)
+            fe__log(c->fe, "connection %llu: %s timeout", (unsigned long long)c->id, why);
+        fe__conn_teardown(c);
+        return;
+    }
+    if (!c->draining) (void)amqp_conn_tick(c->conn, now);
+    if (c->link == NULL && now >= c->retry_at_ns &&
+        amqp_conn_state(c->conn) >= AMQP_CONN_S_RUNNING)
+        fe__link_connect(c);
     if (c->link != NULL && c->link->up) {
         if (now - c->last_hb_ns >= FE_HEARTBEAT_NS) fe__heartbeat(c);
         fe_req_t *r = fe__req_find(c, c->head_rid);
-        if ((r != NULL && now - r->sent_ns > FE_REQUEST_TIMEOUT_NS) ||
-            (c->hb_waiting && now - c->last_hb_ns > FE_REQUEST_TIMEOUT_NS))
-            fe__link_retry(c, c->node + 1, 0); /* a silent node: try another */
+        if (c->link->reading && now - c->link->last_rx_ns > FE_LINK_SILENT_NS) {
+            /* Every node answers a heartbeat (a follower with NOT_LEADER):
+             * silence means a paused, isolated or dead node. Follow the
+             * next one now rather than wait out a request timeout. */
+            c->fe->stats.silent_failovers++;
+            fe__link_retry(c, c->node + 1, 0);
+        } else if ((r != NULL && now - r->sent_ns > FE_REQUEST_TIMEOUT_NS) ||
+                   (c->hb_waiting && now - c->last_hb_ns > FE_REQUEST_TIMEOUT_NS)) {
+            fe__link_retry(c, c->node + 1, 0); /* a node that answers all but ours */
+        }
     }
     if (c->link_blocked) fe__link_process(c);
     fe__pump(c);
+    if (c->reqs != NULL && fe__window_used(c) == 0) {
+        free(c->reqs); /* an idle connection holds no window */
+        c->reqs = NULL;
+    }
+    fe__drain_check(c, now);
+}
+
+/* The connection is over for the client (connection.close done, EOF, a
+ * socket error). With requests unanswered or bytes unfed, keep the wire
+ * session until the node answered (fe__drain_check): close the socket,
+ * cancel the consumers (nobody takes deliveries any more; the node requeues
+ * what is unacked when the session ends), and go on feeding and failing
+ * over as usual. Otherwise tear down at once. Idempotent. */
+static void fe__conn_close(fe_conn_t *c) {
+    if (c->closing || c->draining) return;
+    if (fe__window_used(c) == 0 && c->in_len == 0) {
+        fe__conn_teardown(c);
+        return;
+    }
+    c->draining = 1;
+    c->fe->stats.drained++;
+    c->drain_deadline_ns = fe__now(c->fe) + FE_DRAIN_TIMEOUT_NS;
+    for (uint32_t i = 0; i < FE_CONSUMERS_MAX; i++) {
+        fe_consumer_t *k = &c->consumers[i];
+        if (k->used) (void)fe__cancel_wire(c, k, NULL);
+    }
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+    c->tcp_closed = 1;
+    uv_close((uv_handle_t *)&c->tcp, fe__handle_closed);
+    fe__pump(c);
+    fe__drain_check(c, fe__now(c->fe));
 }
 
 /* Tear the connection down (idempotent). Exclusive queues are deleted;
  * the link closes after its queued frames went out, so the node sees them
  * and then the session end (it requeues what was unacked). */
-static void fe__conn_close(fe_conn_t *c) {
+static void fe__conn_teardown(fe_conn_t *c) {
     if (c->closing) return;
     c->closing = 1;
     rt_amqp_t *fe = c->fe;
@@ -1151,7 +1339,10 @@ static void fe__conn_close(fe_conn_t *c) {
     if (fe->verbose) fe__log(fe, "connection %llu closed", (unsigned long long)c->id);
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, fe__handle_closed);
-    uv_close((uv_handle_t *)&c->tcp, fe__handle_closed);
+    if (!c->tcp_closed) {
+        c->tcp_closed = 1;
+        uv_close((uv_handle_t *)&c->tcp, fe__handle_closed);
+    }
 }
 
 static void fe__refuse_closed(uv_handle_t *h) { free(h); }
@@ -1167,22 +1358,22 @@ static void fe__on_accept(uv_stream_t *server, int status) {
         }
         (void)uv_accept(server, (uv_stream_t *)t);
         uv_close((uv_handle_t *)t, fe__refuse_closed);
-        fe->stats.refused_full++;
+        if (fe->stats.refused_full++ % FE_REFUSE_LOG_EVERY == 0)
+            fe__log(fe, "refused a connection on port %d: %u connections is the limit "
+                        "(refused so far: %llu)",
+                    fe->port, fe->conns_max, (unsigned long long)fe->stats.refused_full);
         return;
     }
+    /* Buffers and the request window come when needed (first bytes, first
+     * request), so a connection that never logs in costs only this. */
     fe_conn_t *c = calloc(1, sizeof *c);
-    uint8_t *in = c ? malloc(FE_IN_BYTES_MAX) : NULL;
-    fe_req_t *reqs = in ? calloc(FE_WINDOW, sizeof *reqs) : NULL;
-    if (reqs == NULL || uv_tcp_init(fe->loop, &c->tcp) != 0) {
-        free(reqs);
-        free(in);
+    if (c == NULL || uv_tcp_init(fe->loop, &c->tcp) != 0) {
         free(c);
         return;
     }
     fe->alive++;
     c->fe = fe;
-    c->in = in;
-    c->reqs = reqs;
+    c->accepted_ns = c->active_ns = c->last_tick_ns = fe__now(fe);
     c->tcp.data = c;
     c->refs = 1;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || uv_timer_init(fe->loop, &c->timer) != 0) {
@@ -1235,7 +1426,6 @@ static void fe__on_accept(uv_stream_t *server, int status) {
     fe->conns++;
     fe->stats.accepted++;
     if (fe->verbose) fe__log(fe, "connection %llu accepted", (unsigned long long)c->id);
-    fe__link_connect(c);
     (void)uv_timer_start(&c->timer, fe__tick_cb, FE_TICK_MS, FE_TICK_MS);
     fe__pump(c);
 }
@@ -1244,6 +1434,11 @@ static void fe__on_accept(uv_stream_t *server, int status) {
 
 int rt_amqp_new(uv_loop_t *loop, const rt_amqp_config_t *cfg, rt_amqp_t **out) {
     if (loop == NULL || cfg == NULL || out == NULL) return IO_EINVAL;
+    if ((cfg->node_token != NULL && strlen(cfg->node_token) >= RT_CLIENT_TOKEN_MAX) ||
+        cfg->handshake_timeout_ms > RT_AMQP_TIMEOUT_MS_MAX ||
+        cfg->idle_timeout_ms > RT_AMQP_TIMEOUT_MS_MAX ||
+        cfg->session_timeout_ms > RT_AMQP_TIMEOUT_MS_MAX)
+        return IO_EINVAL;
     if (cfg->nodes_count > RT_AMQP_NODES_MAX || cfg->conns_max > RT_AMQP_CONNS_MAX ||
         (cfg->nodes_count > 0 && (cfg->nodes == NULL || cfg->first_node >= cfg->nodes_count)))
         return IO_EINVAL;
@@ -1268,6 +1463,20 @@ int rt_amqp_new(uv_loop_t *loop, const rt_amqp_config_t *cfg, rt_amqp_t **out) {
     fe->first_node = cfg->first_node;
     fe->conns_max = cfg->conns_max ? cfg->conns_max : RT_AMQP_CONNS_DEFAULT;
     fe->heartbeat_s = cfg->heartbeat_s ? cfg->heartbeat_s : RT_AMQP_HEARTBEAT_S_DEFAULT;
+    if (cfg->node_token != NULL) {
+        fe->token_len = (uint32_t)strlen(cfg->node_token);
+        memcpy(fe->token, cfg->node_token, fe->token_len);
+    }
+    fe->handshake_ns = (uint64_t)(cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms
+                                                            : RT_AMQP_HANDSHAKE_TIMEOUT_MS_DEFAULT) *
+                       1000000u;
+    fe->idle_ns = (uint64_t)(cfg->idle_timeout_ms ? cfg->idle_timeout_ms
+                                                  : RT_AMQP_IDLE_TIMEOUT_MS_DEFAULT) *
+                  1000000u;
+    /* Half the session timeout: margin for the node's own timer slack. */
+    fe->session_trust_ns = (uint64_t)(cfg->session_timeout_ms ? cfg->session_timeout_ms
+                                                              : RT_AMQP_SESSION_TIMEOUT_MS_DEFAULT) *
+                           500000u;
     fe->log_out = cfg->log_out;
     fe->verbose = cfg->verbose;
     uint8_t seed[8] = {0};
@@ -1285,6 +1494,7 @@ int rt_amqp_start(rt_amqp_t *fe) {
     assert(fe != NULL);
     if (fe->started || fe->stopped) return RT_ESTATE;
     if (fe->nodes_count == 0 || fe->listen[0] == '\0') return IO_EINVAL;
+    rt_ignore_sigpipe(); /* a write to a closed client fails with EPIPE instead */
     struct sockaddr_storage sa;
     if (fe__parse_listen(fe->listen, &sa) != 0) return RT_EADDR;
     if (uv_tcp_init(fe->loop, &fe->listener) != 0) return RT_EBIND;
@@ -1329,10 +1539,10 @@ void rt_amqp_stop(rt_amqp_t *fe) {
     if (fe == NULL || fe->stopped) return;
     fe->stopped = 1;
     uint32_t guard = 0;
-    while (fe->head != NULL && guard++ <= RT_AMQP_CONNS_MAX) fe__conn_close(fe->head);
+    while (fe->head != NULL && guard++ <= RT_AMQP_CONNS_MAX) fe__conn_teardown(fe->head);
     if (fe->listener_open && !uv_is_closing((uv_handle_t *)&fe->listener))
         uv_close((uv_handle_t *)&fe->listener, fe__listener_closed);
-    /* Every connection flushed its link in fe__conn_close. */
+    /* Every connection flushed its link in fe__conn_teardown. */
     if (fe->flush_open && !uv_is_closing((uv_handle_t *)&fe->flush_timer))
         uv_close((uv_handle_t *)&fe->flush_timer, fe__flush_timer_closed);
 }

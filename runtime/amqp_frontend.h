@@ -23,12 +23,34 @@
  *
  * Failover: every request waits in a bounded window (with its encoded
  * frame) until the node answers. NOT_LEADER (with a hint), a lost TCP link
- * or a silent node (RT_AMQP_REQUEST_TIMEOUT_MS) make the front end connect
+ * or a silent node (no frame, not even a heartbeat answer, for
+ * RT_AMQP_LINK_SILENT_MS: a paused or isolated leader) make the front end connect
  * to the hinted (or next) node, open a new session, re-register its
  * consumers and re-send every unanswered request in order. Deliveries made
  * by the old session are forgotten on our side (their acks are dropped); the
  * node returns them to their queues when that session dies, so a consumer
  * may see a message twice (at-least-once), never lose a confirmed one.
+ *
+ * Closing: a connection that closes (the client's connection.close, EOF or
+ * a socket error) with requests still unanswered — e.g. publishes without
+ * confirms sent right before the close — keeps its wire session until the
+ * node answered them (or RT_AMQP_DRAIN_TIMEOUT_MS passed), following a new
+ * leader as usual: what the front end took off the socket is forwarded.
+ *
+ * Stale deliveries: when this process did not run for longer than half the
+ * node's session timeout (SIGSTOP, a VM pause), every link is dropped unread
+ * before a byte more is handed out: the node may have expired the session
+ * meanwhile and given its messages to other consumers, so what the link
+ * still holds could be a second first delivery (redelivered=0). A fresh
+ * session gets them again, flagged. A silent link (a partition) is dropped
+ * after RT_AMQP_LINK_SILENT_MS, below the default session timeout.
+ *
+ * Limits: conns_max connections (one more is accepted and closed, logged);
+ * no connection.open within handshake_timeout_ms, or nothing read and no
+ * write progress for idle_timeout_ms (even with heartbeats off) closes it.
+ * Per-connection buffers are allocated when needed and freed when empty, and
+ * the heap is trimmed after connections close, so RSS goes back down after
+ * a burst. The link to the node starts only once the client logged in.
  *
  * Lifecycle like the other runtime modules: new -> start -> stop -> free,
  * memory released during the caller's next uv_run. Single-threaded: all on
@@ -48,6 +70,12 @@
 #define RT_AMQP_NODES_MAX 16u        /* client ports the front end knows */
 #define RT_AMQP_ADDR_MAX 300u        /* bytes of one "host:port" */
 #define RT_AMQP_HEARTBEAT_S_DEFAULT 60u
+#define RT_AMQP_HANDSHAKE_TIMEOUT_MS_DEFAULT 10000u /* accept -> connection.open */
+#define RT_AMQP_IDLE_TIMEOUT_MS_DEFAULT 600000u     /* nothing in, no write progress */
+#define RT_AMQP_TIMEOUT_MS_MAX 86400000u
+#define RT_AMQP_DRAIN_TIMEOUT_MS 30000u  /* closed conn: finish forwarding, at most */
+#define RT_AMQP_LINK_SILENT_MS 1000u     /* no frame from the node: fail over */
+#define RT_AMQP_SESSION_TIMEOUT_MS_DEFAULT 2000u /* the broker's default */
 
 typedef struct rt_amqp rt_amqp_t;
 
@@ -60,6 +88,12 @@ typedef struct rt_amqp_config {
     uint32_t first_node;            /* the node tried first (< nodes_count) */
     uint32_t conns_max;             /* 0 = RT_AMQP_CONNS_DEFAULT */
     uint16_t heartbeat_s;           /* offered AMQP heartbeat; 0 = default */
+    const char *node_token;         /* the client ports' token (sent first on
+                                       every link); NULL = none */
+    uint32_t handshake_timeout_ms;  /* 0 = RT_AMQP_HANDSHAKE_TIMEOUT_MS_DEFAULT */
+    uint32_t idle_timeout_ms;       /* 0 = RT_AMQP_IDLE_TIMEOUT_MS_DEFAULT */
+    uint32_t session_timeout_ms;    /* the nodes' session_timeout_ms; 0 =
+                                       RT_AMQP_SESSION_TIMEOUT_MS_DEFAULT */
     FILE *log_out;                  /* borrowed; NULL = stderr */
     int verbose;                    /* 1 = log every connection */
 } rt_amqp_config_t;
@@ -68,6 +102,12 @@ typedef struct rt_amqp_stats {
     uint64_t accepted, refused_full, closed;
     uint64_t publishes, confirms, nacks, deliveries;
     uint64_t link_connects, link_failovers, resent;
+    uint64_t timeouts;      /* handshake or idle timeout closed a connection */
+    uint64_t drained;       /* closed with requests in flight: finished first */
+    uint64_t drain_expired; /* ... and gave up after RT_AMQP_DRAIN_TIMEOUT_MS */
+    uint64_t silent_failovers; /* the node said nothing for RT_AMQP_LINK_SILENT_MS */
+    uint64_t stale_drops;   /* this process stalled past half the session
+                               timeout: link dropped unread */
 } rt_amqp_stats_t;
 
 /* Allocate a front end on `loop` (borrowed). Copies and checks `cfg`.

@@ -9,13 +9,28 @@
  * embedder calls from its rt_io client hook). There is no extra framing: a
  * wire frame carries its own length.
  *
- * Bounded everywhere: at most conns_max connections (one more is accepted and
- * closed at once, so the client sees a close instead of a hang), at most one
- * frame of WIRE_MESSAGE_SIZE_MAX buffered per connection on the way in, and at
- * most out_bytes_max unsent bytes on the way out. A connection that sends a
- * bad frame header (wrong magic or version, oversized length) or does not
- * read its replies fast enough is closed (never a crash, never unbounded
- * memory). The body and CRC of a frame are checked by the node (wire_decode),
+ * Authentication: with a token configured, a connection must first send the
+ * preamble "CHLA", u32 length (little-endian), the token bytes; anything else
+ * (no preamble, a wrong token) closes it before a single byte reaches the
+ * node (counted in auth_refused). Without a token the port relies on being
+ * bound to loopback (the CLI refuses a non-loopback --client without one).
+ *
+ * Bounded everywhere: at most conns_max connections (one more is accepted,
+ * sent a wire ERROR with status RESOURCE_LIMIT "connection limit", and
+ * closed, so the client sees a refusal instead of a hang), at most one frame
+ * of WIRE_MESSAGE_SIZE_MAX buffered per connection on the way in, and at
+ * most out_bytes_max unsent bytes on the way out. Backpressure: past
+ * RT_CLIENT_OUT_PAUSE_BYTES of unsent output the port stops reading from the
+ * connection (a client that does not read its replies cannot make the node
+ * queue more), and reads again below RT_CLIENT_OUT_RESUME_BYTES. A
+ * connection that sends a bad frame header (wrong magic or version,
+ * oversized length) or whose output still passes out_bytes_max is closed
+ * (never a crash, never unbounded memory). Timeouts (checked every
+ * RT_CLIENT_SWEEP_MS): no authenticated first frame within
+ * handshake_timeout_ms; no frame in and no write progress for
+ * idle_timeout_ms; a frame begun but not complete within frame_timeout_ms
+ * (slow-byte / half-sent frames). The input buffer is freed whenever it is
+ * empty, so idle connections hold no buffer. The body and CRC of a frame are checked by the node (wire_decode),
  * which drops a corrupt frame.
  * When a connection has closed, the port forgets its address and calls
  * closed_fn(addr) — from a libuv close callback, so never inside one of the
@@ -34,11 +49,24 @@
 #include "broker/io.h"
 #include "runtime/uv_io.h"
 
-#define RT_CLIENT_CONNS_MAX 1024u                     /* hard cap on conns_max */
-#define RT_CLIENT_CONNS_DEFAULT 256u                  /* conns_max when 0 */
-#define RT_CLIENT_OUT_BYTES_DEFAULT (16u * 1024u * 1024u) /* unsent bytes/conn */
+#define RT_CLIENT_CONNS_MAX 4096u                     /* hard cap on conns_max */
+/* conns_max when 0: every AMQP connection of every node holds one link to
+ * the leader's port, so this must exceed nodes x RT_AMQP_CONNS_DEFAULT. */
+#define RT_CLIENT_CONNS_DEFAULT 1024u
+#define RT_CLIENT_OUT_BYTES_DEFAULT (64u * 1024u * 1024u) /* unsent bytes/conn: above
+                                                        FE_PREFETCH_MAX x the largest body */
 #define RT_CLIENT_READ_CHUNK_BYTES (64u * 1024u)      /* one read at most */
 #define RT_CLIENT_BACKLOG 128                         /* listen(2) backlog */
+#define RT_CLIENT_OUT_PAUSE_BYTES (4u * 1024u * 1024u)  /* stop reading above */
+#define RT_CLIENT_OUT_RESUME_BYTES (1u * 1024u * 1024u) /* read again below */
+#define RT_CLIENT_HANDSHAKE_TIMEOUT_MS_DEFAULT 10000u /* to the first frame */
+#define RT_CLIENT_IDLE_TIMEOUT_MS_DEFAULT 600000u     /* no frame, no progress */
+#define RT_CLIENT_FRAME_TIMEOUT_MS_DEFAULT 30000u     /* one frame's bytes */
+#define RT_CLIENT_TIMEOUT_MS_MAX 86400000u            /* a day */
+#define RT_CLIENT_SWEEP_MS 250u                       /* timeout check period */
+#define RT_CLIENT_TOKEN_MAX 256u                      /* bytes of the token */
+#define RT_CLIENT_AUTH_MAGIC 0x414c4843u /* "CHLA" read as little-endian u32 */
+#define RT_CLIENT_AUTH_HEADER_BYTES 8u   /* magic, u32 token length */
 
 typedef struct rt_client_port rt_client_port_t;
 
@@ -51,6 +79,11 @@ typedef struct rt_client_port_config {
     size_t out_bytes_max;       /* 0 = RT_CLIENT_OUT_BYTES_DEFAULT */
     rt_client_closed_fn closed_fn; /* may be NULL */
     void *closed_arg;
+    const char *token;          /* NULL or "" = no authentication; copied;
+                                   < RT_CLIENT_TOKEN_MAX bytes */
+    uint32_t handshake_timeout_ms; /* 0 = default; <= RT_CLIENT_TIMEOUT_MS_MAX */
+    uint32_t idle_timeout_ms;      /* 0 = default */
+    uint32_t frame_timeout_ms;     /* 0 = default */
 } rt_client_port_config_t;
 
 /* Counters for logs and tests. */
@@ -59,11 +92,14 @@ typedef struct rt_client_port_stats {
     uint64_t frames_in, frames_out;
     uint64_t bad_frames;       /* header or decode rejected: conn closed */
     uint64_t overflow_closes;  /* out queue over out_bytes_max: conn closed */
+    uint64_t auth_refused;     /* no or wrong token: conn closed */
+    uint64_t timeouts;         /* handshake, idle or frame timeout */
+    uint64_t pauses;           /* reading stopped for backpressure */
 } rt_client_port_stats_t;
 
 /* Allocate a port for the node on `io` (borrowed; must outlive the port).
  * Validates and copies `cfg`; touches no socket. Returns 0 and *out, or
- * IO_EINVAL (bad conns_max), RT_EADDR (bad listen address), IO_ENOMEM. */
+ * IO_EINVAL (bad conns_max, token or timeout), RT_EADDR (bad listen address), IO_ENOMEM. */
 int rt_client_port_new(uv_loop_t *loop, rt_io_t *io,
                        const rt_client_port_config_t *cfg,
                        rt_client_port_t **out);

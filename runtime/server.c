@@ -153,9 +153,13 @@ static int rt_server__make_parts(rt_server_t *s, const rt_server_config_t *cfg,
     const rt_client_port_config_t pc = {
         .listen = s->client_addr, .conns_max = cfg->client_conns_max,
         .closed_fn = rt_server__on_client_closed, .closed_arg = s,
+        .token = cfg->client_token, .handshake_timeout_ms = cfg->handshake_timeout_ms,
+        .idle_timeout_ms = cfg->idle_timeout_ms, .frame_timeout_ms = cfg->frame_timeout_ms,
     };
     r = rt_client_port_new(s->loop, s->io, &pc, &s->clients);
-    if (r != 0) rt_server__err(err, cap, "client address '%s': %s", s->client_addr, rt_strerror(r));
+    if (r != 0)
+        rt_server__err(err, cap, "client port '%s' (address, token or timeouts): %s",
+                       s->client_addr, rt_strerror(r));
     return r;
 }
 
@@ -326,6 +330,7 @@ int rt_server_start(rt_server_t *s, char *err, size_t err_cap) {
     assert(s != NULL);
     if (s->state != RT_SERVER__NEW) return RT_ESTATE;
     s->state = RT_SERVER__RUNNING;
+    rt_ignore_sigpipe(); /* a client closing under a write must not kill the node */
     int rc = rt_lock_data_dir(s->data_dir, &s->lock);
     if (rc != 0) {
         rt_server__err(err, err_cap, "%s", s->lock.message);

@@ -67,6 +67,11 @@ typedef struct rt_server_config {
     const char *client_addr;   /* wire client port "host:port" (port 0 = any);
                                   NULL = no client port */
     uint32_t client_conns_max; /* 0 = RT_CLIENT_CONNS_DEFAULT */
+    const char *client_token;  /* wire client port token (client_port.h);
+                                  NULL = none (keep the port on loopback) */
+    uint32_t handshake_timeout_ms; /* client port; 0 = default */
+    uint32_t idle_timeout_ms;      /* client port; 0 = default */
+    uint32_t frame_timeout_ms;     /* client port; 0 = default */
     const char *amqp_addr;     /* AMQP 0-9-1 "host:port"; NULL = none */
     const rt_server_frontend_t *amqp_frontend; /* NULL = amqp_addr only stored */
     const char *data_dir;      /* created if missing; locked while running */

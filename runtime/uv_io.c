@@ -9,6 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -610,6 +614,20 @@ static void rt__signal_cb(uv_signal_t *handle, int signum) {
     }
     if (s->fn != NULL) s->fn(s->arg, signum);
     rt_signals_close(s);
+}
+
+void rt_ignore_sigpipe(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    (void)sigemptyset(&sa.sa_mask);
+    (void)sigaction(SIGPIPE, &sa, NULL);
+}
+
+void rt_trim_memory(void) {
+#ifdef __GLIBC__
+    (void)malloc_trim(0);
+#endif
 }
 
 int rt_signals_start(rt_signals_t *s, uv_loop_t *loop, rt_io_t *io,

@@ -151,6 +151,19 @@ typedef struct rt_signals {
     int signum; /* the signal that fired, 0 if none */
 } rt_signals_t;
 
+/* Ignore SIGPIPE for the whole process. libuv writes to sockets with
+ * write(2)/writev(2) (no MSG_NOSIGNAL), so a peer that closes while we still
+ * write would otherwise raise SIGPIPE and kill the process; ignored, the write
+ * fails with EPIPE and only that connection closes. Idempotent; every runtime
+ * listener (server, client port, AMQP front end) calls it when it starts. */
+void rt_ignore_sigpipe(void);
+
+/* Return freed heap pages to the OS (glibc malloc_trim; a no-op elsewhere).
+ * The listeners call it after connections closed: glibc keeps freed memory
+ * of many small connections in its arenas otherwise, so RSS would stay at
+ * the peak of a connection burst. */
+void rt_trim_memory(void);
+
 /* Watch SIGINT and SIGTERM on `loop`: the first one calls rt_io_stop(io),
  * then fn(arg, signum), then closes both signal handles so the loop can end.
  * `s` is caller-owned and must stay valid until the loop has run the close.

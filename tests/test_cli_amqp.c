@@ -149,6 +149,22 @@ static int t_run(tfix_t *f, const char *const *argv, uint32_t want_ms, char *out
 
 /* ---- the leader ------------------------------------------------------------------ */
 
+/* The wire ports' token of a `chaoslab cluster` (DIR/client-token); empty
+ * for brokers started without one. */
+static char t_token[128];
+
+/* Wait (bounded) for `cluster` to write DIR/client-token and read it. */
+static void t_read_token(const char *data_dir) {
+    char path[T_PATH_MAX];
+    snprintf(path, sizeof path, "%s/client-token", data_dir);
+    const uint64_t end = tnet_now_ms() + 5000;
+    while (access(path, R_OK) != 0 && tnet_now_ms() < end) tnet_sleep_ms(20);
+    tnet_read_file(path, t_token, sizeof t_token);
+    char *nl = strchr(t_token, '\n');
+    if (nl != NULL) *nl = '\0';
+    assert_true(strlen(t_token) > 0);
+}
+
 /* The index of the one node whose client port says "leader", polling
  * until every one of them answers and exactly one leads (bounded). */
 static int t_find_leader(tfix_t *f, const int *client_ports, int n) {
@@ -156,7 +172,7 @@ static int t_find_leader(tfix_t *f, const int *client_ports, int n) {
     while (tnet_now_ms() < end) {
         int leader = -1, leaders = 0, answered = 0;
         for (int i = 0; i < n; i++) {
-            const int role = tnet_wire_role(client_ports[i]);
+            const int role = tnet_wire_role_token(client_ports[i], t_token[0] ? t_token : NULL);
             answered += role >= 0;
             if (role == 1) {
                 leader = i;
@@ -451,8 +467,10 @@ static void test_cluster_tutorials_via_follower(void **state) {
     const char *argv[] = {CHAOSLAB_BINARY, "cluster", "--nodes", "3", "--base-port", base_text,
                           "--data-dir", data, "--log-level", "warn", NULL};
     const pid_t pid = t_spawn(f, argv, log);
+    t_read_token(data); /* the cluster's wire ports want it */
     const int clients[3] = {base + 1, base + 4, base + 7};
     const int leader = t_find_leader(f, clients, 3);
+    t_token[0] = '\0';
     const int follower = (leader + 1) % 3;
     static char out[T_OUT_MAX];
     tnet_read_file(log, out, sizeof out);

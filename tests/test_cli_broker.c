@@ -62,6 +62,15 @@ static int t_until_answers(int port, uint32_t timeout_ms) {
     return 0;
 }
 
+static int t_until_answers_token(int port, const char *token, uint32_t timeout_ms) {
+    const uint64_t end = tnet_now_ms() + timeout_ms;
+    while (tnet_now_ms() < end) {
+        if (tnet_wire_role_token(port, token) >= 0) return 1;
+        tnet_sleep_ms(50);
+    }
+    return 0;
+}
+
 /* ---- fixture: children and the temp dir are cleaned up even on failure ---- */
 
 typedef struct tfix {
@@ -112,7 +121,7 @@ static void test_help_exits_zero(void **state) {
 
 static void test_bad_usage_exits_two(void **state) {
     (void)state;
-    static const char *const cases[][12] = {
+    static const char *const cases[][14] = {
         {"broker", "--bogus", NULL},
         {"broker", NULL},
         {"broker", "--id", "0", "--peers", "127.0.0.1:1", "--client", "127.0.0.1:2", NULL},
@@ -127,6 +136,15 @@ static void test_bad_usage_exits_two(void **state) {
         {"broker", "--log-level", "loud", NULL},
         {"broker", "--id", NULL},
         {"cluster", "--nodes", "0", NULL},
+        /* a wire port off loopback needs a token */
+        {"broker", "--id", "0", "--peers", "127.0.0.1:1", "--client", "0.0.0.0:2",
+         "--data-dir", "/tmp/chaoslab-never", NULL},
+        {"broker", "--id", "0", "--peers", "127.0.0.1:1", "--client", "127.0.0.1:2",
+         "--data-dir", "/tmp/chaoslab-never", "--client-token-file", "/nonexistent/x", NULL},
+        {"broker", "--id", "0", "--peers", "127.0.0.1:1", "--client", "127.0.0.1:2",
+         "--data-dir", "/tmp/chaoslab-never", "--idle-timeout", "0", NULL},
+        {"broker", "--id", "0", "--peers", "127.0.0.1:1", "--client", "127.0.0.1:2",
+         "--data-dir", "/tmp/chaoslab-never", "--handshake-timeout", "soon", NULL},
     };
     static const char *const cluster_cases[][6] = {
         {"cluster", NULL},
@@ -204,8 +222,24 @@ static void test_cluster_starts_answers_and_stops(void **state) {
                           "--log-level", "warn", "--set", "election_timeout_ms=150", NULL};
     const pid_t pid = t_spawn(args, log);
     f->pids[0] = pid;
+    /* the cluster made a token for its wire ports: DIR/client-token, 0600 */
+    char token_path[160], token[128] = "";
+    snprintf(token_path, sizeof token_path, "%s/client-token", data);
+    struct stat tst;
+    const uint64_t token_end = tnet_now_ms() + 5000;
+    while (stat(token_path, &tst) != 0 && tnet_now_ms() < token_end) tnet_sleep_ms(20);
+    assert_int_equal(stat(token_path, &tst), 0);
+    assert_int_equal(tst.st_mode & 077, 0);
+    tnet_read_file(token_path, token, sizeof token);
+    char *nl = strchr(token, '\n');
+    if (nl != NULL) *nl = '\0';
+    assert_int_equal(strlen(token), 32);
     for (int i = 0; i < 3; i++) {
-        assert_true(t_until_answers(base + 3 * i + 1, 5000));
+        assert_true(t_until_answers_token(base + 3 * i + 1, token, 5000));
+        /* without the token, or with a wrong one: closed, no answer */
+        assert_int_equal(tnet_wire_role(base + 3 * i + 1), -1);
+        assert_int_equal(tnet_wire_role_token(base + 3 * i + 1, "00000000000000000000000000000000"),
+                         -1);
         const int fd = tnet_connect(base + 3 * i); /* the peer port listens too */
         assert_true(fd >= 0);
         close(fd);

@@ -12,9 +12,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "broker/raft.h"
@@ -268,6 +270,18 @@ static void test_bad_config_rejected(void **state) {
     cfg.conns_max = RT_AMQP_CONNS_MAX + 1;
     assert_int_equal(rt_amqp_new(&fx->loop, &cfg, &fe), IO_EINVAL);
     cfg.conns_max = 0;
+    char long_token[RT_CLIENT_TOKEN_MAX + 1];
+    memset(long_token, 't', sizeof long_token - 1);
+    long_token[sizeof long_token - 1] = '\0';
+    cfg.node_token = long_token;
+    assert_int_equal(rt_amqp_new(&fx->loop, &cfg, &fe), IO_EINVAL);
+    cfg.node_token = NULL;
+    cfg.handshake_timeout_ms = RT_AMQP_TIMEOUT_MS_MAX + 1;
+    assert_int_equal(rt_amqp_new(&fx->loop, &cfg, &fe), IO_EINVAL);
+    cfg.handshake_timeout_ms = 0;
+    cfg.idle_timeout_ms = RT_AMQP_TIMEOUT_MS_MAX + 1;
+    assert_int_equal(rt_amqp_new(&fx->loop, &cfg, &fe), IO_EINVAL);
+    cfg.idle_timeout_ms = 0;
     assert_int_equal(rt_amqp_new(&fx->loop, &cfg, &fe), 0);
     assert_int_equal(rt_amqp_start(fe), 0);
     assert_true(rt_amqp_port(fe) > 0);
@@ -281,10 +295,67 @@ static void test_bad_config_rejected(void **state) {
     rt_amqp_free(fe);
 }
 
+/* 1 when the server closed `fd` (EOF or reset), pumping the loop meanwhile;
+ * 0 when it is still open after timeout_ms. */
+static int t_closed_by_server(fx_t *fx, int fd, uint32_t timeout_ms) {
+    const uint64_t end = tnet_now_ms() + timeout_ms;
+    while (tnet_now_ms() < end) {
+        (void)uv_run(&fx->loop, UV_RUN_NOWAIT);
+        char b[256];
+        const ssize_t r = recv(fd, b, sizeof b, MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return 1;
+        usleep(2000);
+    }
+    return 0;
+}
+
+/* Connections that never log in are closed after the handshake timeout
+ * (silent, or only the protocol header); the one past conns_max is closed
+ * at once; no node is ever dialled for them (the node address is bogus). */
+static void test_handshake_timeout_and_cap(void **state) {
+    fx_t *fx = *state;
+    rt_amqp_t *fe = NULL;
+    const char *nodes[1] = {"127.0.0.1:1"};
+    const rt_amqp_config_t cfg = {.listen = "127.0.0.1:0", .nodes = nodes, .nodes_count = 1,
+                                  .conns_max = 2, .handshake_timeout_ms = 300};
+    assert_int_equal(rt_amqp_new(&fx->loop, &cfg, &fe), 0);
+    assert_int_equal(rt_amqp_start(fe), 0);
+    const int port = rt_amqp_port(fe);
+    const int silent = tnet_connect(port);
+    const int header = tnet_connect(port);
+    assert_true(silent >= 0 && header >= 0);
+    assert_int_equal(send(header, "AMQP\x00\x00\x09\x01", 8, MSG_NOSIGNAL), 8);
+    for (int i = 0; i < 50; i++) { /* both accepted before the third */
+        (void)uv_run(&fx->loop, UV_RUN_NOWAIT);
+        usleep(2000);
+    }
+    rt_amqp_stats_t st;
+    rt_amqp_stats(fe, &st);
+    assert_int_equal(rt_amqp_conns(fe), 2);
+    const int extra = tnet_connect(port);
+    assert_true(extra >= 0);
+    assert_int_equal(t_closed_by_server(fx, extra, 250), 1); /* refused at once */
+    const uint64_t t0 = tnet_now_ms();
+    assert_int_equal(t_closed_by_server(fx, silent, 3000), 1);
+    assert_int_equal(t_closed_by_server(fx, header, 3000), 1);
+    const uint64_t took = tnet_now_ms() - t0;
+    assert_true(took < 2000);
+    rt_amqp_stats(fe, &st);
+    assert_int_equal(st.timeouts, 2);
+    assert_int_equal(st.refused_full, 1);
+    assert_int_equal(st.link_connects, 0);
+    assert_int_equal(rt_amqp_conns(fe), 0);
+    close(silent);
+    close(header);
+    close(extra);
+    rt_amqp_free(fe);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_python_pika_present),
         cmocka_unit_test_setup_teardown(test_bad_config_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handshake_timeout_and_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_single_node, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cluster_follower_and_leader, setup, teardown),
     };

@@ -77,6 +77,8 @@ typedef struct tcluster {
     int client_port[T_NODES_MAX];
     broker_config_t bcfg;
     uint32_t conns_max;
+    const char *token;                 /* client port token, NULL = none */
+    uint32_t handshake_ms, idle_ms, frame_ms;
 } tcluster_t;
 
 static tcluster_t *t_cluster_new(uint32_t n) {
@@ -103,7 +105,9 @@ static int t_server_start(tcluster_t *c, uint32_t i) {
     rt_server_config_t cfg = {
         .node_id = i, .peers = c->peers, .peers_count = c->n, .client_addr = "127.0.0.1:0",
         .client_conns_max = c->conns_max, .data_dir = c->dirs[i], .broker = c->bcfg,
-        .log_level = RT_LOG_WARN, .seed = 1000 + i,
+        .log_level = RT_LOG_WARN, .seed = 1000 + i, .client_token = c->token,
+        .handshake_timeout_ms = c->handshake_ms, .idle_timeout_ms = c->idle_ms,
+        .frame_timeout_ms = c->frame_ms,
     };
     char err[RT_SERVER_ERR_MAX] = "";
     int rc = rt_server_new(&c->loop, &cfg, &c->srv[i], err, sizeof err);
@@ -581,6 +585,10 @@ static void test_client_port_rejects_bad_input(void **state) {
     t_pump(&c->loop, 50);
     assert_int_equal(rt_client_port_conns(rt_server_clients(c->srv[0])), 2);
     assert_int_equal(t_client_open(&v, c->client_port[0]), 0);
+    /* a clear refusal: one ERROR frame saying why, then the close */
+    assert_int_equal(t_next(c, &v, &m, 2000), 1);
+    assert_int_equal(m.type, WIRE_MSG_ERROR);
+    assert_int_equal(m.error.status, WIRE_STATUS_RESOURCE_LIMIT);
     assert_int_equal(t_next(c, &v, &m, 2000), -1);
     t_client_close(&v);
     /* a closed connection is forgotten, its slot is free again */
@@ -599,6 +607,109 @@ static void test_client_port_rejects_bad_input(void **state) {
     assert_int_equal(st.refused_full, 1);
     t_client_close(&v);
     t_client_close(&t);
+    t_cluster_free(c);
+    *(tcluster_t **)*state = NULL;
+}
+
+/* The token preamble ("CHLA", u32 LE length, token). */
+static void t_send_auth(tcluster_t *c, tclient_t *t, const char *token) {
+    uint8_t b[8 + 64];
+    const uint32_t len = (uint32_t)strlen(token);
+    assert_true(len <= 64);
+    memcpy(b, "CHLA", 4);
+    for (uint32_t i = 0; i < 4; i++) b[4 + i] = (uint8_t)(len >> (8 * i));
+    memcpy(b + 8, token, len);
+    t_send_raw(c, t, b, 8 + len);
+}
+
+/* HEARTBEAT(0): 1 = the session answer, 2 = another frame (NOT_LEADER
+ * before the election), -1 = the server closed, 0 = no answer. */
+static int t_hello(tcluster_t *c, tclient_t *t) {
+    wire_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_MSG_HEARTBEAT;
+    t_send(c, t, &m);
+    const int r = t_next(c, t, &m, 2000);
+    return r > 0 && m.type != WIRE_MSG_HEARTBEAT ? 2 : r;
+}
+
+/* With a token, a client that skips it, sends a wrong one (same length or
+ * not) is closed before the node hears a byte; the right token is served. */
+static void test_client_port_token(void **state) {
+    tcluster_t *c = t_cluster_new(1);
+    *(tcluster_t **)*state = c;
+    c->token = "sesame-0123456789";
+    assert_int_equal(t_server_start(c, 0), 0);
+    tclient_t t;
+    /* wait for the leader with the right token */
+    const uint64_t end = tnet_now_ms() + T_WAIT_MS;
+    int ok = -1;
+    while (ok != 1 && tnet_now_ms() < end) {
+        assert_int_equal(t_client_open(&t, c->client_port[0]), 0);
+        t_send_auth(c, &t, c->token);
+        ok = t_hello(c, &t);
+        t_client_close(&t);
+        t_pump(&c->loop, 30);
+    }
+    assert_int_equal(ok, 1);
+    static const char *const wrong[] = {NULL, "sesame-0123456788", "sesame", ""};
+    for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+        assert_int_equal(t_client_open(&t, c->client_port[0]), 0);
+        if (wrong[i] != NULL) t_send_auth(c, &t, wrong[i]);
+        assert_int_equal(t_hello(c, &t), -1);
+        t_client_close(&t);
+    }
+    rt_client_port_stats_t st;
+    rt_client_port_stats(rt_server_clients(c->srv[0]), &st);
+    assert_int_equal(st.auth_refused, 4);
+    t_cluster_free(c);
+    *(tcluster_t **)*state = NULL;
+}
+
+/* Handshake, idle and partial-frame timeouts close the connection; a
+ * connection that keeps talking stays. */
+static void test_client_port_timeouts(void **state) {
+    tcluster_t *c = t_cluster_new(1);
+    *(tcluster_t **)*state = c;
+    c->handshake_ms = 300;
+    c->idle_ms = 600;
+    c->frame_ms = 300;
+    assert_int_equal(t_server_start(c, 0), 0);
+    tclient_t live, silent, idle, partial;
+    wire_msg_t m;
+    assert_int_equal(t_connect_leader(c, &live, T_WAIT_MS), 0);
+    assert_int_equal(t_client_open(&silent, c->client_port[0]), 0);
+    assert_int_equal(t_client_open(&idle, c->client_port[0]), 0);
+    assert_int_equal(t_hello(c, &idle), 1);
+    assert_int_equal(t_client_open(&partial, c->client_port[0]), 0);
+    assert_int_equal(t_hello(c, &partial), 1);
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_MSG_HEARTBEAT;
+    uint8_t good[64];
+    const int good_len = wire_encode(&m, good, sizeof good);
+    assert_true(good_len > (int)WIRE_HEADER_SIZE);
+    t_send_raw(c, &partial, good, WIRE_HEADER_SIZE); /* header only */
+    /* silent: handshake; partial: frame timeout; idle: idle timeout. live
+     * sends a heartbeat every 100 ms and must stay. */
+    for (uint32_t round = 0; round < 12; round++) {
+        memset(&m, 0, sizeof m);
+        m.type = WIRE_MSG_HEARTBEAT;
+        m.heartbeat.session_id = live.epoch;
+        t_send(c, &live, &m);
+        assert_int_equal(t_next(c, &live, &m, 1000), 1);
+        t_pump(&c->loop, 100);
+    }
+    assert_int_equal(t_next(c, &silent, &m, 500), -1);
+    assert_int_equal(t_next(c, &idle, &m, 500), -1);
+    assert_int_equal(t_next(c, &partial, &m, 500), -1);
+    rt_client_port_stats_t st;
+    rt_client_port_stats(rt_server_clients(c->srv[0]), &st);
+    assert_int_equal(st.timeouts, 3);
+    assert_int_equal(rt_client_port_conns(rt_server_clients(c->srv[0])), 1);
+    t_client_close(&live);
+    t_client_close(&silent);
+    t_client_close(&idle);
+    t_client_close(&partial);
     t_cluster_free(c);
     *(tcluster_t **)*state = NULL;
 }
@@ -635,6 +746,16 @@ static void test_locked_dir_and_bad_config(void **state) {
     cfg.client_addr = "127.0.0.1:99999";
     assert_int_equal(rt_server_new(&c->loop, &cfg, &s2, err, sizeof err), RT_EADDR);
     cfg.client_addr = "127.0.0.1:0";
+    /* a token too long, a timeout past the cap */
+    char long_token[RT_CLIENT_TOKEN_MAX + 1];
+    memset(long_token, 'k', sizeof long_token - 1);
+    long_token[sizeof long_token - 1] = '\0';
+    cfg.client_token = long_token;
+    assert_int_equal(rt_server_new(&c->loop, &cfg, &s2, err, sizeof err), IO_EINVAL);
+    cfg.client_token = NULL;
+    cfg.idle_timeout_ms = RT_CLIENT_TIMEOUT_MS_MAX + 1;
+    assert_int_equal(rt_server_new(&c->loop, &cfg, &s2, err, sizeof err), IO_EINVAL);
+    cfg.idle_timeout_ms = 0;
     cfg.broker.heartbeat_interval_ns = cfg.broker.election_timeout_min_ns;
     assert_int_equal(rt_server_new(&c->loop, &cfg, &s2, err, sizeof err), IO_EINVAL);
     assert_non_null(strstr(err, "strategy"));
@@ -680,6 +801,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_closed_client_returns_unacked, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_client_port_rejects_bad_input, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_locked_dir_and_bad_config, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_client_port_token, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_client_port_timeouts, t_setup, t_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -124,7 +124,9 @@ static int tnet__read_role(int fd, uint8_t *buf, size_t cap) {
     return -1;
 }
 
-int tnet_wire_role(int port) {
+int tnet_wire_role(int port) { return tnet_wire_role_token(port, NULL); }
+
+int tnet_wire_role_token(int port, const char *token) {
     assert(port > 0);
     const int fd = tnet_connect(port);
     if (fd < 0) return -1;
@@ -132,10 +134,19 @@ int tnet_wire_role(int port) {
     memset(&m, 0, sizeof m);
     m.type = WIRE_MSG_HEARTBEAT;
     uint8_t buf[512];
-    const int len = wire_encode(&m, buf, sizeof buf);
+    size_t off = 0;
+    if (token != NULL) { /* the client port's preamble: "CHLA", u32 LE length, token */
+        const size_t tlen = strlen(token);
+        assert_true(tlen < 256);
+        memcpy(buf, "CHLA", 4);
+        for (uint32_t i = 0; i < 4; i++) buf[4 + i] = (uint8_t)(tlen >> (8 * i));
+        memcpy(buf + 8, token, tlen);
+        off = 8 + tlen;
+    }
+    const int len = wire_encode(&m, buf + off, sizeof buf - off);
     assert_true(len > 0);
     int role = -1;
-    if (send(fd, buf, (size_t)len, MSG_NOSIGNAL) == len)
+    if (send(fd, buf, off + (size_t)len, MSG_NOSIGNAL) == (ssize_t)(off + (size_t)len))
         role = tnet__read_role(fd, buf, sizeof buf);
     close(fd);
     return role;

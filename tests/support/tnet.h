@@ -60,6 +60,8 @@ int tnet_connect(int port);
  * to TNET_PROBE_TIMEOUT_MS. 1 = the leader (echoes HEARTBEAT), 0 = a
  * follower (NOT_LEADER), -1 = no usable answer (closed, silent, garbage). */
 int tnet_wire_role(int port);
+/* The same, sending the client port's token preamble first (NULL = none). */
+int tnet_wire_role_token(int port, const char *token);
 
 /* ---- files -------------------------------------------------------------- */
 
