@@ -399,8 +399,14 @@ static uint64_t node__session(broker_node_t *n, io_addr_t addr, uint64_t epoch) 
     epoch &= 0xffffffffu;
     const uint64_t now = io_now_ns(&n->io);
     if (epoch != 0 && c->session_id == (((uint64_t)addr << 32) | epoch)) {
-        (void)broker_sessions_touch(&n->sessions, c->session_id, now);
-        return c->session_id;
+        if (broker_sessions_touch(&n->sessions, c->session_id, now) == 0)
+            return c->session_id;
+        /* The session expired here (its deliveries went back to their
+         * queues). It never comes back under the same id: a fresh epoch,
+         * which the client learns from the answer, so late acks of the old
+         * session are refused as stale instead of settling new deliveries
+         * that reuse their tags. */
+        epoch = 0;
     }
     if (epoch == 0) {
         n->next_epoch = n->next_epoch >= 0xffffffffu ? 1 : n->next_epoch + 1;

@@ -37,6 +37,7 @@ typedef struct tclient {
     uint64_t last_count;
     char last_props[64];
     uint32_t last_tag_len, last_message_count;
+    uint64_t last_epoch; /* session epoch of the last HEARTBEAT answer */
 } tclient_t;
 
 static void *tclient_boot(void *arg, const io_t *io) {
@@ -67,6 +68,7 @@ static void tclient_on_message(void *node, io_addr_t from, const uint8_t *b, siz
         c->last_message_count = m.deliver.message_count;
     }
     if (m.type == WIRE_MSG_NOT_LEADER) c->not_leader++;
+    if (m.type == WIRE_MSG_HEARTBEAT) c->last_epoch = m.heartbeat.session_id;
     if (m.type == WIRE_MSG_DELIVER && c->deliver_count < RECORDS_MAX)
         c->delivered[c->deliver_count++] = m.deliver.message_id;
 }
@@ -106,6 +108,14 @@ static void tclient_publish(tclient_t *c, io_addr_t to, uint64_t request_id,
     m.publish.routing_key = wire_str("q");
     m.publish.persistent = 1;
     m.publish.body = wire_str("hello");
+    tclient_send(c, to, &m);
+}
+
+static void tclient_heartbeat(tclient_t *c, io_addr_t to, uint64_t epoch) {
+    wire_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_MSG_HEARTBEAT;
+    m.heartbeat.session_id = epoch;
     tclient_send(c, to, &m);
 }
 
@@ -584,8 +594,39 @@ static void test_garbage_messages_ignored(void **state) {
     sim_free(cl.sim);
 }
 
+/* A session that expired at the leader (client silent past the session
+ * timeout) never comes back under its old epoch: the next heartbeat naming
+ * it gets a fresh epoch, so acks of the dead session are refused as stale
+ * instead of settling new deliveries that reuse their tags. */
+static void test_expired_session_gets_a_fresh_epoch(void **state) {
+    (void)state;
+    cluster_t cl;
+    const char *const settings[] = {"session_timeout_ms", "1000", NULL};
+    cluster_start(&cl, 3, settings);
+    const int leader = cluster_wait_leader(&cl);
+    assert_true(leader >= 0);
+    tclient_heartbeat(&cl.client, (io_addr_t)leader, 0);
+    cluster_run(&cl, 100 * MS);
+    const uint64_t first = cl.client.last_epoch;
+    assert_true(first != 0);
+    tclient_heartbeat(&cl.client, (io_addr_t)leader, first); /* alive: kept */
+    cluster_run(&cl, 100 * MS);
+    assert_int_equal(cl.client.last_epoch, first);
+    cluster_run(&cl, 3 * SEC); /* silent: the session expires */
+    assert_int_equal(cluster_leader(&cl), leader);
+    tclient_heartbeat(&cl.client, (io_addr_t)leader, first);
+    cluster_run(&cl, 100 * MS);
+    const uint64_t second = cl.client.last_epoch;
+    assert_true(second != 0 && second != first);
+    tclient_heartbeat(&cl.client, (io_addr_t)leader, second);
+    cluster_run(&cl, 100 * MS);
+    assert_int_equal(cl.client.last_epoch, second);
+    sim_free(cl.sim);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expired_session_gets_a_fresh_epoch),
         cmocka_unit_test(test_elects_one_leader_and_agrees),
         cmocka_unit_test(test_follower_rejects_with_leader_hint),
         cmocka_unit_test(test_committed_survives_leader_crash),
