@@ -1059,6 +1059,8 @@ void broker_node_info(const broker_node_t *n, broker_node_info_t *out) {
 
 uint64_t broker_node_state_digest(const broker_node_t *n) { return broker_sm_digest(&n->sm); }
 
+const struct broker_sm *broker_node_sm(const broker_node_t *n) { return &n->sm; }
+
 int64_t broker_node_queue_depth(const broker_node_t *n, const char *queue) {
     const broker_queue_t *q = broker_sm_queue(&n->sm, queue, strlen(queue));
     return q ? (int64_t)q->count : -1;

@@ -113,6 +113,12 @@ void broker_node_info(const broker_node_t *node, broker_node_info_t *out);
  * replicas with the same applied index must agree. O(state size). */
 uint64_t broker_node_state_digest(const broker_node_t *node);
 
+/* The node's replicated state machine (broker/sm.h), read-only: the
+ * simulator runs broker_sm_check on every live replica during and after a
+ * run. Valid until the node's next event. */
+struct broker_sm;
+const struct broker_sm *broker_node_sm(const broker_node_t *node);
+
 /* Messages in `queue` (ready + unacked), or -1 if it does not exist. */
 int64_t broker_node_queue_depth(const broker_node_t *node, const char *queue);
 
