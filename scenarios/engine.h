@@ -57,8 +57,9 @@
 #define SCN_WALL_BUDGET_MIN_S 20.0
 #define SCN_WALL_PER_SIM_S 0.25
 #define SCN_WALL_BUDGET_S_MAX 86400.0     /* --max-wall at most a day */
-#define SCN_BUDGET_SLICE_EVENTS 65536u    /* the wall clock is read this often */
-#define SCN_STALL_WINDOW_EVENTS 100000u   /* events tallied after a stall */
+#define SCN_BUDGET_SLICE_EVENTS 4096u     /* the wall clock is read this often */
+#define SCN_STALL_WINDOW_EVENTS 100000u   /* events tallied after a stall, */
+#define SCN_STALL_WINDOW_WALL_NS UINT64_C(2000000000) /* or this long at most */
 #define SCN_STALL_KINDS_MAX 8u            /* event kinds shown for a stall */
 #define SCN_STALL_KEYS_MAX 512u           /* distinct kinds tallied */
 /* broker_sm_check on every live replica this often (virtual time), and at
@@ -97,6 +98,10 @@ typedef struct scn_result {
     char stop_text[SCN_STOP_TEXT_MAX];     /* stalled / invariant: what happened */
     uint64_t stop_time_ns;                 /* virtual time it happened */
     char scenario_hash[SCN_HASH_HEX_MAX];  /* the file's content (FNV-1a 64) */
+    /* cost of the always-on checks (bench/bench_scenario prints them) */
+    uint64_t invariant_checks;             /* BROKER_INVARIANT evaluations */
+    uint64_t sm_checks;                    /* broker_sm_check calls */
+    uint64_t sm_check_wall_ns;             /* wall time spent in them */
     uint64_t trace_hash, sim_time_ns, wall_time_ns, events;
     scn_invariant_t inv[SCN_INV_COUNT];
     check_result_t checks[CHECK_ALL_COUNT]; /* no_loss .. latency */
@@ -150,6 +155,7 @@ typedef struct scn_engine {
     /* budgets and always-on invariants */
     uint64_t events_budget, wall_budget_ns, wall_start_ns;
     uint64_t next_sm_check_ns;
+    uint64_t sm_checks, sm_check_wall_ns;
     bool stalled, tripped;           /* the run ended with that verdict */
     bool in_action;                  /* inside a Lua action (a pcall frame) */
     uint64_t stop_time_ns, stop_events, stop_hash;
