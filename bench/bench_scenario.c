@@ -121,7 +121,7 @@ static int bench_run(const char *label, const char *path, uint64_t seed) {
         printf("[%s] invariant_checks=%llu invariant_checks_per_event=%.1f\n", label,
                (unsigned long long)r->invariant_checks,
                r->events > 0 ? (double)r->invariant_checks / (double)r->events : 0.0);
-        printf("[%s] sm_checks=%llu sm_check_wall_s=%.4f sm_check_share=%.2f%%\n", label,
+        printf("[%s] sm_checks=%llu sm_check_wall_s=%.6f sm_check_share=%.3f%%\n", label,
                (unsigned long long)r->sm_checks, (double)r->sm_check_wall_ns / 1e9,
                100.0 * (double)r->sm_check_wall_ns / 1e9 / w);
     }
