@@ -308,6 +308,12 @@ static void test_compare_keeps_identities_apart(void **state) {
     assert_non_null(strstr(o->out, "workload.rate "));
     assert_non_null(strstr(o->out, "phases.chaos_s "));
     assert_non_null(strstr(o->out, "binary 0.1.0 ("));
+    char stored[256];
+    const char *b = strstr(o->out, "binary ") + 7;
+    snprintf(stored, sizeof stored, "%.*s", (int)strcspn(b, "\n"), b);
+    run_cli(o, (const char *[]){"--version", NULL});
+    assert_int_equal(o->code, 0);
+    assert_non_null(strstr(o->out, stored)); /* what runs store is what --version says */
     free(text);
     free(o);
 }
