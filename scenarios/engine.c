@@ -85,14 +85,17 @@ static double engine__total_s(const scenario_t *s) {
     return s->phases.chaos_s + s->phases.heal_s + s->phases.drain_s;
 }
 
-uint64_t scn_events_budget_default(const scenario_t *s, uint32_t replicas) {
+double scn_events_rate_budget(const scenario_t *s, uint32_t replicas) {
     assert(s != NULL);
     const scn_workload_t *w = &s->workload;
     const double hosts = (double)replicas + 1.0 + w->producers + w->consumers;
     const double offered = (double)w->producers * w->rate;
+    return hosts * SCN_EVENTS_PER_HOST_S + offered * SCN_EVENTS_PER_MSG;
+}
+
+uint64_t scn_events_budget_default(const scenario_t *s, uint32_t replicas) {
     const double budget = (double)SCN_EVENTS_BUDGET_MIN +
-                          engine__total_s(s) * (hosts * SCN_EVENTS_PER_HOST_S +
-                                                offered * SCN_EVENTS_PER_MSG);
+                          engine__total_s(s) * scn_events_rate_budget(s, replicas);
     return budget >= (double)SCN_RUN_EVENTS_MAX ? SCN_RUN_EVENTS_MAX : (uint64_t)budget;
 }
 
@@ -496,6 +499,28 @@ static void engine__stall(scn_engine_t *e, uint64_t until_ns, const char *why) {
 
 /* ---- running ------------------------------------------------------------------ */
 
+/* The per-window side of the event budget (SCN_STORM_WINDOW_EVENTS). Checked
+ * at slice ends, which depend only on the simulation, so a storm stalls at
+ * the same event on every machine. Returns true when the run stalled. */
+static bool engine__storm(scn_engine_t *e, uint64_t until_ns) {
+    const uint64_t events = sim_events_processed(e->sim);
+    if (events - e->window_events < SCN_STORM_WINDOW_EVENTS) return false;
+    const uint64_t span_ns = sim_now_ns(e->sim) - e->window_ns;
+    if (span_ns >= e->storm_span_min_ns) {
+        e->window_events = events;
+        e->window_ns = sim_now_ns(e->sim);
+        return false;
+    }
+    char why[200];
+    snprintf(why, sizeof why,
+             "an event storm: %" PRIu64 " events in %.3f ms of virtual time (the budget "
+             "allows %u events in no less than %.3f ms)",
+             events - e->window_events, (double)span_ns / 1e6, SCN_STORM_WINDOW_EVENTS,
+             (double)e->storm_span_min_ns / 1e6);
+    engine__stall(e, until_ns, why);
+    return true;
+}
+
 /* Run to `until_ns` in slices: between slices the wall clock is read and,
  * every SCN_SM_CHECK_INTERVAL_NS of virtual time, each replica's state
  * machine is checked. Slicing never changes the trace: sim_run resumes
@@ -523,6 +548,7 @@ static int engine__run_until(scn_engine_t *e, uint64_t until_ns) {
             if (engine__sm_check_all(e) != 0) break;
             e->next_sm_check_ns += SCN_SM_CHECK_INTERVAL_NS;
         }
+        if (engine__storm(e, until_ns)) break;
         if (engine__wall_ns() - e->wall_start_ns > e->wall_budget_ns) {
             char why[160];
             snprintf(why, sizeof why, "the wall-clock budget (%.1fs) ran out",
@@ -843,6 +869,11 @@ static void engine__budgets(scn_engine_t *e, const scn_run_opts_t *opts, uint32_
                                                       : scn_wall_budget_default(e->scn);
     e->wall_budget_ns = (uint64_t)(wall_s * ENGINE__NS);
     e->next_sm_check_ns = SCN_SM_CHECK_INTERVAL_NS;
+    /* Derived from the scenario only: --max-events moves the total. */
+    const double rate = scn_events_rate_budget(e->scn, replicas);
+    const double span_ns = SCN_STORM_WINDOW_EVENTS * ENGINE__NS /
+                           (SCN_STORM_DENSITY_FACTOR * (rate > 1 ? rate : 1));
+    e->storm_span_min_ns = (uint64_t)span_ns;
     out->events_budget = e->events_budget;
     out->wall_budget_s = wall_s;
 }

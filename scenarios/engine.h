@@ -58,6 +58,16 @@
 #define SCN_WALL_PER_SIM_S 0.25
 #define SCN_WALL_BUDGET_S_MAX 86400.0     /* --max-wall at most a day */
 #define SCN_BUDGET_SLICE_EVENTS 4096u     /* the wall clock is read this often */
+/* Storms: the event budget also holds per window. A run stalls when
+ * SCN_STORM_WINDOW_EVENTS consecutive events (counted in windows that start
+ * at slice ends) span less virtual time than they would at
+ * SCN_STORM_DENSITY_FACTOR times the per-second rate of the event budget
+ * (hosts x SCN_EVENTS_PER_HOST_S + offered x SCN_EVENTS_PER_MSG). A
+ * replication storm (thousands of appends per virtual millisecond) trips
+ * it within a few wall seconds, deterministically (the trace at the stall
+ * is the same on any machine); a calm run stays ~50x below it. */
+#define SCN_STORM_WINDOW_EVENTS 65536u
+#define SCN_STORM_DENSITY_FACTOR 8u
 #define SCN_STALL_WINDOW_EVENTS 100000u   /* events tallied after a stall, */
 #define SCN_STALL_WINDOW_WALL_NS UINT64_C(2000000000) /* or this long at most */
 #define SCN_STALL_KINDS_MAX 8u            /* event kinds shown for a stall */
@@ -154,6 +164,8 @@ typedef struct scn_engine {
     char err[SCN_ERR_MAX];
     /* budgets and always-on invariants */
     uint64_t events_budget, wall_budget_ns, wall_start_ns;
+    uint64_t storm_span_min_ns;          /* a window of events must span this */
+    uint64_t window_events, window_ns;   /* where the current window began */
     uint64_t next_sm_check_ns;
     uint64_t sm_checks, sm_check_wall_ns;
     bool stalled, tripped;           /* the run ended with that verdict */
@@ -184,6 +196,8 @@ void scn_reproduce_format(const char *path, uint64_t seed, scn_variant_t variant
 
 /* The default budgets of a run of `s` (see SCN_EVENTS_BUDGET_MIN). */
 uint64_t scn_events_budget_default(const scenario_t *s, uint32_t replicas);
+/* The per-second event rate the budget allows (storm windows use it). */
+double scn_events_rate_budget(const scenario_t *s, uint32_t replicas);
 double scn_wall_budget_default(const scenario_t *s);
 /* 0, or -1 with a message when a budget is out of range. */
 int scn_budget_check(const scn_budget_t *b, char *err, size_t err_cap);

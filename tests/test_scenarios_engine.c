@@ -329,6 +329,42 @@ static void hook_corrupt_sm(scn_engine_t *e, void *arg) {
     ((broker_sm_t *)broker_node_sm(n))->next_message_id = 0; /* test-only cast */
 }
 
+/* A storm at one virtual instant: a call that schedules itself again at
+ * the same time, forever, as a leader and follower answering each other
+ * without pacing would. */
+static void storm_call(sim_t *sim, void *arg) {
+    (void)sim_call_at(sim, sim_now_ns(sim), storm_call, arg);
+}
+
+static void hook_storm(scn_engine_t *e, void *arg) {
+    (void)arg;
+    storm_call(e->sim, NULL);
+}
+
+/* The storm window of the event budget ends it long before the total
+ * budget or the wall clock would, at the same event on every run. */
+static void test_event_storm_ends_run_stalled(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(2, sizeof *r);
+    assert_non_null(r);
+    const scn_run_opts_t o = {.seed = 1, .test_hook = hook_storm,
+                              .test_hook_at_ns = UINT64_C(1200000000)};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(run_opts(FIXTURE("engine_calm.lua"), &o, &r[i]), 0);
+        assert_int_equal(r[i].verdict, REPORT_VERDICT_STALLED);
+        assert_int_equal(r[i].exit_code, 1);
+        assert_int_equal(r[i].sim_time_ns, UINT64_C(1200000000));
+        assert_true(r[i].events < r[i].events_budget / 4);
+        assert_true(r[i].wall_time_ns < UINT64_C(20000000000));
+    }
+    assert_int_equal(r[0].events, r[1].events);
+    assert_int_equal(r[0].trace_hash, r[1].trace_hash);
+    assert_non_null(strstr(r[0].stop_text, "an event storm: "));
+    assert_non_null(strstr(r[0].stop_text, "call -")); /* the kind that stormed */
+    for (int i = 0; i < 2; i++) scn_result_free(&r[i]);
+    free(r);
+}
+
 /* Store `r` in a fresh database and return `report show` of it (owned). */
 static char *store_and_show(const char *path, const scn_result_t *r) {
     char dir[] = "/tmp/chaoslab-engine-XXXXXX";
@@ -419,6 +455,7 @@ int main(void) {
         cmocka_unit_test(test_sandbox_has_no_os_io_or_require),
         cmocka_unit_test(test_seeds_parse),
         cmocka_unit_test(test_event_budget_ends_run_stalled),
+        cmocka_unit_test(test_event_storm_ends_run_stalled),
         cmocka_unit_test(test_default_budgets_leave_calm_runs_alone),
         cmocka_unit_test(test_bad_budgets_are_refused),
         cmocka_unit_test(test_tripped_invariant_is_a_verdict),
