@@ -494,6 +494,9 @@ static void engine__stall(scn_engine_t *e, uint64_t until_ns, const char *why) {
             used += (size_t)snprintf(e->stop_text + used, sizeof e->stop_text - used,
                                      "\n  %9" PRIu64 "  %s", t->keys[shown].count, label);
     }
+    if (t->other > 0 && used < sizeof e->stop_text)
+        snprintf(e->stop_text + used, sizeof e->stop_text - used,
+                 "\n  %9" PRIu64 "  (kinds past the first %u)", t->other, SCN_STALL_KEYS_MAX);
     free(t);
 }
 
