@@ -41,6 +41,7 @@ static uint64_t engine__wall_ns(void) {
 
 int scn_engine_leader(const scn_engine_t *e) {
     assert(e != NULL && e->sim != NULL);
+    if (e->opts != NULL && e->opts->test_leader_hook != NULL) e->opts->test_leader_hook(e);
     int best = -1;
     uint64_t best_term = 0;
     for (uint32_t i = 0; i < e->replicas; i++) {

@@ -138,6 +138,9 @@ typedef struct scn_run_opts {
     void (*test_hook)(struct scn_engine *e, void *arg);
     void *test_hook_arg;
     uint64_t test_hook_at_ns;
+    /* Tests only: called on every scn_engine_leader (which Lua's leader()
+     * reaches from inside an action's pcall frame). */
+    void (*test_leader_hook)(const struct scn_engine *e);
 } scn_run_opts_t;
 
 /* Internal state of a running world; lua_api.c drives faults through it. */

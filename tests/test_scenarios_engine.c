@@ -365,6 +365,29 @@ static void test_event_storm_ends_run_stalled(void **state) {
     free(r);
 }
 
+static void leader_trip(const scn_engine_t *e) {
+    (void)e;
+    BROKER_INVARIANT(e == NULL, "tripped under a Lua action");
+}
+
+/* A trip inside a Lua action (leader() at 0.5 s) must not longjmp past the
+ * action's pcall frame: the handler raises a Lua error instead, the action
+ * ends, and the run ends with verdict invariant; the Lua state stays sound
+ * (the scenario is freed normally; ASan checks the rest in CI). */
+static void test_trip_inside_lua_action(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    const scn_run_opts_t o = {.seed = 1, .test_leader_hook = leader_trip};
+    assert_int_equal(run_opts(FIXTURE("engine_actions.lua"), &o, r), 0);
+    assert_int_equal(r->verdict, REPORT_VERDICT_INVARIANT);
+    assert_int_equal(r->exit_code, 1);
+    assert_int_equal(r->sim_time_ns, UINT64_C(500000000));
+    assert_non_null(strstr(r->stop_text, "e == NULL (tripped under a Lua action)"));
+    scn_result_free(r);
+    free(r);
+}
+
 /* Store `r` in a fresh database and return `report show` of it (owned). */
 static char *store_and_show(const char *path, const scn_result_t *r) {
     char dir[] = "/tmp/chaoslab-engine-XXXXXX";
@@ -460,6 +483,7 @@ int main(void) {
         cmocka_unit_test(test_bad_budgets_are_refused),
         cmocka_unit_test(test_tripped_invariant_is_a_verdict),
         cmocka_unit_test(test_corrupt_replica_fails_sm_check),
+        cmocka_unit_test(test_trip_inside_lua_action),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
