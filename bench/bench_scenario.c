@@ -21,6 +21,11 @@
  *   peak_rss_kb=      getrusage ru_maxrss after the run (kilobytes; the
  *                     process peak so far, so the second run's figure
  *                     covers both)
+ *   invariant_checks= BROKER_INVARIANT evaluations in the run (and per
+ *                     simulator event)
+ *   sm_checks=        broker_sm_check calls (every live replica once per
+ *                     SCN_SM_CHECK_INTERVAL_NS and at the end), their wall
+ *                     time and its share of the run
  *
  * Usage: bench_scenario [--seed N] [--quick] [--only reference|saturation]
  *        (--quick: 10 s reference; --only: run just one of the two).
@@ -87,6 +92,8 @@ static int bench_run(const char *label, const char *path, uint64_t seed) {
     }
     const int rc = scn_engine_run(s, &opts, r);
     int ret = 0;
+    if (rc == 0 && r->verdict != REPORT_VERDICT_PASS && r->verdict != REPORT_VERDICT_FAIL)
+        fprintf(stderr, "%s: %s\n", label, r->stop_text); /* stalled / invariant */
     if (rc != 0) {
         fprintf(stderr, "%s: %s\n", label, r->err);
         ret = -1;
@@ -97,7 +104,7 @@ static int bench_run(const char *label, const char *path, uint64_t seed) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
         printf("[%s] seed=%llu verdict=%s nemesis=%s\n", label, (unsigned long long)seed,
-               r->exit_code == 0 ? "pass" : "fail", r->nemesis[0] ? r->nemesis : "-");
+               report_verdict_name(r->verdict), r->nemesis[0] ? r->nemesis : "-");
         printf("[%s] sim_s=%.3f wall_s=%.3f published=%llu confirmed=%llu processed=%llu "
                "events=%llu\n",
                label, sim_s, wall_s, (unsigned long long)r->published,
@@ -108,6 +115,15 @@ static int bench_run(const char *label, const char *path, uint64_t seed) {
                (double)(r->published + r->processed) / w);
         printf("[%s] events_per_sec=%.0f\n", label, (double)r->events / w);
         printf("[%s] peak_rss_kb=%ld\n", label, ru.ru_maxrss);
+        /* The always-on checks: BROKER_INVARIANT evaluations (one add and
+         * a compare each) and the periodic broker_sm_check of every
+         * replica, with the share of the run's wall time it took. */
+        printf("[%s] invariant_checks=%llu invariant_checks_per_event=%.1f\n", label,
+               (unsigned long long)r->invariant_checks,
+               r->events > 0 ? (double)r->invariant_checks / (double)r->events : 0.0);
+        printf("[%s] sm_checks=%llu sm_check_wall_s=%.6f sm_check_share=%.3f%%\n", label,
+               (unsigned long long)r->sm_checks, (double)r->sm_check_wall_ns / 1e9,
+               100.0 * (double)r->sm_check_wall_ns / 1e9 / w);
     }
     scn_result_free(r);
     free(r);

@@ -1107,6 +1107,7 @@ int broker_node_check(const broker_node_t *n, char *why, size_t cap) {
         return node__check_fail(why, cap, "state machine inconsistent (broker_sm_check)");
     return 1;
 }
+const struct broker_sm *broker_node_sm(const broker_node_t *n) { return &n->sm; }
 
 int64_t broker_node_queue_depth(const broker_node_t *n, const char *queue) {
     const broker_queue_t *q = broker_sm_queue(&n->sm, queue, strlen(queue));

@@ -122,6 +122,11 @@ uint64_t broker_node_state_digest(const broker_node_t *node);
  * Costs O(state size); read-only. A node that is not running (recovering,
  * failed) is only checked for what is meaningful before recovery. */
 int broker_node_check(const broker_node_t *node, char *why, size_t why_cap);
+/* The node's replicated state machine (broker/sm.h), read-only: the
+ * simulator runs broker_sm_check on every live replica during and after a
+ * run. Valid until the node's next event. */
+struct broker_sm;
+const struct broker_sm *broker_node_sm(const broker_node_t *node);
 
 /* Messages in `queue` (ready + unacked), or -1 if it does not exist. */
 int64_t broker_node_queue_depth(const broker_node_t *node, const char *queue);

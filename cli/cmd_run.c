@@ -19,10 +19,19 @@ static void run_usage(FILE *out) {
             "  --trace FILE         write every event of the run, one line each\n"
             "  --json               machine-readable output\n"
             "  --variant weak|strong  one side of a teach{} scenario\n"
+            "  --max-events N       event budget of each run (default: derived from the\n"
+            "                       scenario, 1e6 + seconds x (hosts x 2000 + msgs/s x 100));\n"
+            "                       any 65536 events must also span 1/8 of that rate's time\n"
+            "  --max-wall S         wall-clock budget of each run in seconds (default:\n"
+            "                       20 + a quarter of the simulated seconds); only stops a run\n"
             "  --set KEY=VALUE      override a strategy value (repeatable)\n"
             "  --KEY VALUE          same, e.g. --acks leader --fsync never --replicas 5\n\n"
+            "A run over either budget ends with verdict `stalled`; a tripped internal\n"
+            "invariant (BROKER_INVARIANT, broker_sm_check) with verdict `invariant`.\n"
+            "Both print the reproduce command; a sweep records them and goes on.\n\n"
             "exit codes: 0 every expectation held (teach: lesson demonstrated),\n"
-            "            1 an expectation failed, 2 bad usage or a broken scenario\n");
+            "            1 an expectation failed, a run stalled or an invariant tripped,\n"
+            "            2 bad usage or a broken scenario\n");
 }
 
 static int run_u32(const char *text, uint32_t max, uint32_t *out) {
@@ -76,6 +85,20 @@ int cli_cmd_run(int argc, char **argv) {
             if (strcmp(next, "weak") == 0) o.variant = SCN_VARIANT_WEAK;
             else if (strcmp(next, "strong") == 0) o.variant = SCN_VARIANT_STRONG;
             else rc = cli_usage_error("run", "--variant wants weak or strong, got '%s'", next);
+            i++;
+        } else if (strcmp(a, "--max-events") == 0) {
+            if (cli_parse_u64(next, &o.budget.max_events) != 0 || o.budget.max_events == 0 ||
+                o.budget.max_events > SCN_RUN_EVENTS_MAX)
+                rc = cli_usage_error("run", "--max-events wants 1..%llu, got '%s'",
+                                     (unsigned long long)SCN_RUN_EVENTS_MAX, next);
+            i++;
+        } else if (strcmp(a, "--max-wall") == 0) {
+            char *end = NULL;
+            o.budget.max_wall_s = strtod(next, &end);
+            if (end == next || *end != '\0' || !(o.budget.max_wall_s > 0) ||
+                o.budget.max_wall_s > SCN_WALL_BUDGET_S_MAX)
+                rc = cli_usage_error("run", "--max-wall wants seconds in (0, %.0f], got '%s'",
+                                     SCN_WALL_BUDGET_S_MAX, next);
             i++;
         } else if (strcmp(a, "--set") == 0) {
             if (scn_strategy_set_pair(overrides, next, err, sizeof err) != 0)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "scenarios/engine.h"
 
 static const cli_command_t cli_commands[] = {
     {"demo", cli_cmd_demo, "run the simulation-kernel demo and print what it simulated"},
@@ -34,7 +35,7 @@ int main(int argc, char **argv) {
         return CLI_EXIT_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("chaoslab 0.1.0\n");
+        printf("chaoslab %s\n", scn_binary_version()); /* as stored with every run */
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++) {

@@ -210,9 +210,10 @@ int report_query_list(report_db_t *db, const report_list_opts_t *opts,
     assert(opts != NULL && out != NULL);
     const char *v = opts->verdict;
     if (v != NULL && strcmp(v, "pass") != 0 && strcmp(v, "fail") != 0 &&
-        strcmp(v, "error") != 0) {
+        strcmp(v, "error") != 0 && strcmp(v, "stalled") != 0 &&
+        strcmp(v, "invariant") != 0) {
         return report__fail(db, REPORT_EINVAL, "verdict \"%s\" is not pass, "
-                            "fail or error", v);
+                            "fail, stalled, invariant or error", v);
     }
     if (opts->limit < 1 || opts->limit > REPORT_LIST_LIMIT_MAX) {
         return report__fail(db, REPORT_EINVAL, "limit %zu is not in 1..%d",
@@ -253,8 +254,9 @@ static int report__show_header(report_db_t *db, int64_t run_id, FILE *out)
     report__query_t q = {
         "SELECT id, scenario, scenario_path, created_at, seed, verdict,"
         " exit_code, trace_hash, sim_time_ns, wall_time_ns, events,"
-        " strategy, reproduce FROM runs WHERE id = ?1",
-        "....u........", &param, 1};
+        " strategy, reproduce, scenario_hash, config_hash, binary_version"
+        " FROM runs WHERE id = ?1",
+        "....u...........", &param, 1};
     sqlite3_stmt *st = NULL;
     int rc = report__prepare(db, &q, &st);
     if (rc != 0) {
@@ -263,8 +265,8 @@ static int report__show_header(report_db_t *db, int64_t run_id, FILE *out)
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
         char seed[32], sim[48], wall[48];
-        const char *t[13];
-        for (int c = 0; c < 13; c++) {
+        const char *t[16];
+        for (int c = 0; c < 16; c++) {
             const unsigned char *s = sqlite3_column_text(st, c);
             t[c] = s != NULL ? (const char *)s : "";
         }
@@ -282,6 +284,9 @@ static int report__show_header(report_db_t *db, int64_t run_id, FILE *out)
                 t[10]);
         fprintf(out, "  %-12s%s\n  %-12s%s\n", "strategy", t[11],
                 "reproduce", t[12]);
+        fprintf(out, "  %-12sfile %s, config %s, binary %s\n", "identity",
+                t[13][0] ? t[13] : "-", t[14][0] ? t[14] : "-",
+                t[15][0] ? t[15] : "-");
     } else if (step == SQLITE_DONE) {
         rc = report__fail(db, REPORT_ENOENT, "run %lld not found",
                           (long long)run_id);
@@ -391,8 +396,9 @@ static int report__show_json(report_db_t *db, int64_t run_id, FILE *out)
     report__query_t q = {
         "SELECT id, created_at, scenario, scenario_path, seed, strategy,"
         " verdict, trace_hash, sim_time_ns, wall_time_ns, events, exit_code,"
-        " reproduce FROM runs WHERE id = ?1",
-        "....u........", &param, 1};
+        " reproduce, scenario_hash, config_hash, binary_version"
+        " FROM runs WHERE id = ?1",
+        "....u...........", &param, 1};
     sqlite3_stmt *st = NULL;
     int rc = report__prepare(db, &q, &st);
     if (rc != 0) {
@@ -453,34 +459,54 @@ int report_query_show(report_db_t *db, int64_t run_id, int json, FILE *out)
 #define REPORT__COMPARE_WHERE \
     " WHERE (?1 IS NULL OR r.scenario = ?1 OR r.scenario_path = ?1)"
 
+/* A group is one identity: scenario, strategy, the whole configuration
+ * (config_hash), the scenario file's content and the binary. Runs that
+ * differ in any of them are never merged. */
+#define REPORT__COMPARE_GROUP \
+    "r.scenario, r.strategy, r.config_hash, r.scenario_hash, r.binary_version"
+
 /* Raw rates: the JSON form, and the inner query of the table form. */
 #define REPORT__COMPARE_RUNS_SQL                                            \
     "SELECT r.scenario AS scenario, r.strategy AS strategy,"                \
+    " r.config_hash AS config_hash, r.scenario_hash AS scenario_hash,"      \
+    " r.binary_version AS binary_version,"                                  \
     " count(*) AS runs, count(DISTINCT r.seed) AS seeds,"                   \
     " sum(r.verdict = 'pass') AS pass, sum(r.verdict = 'fail') AS fail,"    \
+    " sum(r.verdict = 'stalled') AS stalled,"                               \
+    " sum(r.verdict = 'invariant') AS invariant,"                           \
     " sum(r.verdict = 'error') AS error,"                                   \
     " 1.0 * sum(r.verdict = 'pass') / count(*) AS pass_rate"                \
     " FROM runs r" REPORT__COMPARE_WHERE                                    \
-    " GROUP BY r.scenario, r.strategy ORDER BY r.scenario, r.strategy"
+    " GROUP BY " REPORT__COMPARE_GROUP " ORDER BY " REPORT__COMPARE_GROUP
 
 #define REPORT__COMPARE_INVARIANTS_SQL                                      \
     "SELECT r.scenario AS scenario, i.name AS invariant,"                   \
-    " i.expected AS expected, r.strategy AS strategy, count(*) AS runs,"    \
+    " i.expected AS expected, r.strategy AS strategy,"                      \
+    " r.config_hash AS config_hash, r.scenario_hash AS scenario_hash,"      \
+    " r.binary_version AS binary_version, count(*) AS runs,"                \
     " sum(i.passed) AS held, 1.0 * sum(i.passed) / count(*) AS held_rate,"  \
     " sum(i.as_expected) AS as_expected,"                                   \
     " 1.0 * sum(i.as_expected) / count(*) AS as_expected_rate"              \
     " FROM runs r JOIN invariants i ON i.run_id = r.id"                     \
     REPORT__COMPARE_WHERE                                                   \
-    " GROUP BY r.scenario, i.name, i.expected, r.strategy"                  \
-    " ORDER BY r.scenario, i.name, i.expected, r.strategy"
+    " GROUP BY r.scenario, i.name, i.expected, r.strategy, r.config_hash,"  \
+    " r.scenario_hash, r.binary_version"                                    \
+    " ORDER BY r.scenario, i.name, i.expected, r.strategy, r.config_hash,"  \
+    " r.scenario_hash, r.binary_version"
+
+/* Short identity shown in the table form: file hash / config hash / binary. */
+#define REPORT__COMPARE_IDENTITY                                            \
+    "coalesce(nullif(substr(scenario_hash, 1, 8), ''), '-') || '/' ||"      \
+    " coalesce(nullif(substr(config_hash, 1, 8), ''), '-') || ' ' ||"       \
+    " coalesce(nullif(binary_version, ''), '-')"
 
 static int report__compare_json(report_db_t *db, const report__param_t *p,
                                 FILE *out)
 {
     assert(db != NULL && p != NULL);
-    report__query_t runs = {REPORT__COMPARE_RUNS_SQL, "........", p, 1};
-    report__query_t invs = {REPORT__COMPARE_INVARIANTS_SQL, ".........", p,
-                            1};
+    report__query_t runs = {REPORT__COMPARE_RUNS_SQL, ".............", p, 1};
+    report__query_t invs = {REPORT__COMPARE_INVARIANTS_SQL, "............",
+                            p, 1};
     fputs("{\"strategies\":", out);
     int rc = report__print_json_rows(db, &runs, out);
     if (rc == 0) {
@@ -501,31 +527,36 @@ int report_query_compare(report_db_t *db, const char *scenario, int json,
         return report__compare_json(db, &param, out);
     }
     static const char *const run_headers[] = {
-        "SCENARIO", "RUNS", "SEEDS", "PASS", "FAIL", "ERROR", "PASS%",
-        "STRATEGY"};
+        "SCENARIO", "RUNS", "SEEDS", "PASS", "FAIL", "STALLED", "INVARIANT",
+        "ERROR", "PASS%", "FILE/CONFIG BINARY", "STRATEGY"};
     report__query_t runs = {
-        "SELECT scenario, runs, seeds, pass, fail, error,"
-        " printf('%.1f%%', 100 * pass_rate), strategy"
-        " FROM (" REPORT__COMPARE_RUNS_SQL ") ORDER BY scenario, strategy",
-        "........", &param, 1};
-    fputs("verdicts by strategy\n", out);
-    int64_t rows = report__print_table(db, &runs, "lrrrrrrl", run_headers,
+        "SELECT scenario, runs, seeds, pass, fail, stalled, invariant, error,"
+        " printf('%.1f%%', 100 * pass_rate), " REPORT__COMPARE_IDENTITY ","
+        " strategy FROM (" REPORT__COMPARE_RUNS_SQL ")"
+        " ORDER BY scenario, strategy, config_hash, scenario_hash,"
+        " binary_version",
+        "...........", &param, 1};
+    fputs("verdicts by strategy (one row per identity: scenario file, whole "
+          "configuration, binary)\n", out);
+    int64_t rows = report__print_table(db, &runs, "lrrrrrrrrll", run_headers,
                                        out, "  ", "no runs");
     if (rows <= 0) {
         return rows < 0 ? (int)rows : 0;
     }
     static const char *const inv_headers[] = {
         "SCENARIO", "INVARIANT", "EXPECTED", "RUNS", "HELD", "HELD%",
-        "AS EXPECTED%", "STRATEGY"};
+        "AS EXPECTED%", "FILE/CONFIG BINARY", "STRATEGY"};
     report__query_t invs = {
         "SELECT scenario, invariant, expected, runs, held,"
         " printf('%.1f%%', 100 * held_rate),"
-        " printf('%.1f%%', 100 * as_expected_rate), strategy"
+        " printf('%.1f%%', 100 * as_expected_rate), "
+        REPORT__COMPARE_IDENTITY ", strategy"
         " FROM (" REPORT__COMPARE_INVARIANTS_SQL ")"
-        " ORDER BY scenario, invariant, expected, strategy",
-        "........", &param, 1};
+        " ORDER BY scenario, invariant, expected, strategy, config_hash,"
+        " scenario_hash, binary_version",
+        ".........", &param, 1};
     fputs("\ninvariants by strategy\n", out);
-    rows = report__print_table(db, &invs, "lllrrrrl", inv_headers, out, "  ",
+    rows = report__print_table(db, &invs, "lllrrrrll", inv_headers, out, "  ",
                                "(no invariant results)");
     return rows < 0 ? (int)rows : 0;
 }

@@ -162,11 +162,23 @@ static int report__check_word(report_db_t *db, const char *s, size_t index,
     return 0;
 }
 
-/* The strategy string is the config sorted by key and joined as
- * "k=v k=v": sorting makes it canonical, so `report compare` groups runs
- * with the same settings whatever order the scenario listed them in. */
+/* FNV-1a 64, folded over the canonical config text. */
+static uint64_t report__fnv(uint64_t h, const char *s)
+{
+    for (; *s; s++) {
+        h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+/* The strategy string is the config's strategy keys (keys without a '.')
+ * sorted and joined as "k=v k=v": sorting makes it canonical, so `report
+ * compare` groups runs with the same settings whatever order the scenario
+ * listed them in. The config hash covers every key but the "run." ones
+ * (facts of the run, such as the swarm's per-seed draw): two runs with any
+ * other difference in configuration get different hashes. */
 static int report__strategy(report_db_t *db, const report_run_t *run,
-                            char *buf, size_t size)
+                            char *buf, size_t size, uint64_t *config_hash)
 {
     assert(run->config_count <= REPORT_CONFIG_MAX);
     assert(size == REPORT_STRATEGY_SIZE_MAX);
@@ -193,9 +205,17 @@ static int report__strategy(report_db_t *db, const report_run_t *run,
     }
     size_t used = 0;
     buf[0] = '\0';
+    uint64_t h = UINT64_C(14695981039346656037);
     for (size_t i = 0; i < run->config_count; i++) {
         const report_kv_t *kv = &run->config[order[i]];
-        int n = snprintf(buf + used, size - used, "%s%s=%s", i ? " " : "",
+        if (strncmp(kv->key, "run.", 4) != 0) {
+            h = report__fnv(report__fnv(report__fnv(h, kv->key), "="), kv->value);
+            h = report__fnv(h, "\n");
+        }
+        if (strchr(kv->key, '.') != NULL) {
+            continue;
+        }
+        int n = snprintf(buf + used, size - used, "%s%s=%s", used ? " " : "",
                          kv->key, kv->value);
         if (n < 0 || (size_t)n >= size - used) {
             return report__fail(db, REPORT_EINVAL, "config is longer than "
@@ -203,6 +223,7 @@ static int report__strategy(report_db_t *db, const report_run_t *run,
         }
         used += (size_t)n;
     }
+    *config_hash = h;
     return 0;
 }
 
@@ -249,9 +270,9 @@ static int report__validate(report_db_t *db, const report_run_t *run)
                                  REPORT_VIOLATIONS_MAX, "violations");
     }
     if (rc == 0 && (run->verdict < REPORT_VERDICT_PASS ||
-                    run->verdict > REPORT_VERDICT_ERROR)) {
-        rc = report__fail(db, REPORT_EINVAL, "verdict %d is not pass, fail "
-                          "or error", (int)run->verdict);
+                    run->verdict > REPORT_VERDICT_INVARIANT)) {
+        rc = report__fail(db, REPORT_EINVAL, "verdict %d is not pass, fail, "
+                          "error, stalled or invariant", (int)run->verdict);
     }
     return rc;
 }
@@ -259,7 +280,8 @@ static int report__validate(report_db_t *db, const report_run_t *run)
 /* ---- the inserts ---- */
 
 static int report__insert_run(report_db_t *db, const report_run_t *run,
-                              const char *strategy, int64_t *run_id)
+                              const char *strategy, uint64_t config_hash,
+                              int64_t *run_id)
 {
     assert(run != NULL && strategy != NULL);
     assert(run_id != NULL);
@@ -267,9 +289,17 @@ static int report__insert_run(report_db_t *db, const report_run_t *run,
     report__ins_open(&in, db, "runs",
         "INSERT INTO runs (scenario_path, scenario, seed, strategy, verdict,"
         " trace_hash, sim_time_ns, wall_time_ns, events, exit_code,"
-        " reproduce) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
-    char hash[17];
+        " reproduce, config_hash, scenario_hash, binary_version)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+        " ?14)");
+    char hash[17], cfg_hash[17];
     snprintf(hash, sizeof hash, "%016" PRIx64, run->trace_hash);
+    snprintf(cfg_hash, sizeof cfg_hash, "%016" PRIx64, config_hash);
+    report__ins_text(&in, 12, cfg_hash, "config_hash");
+    report__ins_text(&in, 13, report__or_empty(run->scenario_hash),
+                     "scenario_hash");
+    report__ins_text(&in, 14, report__or_empty(run->binary_version),
+                     "binary_version");
     report__ins_text(&in, 1, run->scenario_path, "scenario_path");
     report__ins_text(&in, 2, run->scenario_name, "scenario_name");
     report__ins_i64(&in, 3, report__i64_from_bits(run->seed));
@@ -422,7 +452,8 @@ static int report__insert_violations(report_db_t *db, const report_run_t *run,
 
 /* One attempt: BEGIN IMMEDIATE ... COMMIT, rolled back on any failure. */
 static int report__write_once(report_db_t *db, const report_run_t *run,
-                              const char *strategy, int64_t *run_id)
+                              const char *strategy, uint64_t config_hash,
+                              int64_t *run_id)
 {
     assert(db != NULL && run != NULL);
     assert(run_id != NULL);
@@ -430,7 +461,7 @@ static int report__write_once(report_db_t *db, const report_run_t *run,
     if (rc != SQLITE_OK) {
         return report__sqlite_fail(db, rc, "locking the database");
     }
-    int err = report__insert_run(db, run, strategy, run_id);
+    int err = report__insert_run(db, run, strategy, config_hash, run_id);
     if (err == 0) {
         err = report__insert_config(db, run, *run_id);
     }
@@ -470,16 +501,18 @@ int report_db_write_run(report_db_t *db, const report_run_t *run,
     }
     db->errmsg[0] = '\0';
     char strategy[REPORT_STRATEGY_SIZE_MAX];
+    uint64_t config_hash = 0;
     int rc = report__validate(db, run);
     if (rc == 0) {
-        rc = report__strategy(db, run, strategy, sizeof strategy);
+        rc = report__strategy(db, run, strategy, sizeof strategy,
+                              &config_hash);
     }
     if (rc != 0) {
         return rc;
     }
     int64_t run_id = 0;
     for (int attempt = 0; attempt < REPORT_BUSY_RETRY_MAX; attempt++) {
-        rc = report__write_once(db, run, strategy, &run_id);
+        rc = report__write_once(db, run, strategy, config_hash, &run_id);
         if (rc != REPORT_EBUSY) {
             break;
         }

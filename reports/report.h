@@ -24,10 +24,10 @@
 
 /* The schema this code writes and understands (PRAGMA user_version and the
  * schema_version table). A database with a larger number is refused. */
-#define REPORT_SCHEMA_VERSION 1
+#define REPORT_SCHEMA_VERSION 2
 
 /* Limits: a run larger than these is refused (REPORT_EINVAL), never cut. */
-#define REPORT_CONFIG_MAX 64          /* key=value pairs per run */
+#define REPORT_CONFIG_MAX 128         /* key=value pairs per run */
 #define REPORT_INVARIANTS_MAX 256     /* invariant results per run */
 #define REPORT_METRICS_MAX 1024       /* metrics per run */
 #define REPORT_SERIES_MAX 100000      /* time-series intervals per run */
@@ -57,6 +57,8 @@ typedef enum report_verdict {
     REPORT_VERDICT_PASS = 0,  /* every expectation held (exit 0) */
     REPORT_VERDICT_FAIL = 1,  /* an expectation failed (exit 1) */
     REPORT_VERDICT_ERROR = 2, /* the run could not be completed (exit 2) */
+    REPORT_VERDICT_STALLED = 3,   /* over its event or wall budget (exit 1) */
+    REPORT_VERDICT_INVARIANT = 4, /* an internal invariant tripped (exit 1) */
 } report_verdict_t;
 
 typedef enum report_expect {
@@ -127,6 +129,10 @@ typedef struct report_run {
     uint64_t events;
     int exit_code;
     const char *reproduce;       /* "chaoslab run FILE --seed N" */
+    /* Identity: runs that differ in any of these are never grouped by
+     * `report compare` (with the config hash, computed from `config`). */
+    const char *scenario_hash;   /* the scenario file's content; NULL = "" */
+    const char *binary_version;  /* the binary that ran it; NULL = "" */
     const report_invariant_t *invariants;
     size_t invariant_count;
     const report_metric_t *metrics;

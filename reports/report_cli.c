@@ -19,7 +19,7 @@
 #define REPORT_CLI_ARGS_MAX 64 /* more arguments than this is a usage error */
 
 static const char report_cli_usage[] =
-    "usage: chaoslab report list [--scenario S] [--verdict pass|fail|error]\n"
+    "usage: chaoslab report list [--scenario S] [--verdict V]\n"
     "                            [--limit N] [--db FILE] [--json]\n"
     "       chaoslab report show RUN [--db FILE] [--json]\n"
     "       chaoslab report compare [--scenario S] [--db FILE] [--json]\n"
@@ -30,7 +30,8 @@ static const char report_cli_usage[] =
     "\n"
     "  --db FILE       report database (default chaoslab.db)\n"
     "  --scenario S    only runs of scenario S (its name or its path)\n"
-    "  --verdict V     only runs whose verdict is V\n"
+    "  --verdict V     only runs whose verdict is V (pass, fail, stalled,\n"
+    "                  invariant, error)\n"
     "  --limit N       print at most N runs (1..100000)\n"
     "  --json          one JSON document instead of tables\n"
     "\n"
@@ -203,9 +204,11 @@ static int report_cli_run(const char *sub, const report_cli_opts_t *o,
         list.limit = (size_t)number;
     }
     if (o->verdict != NULL && strcmp(o->verdict, "pass") != 0 &&
-        strcmp(o->verdict, "fail") != 0 && strcmp(o->verdict, "error") != 0) {
-        return report_cli_bad(err, sub, "--verdict must be pass, fail or "
-                              "error, not", o->verdict);
+        strcmp(o->verdict, "fail") != 0 && strcmp(o->verdict, "error") != 0 &&
+        strcmp(o->verdict, "stalled") != 0 &&
+        strcmp(o->verdict, "invariant") != 0) {
+        return report_cli_bad(err, sub, "--verdict must be pass, fail, "
+                              "stalled, invariant or error, not", o->verdict);
     }
     int is_show = strcmp(sub, "show") == 0;
     if (is_show && o->run == NULL) {

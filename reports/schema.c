@@ -17,6 +17,53 @@
 
 #include "reports/report_internal.h"
 
+/* The runs table (version 2: verdicts stalled and invariant, and the run's
+ * identity: config_hash, scenario_hash, binary_version). A macro because
+ * the version 1 -> 2 migration creates it under another name first. */
+#define REPORT__RUNS_TABLE_SQL(name)                                          \
+    "CREATE TABLE " name " (\n"                                               \
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"                               \
+    "  created_at TEXT NOT NULL\n"                                            \
+    "    DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),\n"                   \
+    "  scenario_path TEXT NOT NULL,\n"                                        \
+    "  scenario TEXT NOT NULL CHECK (length(scenario) > 0),\n"                \
+    "  seed INTEGER NOT NULL,\n"                                              \
+    "  strategy TEXT NOT NULL,\n"                                             \
+    "  verdict TEXT NOT NULL CHECK (verdict IN\n"                             \
+    "    ('pass','fail','error','stalled','invariant')),\n"                   \
+    "  trace_hash TEXT NOT NULL CHECK (length(trace_hash) = 16),\n"           \
+    "  sim_time_ns INTEGER NOT NULL CHECK (sim_time_ns >= 0),\n"              \
+    "  wall_time_ns INTEGER NOT NULL CHECK (wall_time_ns >= 0),\n"            \
+    "  events INTEGER NOT NULL CHECK (events >= 0),\n"                        \
+    "  exit_code INTEGER NOT NULL,\n"                                         \
+    "  reproduce TEXT NOT NULL,\n"                                            \
+    "  config_hash TEXT NOT NULL DEFAULT '',\n"                               \
+    "  scenario_hash TEXT NOT NULL DEFAULT '',\n"                             \
+    "  binary_version TEXT NOT NULL DEFAULT ''\n"                             \
+    ");\n"
+
+#define REPORT__RUNS_INDEX_SQL                                                \
+    "CREATE INDEX runs_by_scenario ON runs (scenario, strategy, id);\n"       \
+    "CREATE INDEX runs_by_path ON runs (scenario_path, id);\n"                \
+    "CREATE INDEX runs_by_verdict ON runs (verdict, id);\n"
+
+/* Version 1 -> 2, SQLite's documented table rebuild (a CHECK constraint
+ * cannot be altered in place): runs is copied into the new shape, old runs
+ * get empty identity columns (so they never group with new runs), child
+ * tables keep their rows and ids. Foreign keys are off while it runs. */
+static const char report__migrate_v1_sql[] =
+    REPORT__RUNS_TABLE_SQL("runs_v2")
+    "INSERT INTO runs_v2 (id, created_at, scenario_path, scenario, seed,"
+    " strategy, verdict, trace_hash, sim_time_ns, wall_time_ns, events,"
+    " exit_code, reproduce) SELECT id, created_at, scenario_path, scenario,"
+    " seed, strategy, verdict, trace_hash, sim_time_ns, wall_time_ns, events,"
+    " exit_code, reproduce FROM runs;\n"
+    "DROP TABLE runs;\n"
+    "ALTER TABLE runs_v2 RENAME TO runs;\n"
+    REPORT__RUNS_INDEX_SQL
+    "INSERT INTO schema_version (version) VALUES (2);\n"
+    "PRAGMA user_version = 2;\n";
+
 /* Every table is documented column by column in docs/reports.md. Child rows
  * carry `position` (their index in the run's array) so reading them back
  * ORDER BY position restores the simulator's order exactly. */
@@ -26,25 +73,8 @@ const char report__schema_sql[] =
     "  created_at TEXT NOT NULL\n"
     "    DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))\n"
     ");\n"
-    "CREATE TABLE runs (\n"
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
-    "  created_at TEXT NOT NULL\n"
-    "    DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),\n"
-    "  scenario_path TEXT NOT NULL,\n"
-    "  scenario TEXT NOT NULL CHECK (length(scenario) > 0),\n"
-    "  seed INTEGER NOT NULL,\n"
-    "  strategy TEXT NOT NULL,\n"
-    "  verdict TEXT NOT NULL CHECK (verdict IN ('pass','fail','error')),\n"
-    "  trace_hash TEXT NOT NULL CHECK (length(trace_hash) = 16),\n"
-    "  sim_time_ns INTEGER NOT NULL CHECK (sim_time_ns >= 0),\n"
-    "  wall_time_ns INTEGER NOT NULL CHECK (wall_time_ns >= 0),\n"
-    "  events INTEGER NOT NULL CHECK (events >= 0),\n"
-    "  exit_code INTEGER NOT NULL,\n"
-    "  reproduce TEXT NOT NULL\n"
-    ");\n"
-    "CREATE INDEX runs_by_scenario ON runs (scenario, strategy, id);\n"
-    "CREATE INDEX runs_by_path ON runs (scenario_path, id);\n"
-    "CREATE INDEX runs_by_verdict ON runs (verdict, id);\n"
+    REPORT__RUNS_TABLE_SQL("runs")
+    REPORT__RUNS_INDEX_SQL
     "CREATE TABLE run_config (\n"
     "  run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
     "  position INTEGER NOT NULL,\n"
@@ -177,6 +207,8 @@ const char *report_verdict_name(report_verdict_t verdict)
     case REPORT_VERDICT_PASS: return "pass";
     case REPORT_VERDICT_FAIL: return "fail";
     case REPORT_VERDICT_ERROR: return "error";
+    case REPORT_VERDICT_STALLED: return "stalled";
+    case REPORT_VERDICT_INVARIANT: return "invariant";
     }
     return "error";
 }
@@ -280,12 +312,14 @@ static int report__ensure_schema_once(report_db_t *db, int may_create)
         rc = report__exec(db, report__schema_sql, "creating the schema");
         if (rc == 0) {
             rc = report__exec(db,
-                              "INSERT INTO schema_version (version) VALUES (1);"
-                              "PRAGMA user_version = 1;",
+                              "INSERT INTO schema_version (version) VALUES (2);"
+                              "PRAGMA user_version = 2;",
                               "recording the schema version");
         }
+    } else if (rc == 0 && version == 1) {
+        rc = report__exec(db, report__migrate_v1_sql,
+                          "upgrading the database from schema version 1");
     }
-    /* Version 1 is the only one so far: nothing older to migrate. */
     if (rc != 0) {
         sqlite3_exec(db->sqlite, "ROLLBACK", NULL, NULL, NULL);
         return rc;
@@ -296,7 +330,7 @@ static int report__ensure_schema_once(report_db_t *db, int may_create)
 static int report__ensure_schema(report_db_t *db, int may_create)
 {
     assert(db != NULL);
-    assert(REPORT_SCHEMA_VERSION == 1);
+    assert(REPORT_SCHEMA_VERSION == 2);
     for (int attempt = 0; attempt < REPORT_BUSY_RETRY_MAX; attempt++) {
         int rc = report__ensure_schema_once(db, may_create);
         if (rc != REPORT_EBUSY) {
@@ -339,10 +373,12 @@ static int report__open(const char *path, report_db_t **out, char *errmsg,
     if (rc == 0) {
         sqlite3_busy_timeout(db->sqlite, REPORT_BUSY_TIMEOUT_MS);
         sqlite3_extended_result_codes(db->sqlite, 1);
-        rc = report__exec(db, "PRAGMA foreign_keys=ON", "configuring");
+        /* Foreign keys stay off until the schema is current: the version
+         * 1 -> 2 upgrade drops and recreates the parent table. */
+        rc = report__ensure_schema(db, may_create);
     }
     if (rc == 0) {
-        rc = report__ensure_schema(db, may_create);
+        rc = report__exec(db, "PRAGMA foreign_keys=ON", "configuring");
     }
     if (rc == 0 && may_create) {
         rc = report__enable_wal(db);

@@ -9,8 +9,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <lua.h>
+
 #include "broker/invariant.h"
 #include "broker/raft.h"
+#include "broker/sm.h"
 
 #define ENGINE__NS 1e9
 
@@ -38,6 +41,7 @@ static uint64_t engine__wall_ns(void) {
 
 int scn_engine_leader(const scn_engine_t *e) {
     assert(e != NULL && e->sim != NULL);
+    if (e->opts != NULL && e->opts->test_leader_hook != NULL) e->opts->test_leader_hook(e);
     int best = -1;
     uint64_t best_term = 0;
     for (uint32_t i = 0; i < e->replicas; i++) {
@@ -57,7 +61,8 @@ int scn_engine_leader(const scn_engine_t *e) {
 static int engine__leader_cb(void *arg) { return scn_engine_leader(arg); }
 
 void scn_reproduce_format(const char *path, uint64_t seed, scn_variant_t variant,
-                          const scn_strategy_t *overrides, char *buf, size_t cap) {
+                          const scn_strategy_t *overrides, const scn_budget_t *budget,
+                          char *buf, size_t cap) {
     assert(path != NULL && buf != NULL && cap > 0);
     int used = snprintf(buf, cap, "chaoslab run %s --seed %" PRIu64, path, seed);
     if (variant != SCN_VARIANT_NONE && used > 0 && (size_t)used < cap)
@@ -67,6 +72,52 @@ void scn_reproduce_format(const char *path, uint64_t seed, scn_variant_t variant
         used += snprintf(buf + used, cap - (size_t)used, " --set %s=%s", overrides->kv[i].key,
                          overrides->kv[i].value);
     }
+    /* A budget the user chose is part of what reproduces a stall. */
+    if (budget != NULL && budget->max_events != 0 && used > 0 && (size_t)used < cap)
+        used += snprintf(buf + used, cap - (size_t)used, " --max-events %" PRIu64,
+                         budget->max_events);
+    if (budget != NULL && budget->max_wall_s > 0 && used > 0 && (size_t)used < cap)
+        used += snprintf(buf + used, cap - (size_t)used, " --max-wall %g", budget->max_wall_s);
+}
+
+/* ---- budgets -------------------------------------------------------------- */
+
+static double engine__total_s(const scenario_t *s) {
+    return s->phases.chaos_s + s->phases.heal_s + s->phases.drain_s;
+}
+
+double scn_events_rate_budget(const scenario_t *s, uint32_t replicas) {
+    assert(s != NULL);
+    const scn_workload_t *w = &s->workload;
+    const double hosts = (double)replicas + 1.0 + w->producers + w->consumers;
+    const double offered = (double)w->producers * w->rate;
+    return hosts * SCN_EVENTS_PER_HOST_S + offered * SCN_EVENTS_PER_MSG;
+}
+
+uint64_t scn_events_budget_default(const scenario_t *s, uint32_t replicas) {
+    const double budget = (double)SCN_EVENTS_BUDGET_MIN +
+                          engine__total_s(s) * scn_events_rate_budget(s, replicas);
+    return budget >= (double)SCN_RUN_EVENTS_MAX ? SCN_RUN_EVENTS_MAX : (uint64_t)budget;
+}
+
+double scn_wall_budget_default(const scenario_t *s) {
+    assert(s != NULL);
+    const double w = SCN_WALL_BUDGET_MIN_S + engine__total_s(s) * SCN_WALL_PER_SIM_S;
+    return w > SCN_WALL_BUDGET_S_MAX ? SCN_WALL_BUDGET_S_MAX : w;
+}
+
+int scn_budget_check(const scn_budget_t *b, char *err, size_t err_cap) {
+    assert(b != NULL);
+    if (b->max_events > SCN_RUN_EVENTS_MAX) {
+        snprintf(err, err_cap, "max events must be 1..%" PRIu64, SCN_RUN_EVENTS_MAX);
+        return -1;
+    }
+    if (!(b->max_wall_s >= 0) || b->max_wall_s > SCN_WALL_BUDGET_S_MAX) {
+        snprintf(err, err_cap, "max wall must be above 0 and at most %.0f seconds",
+                 SCN_WALL_BUDGET_S_MAX);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- callbacks --------------------------------------------------------- */
@@ -88,7 +139,14 @@ static void engine__action_cb(sim_t *sim, void *arg) {
     if (e->failed) return;
     const scn_action_t *a = &e->scn->actions[slot->index];
     e->actions_fired++;
-    if (scenario_call_action(e->scn, slot->index) != 0) {
+    e->in_action = true;
+    const int rc = scenario_call_action(e->scn, slot->index);
+    e->in_action = false;
+    if (e->tripped) {
+        sim_stop(sim); /* the invariant handler raised a Lua error to get here */
+        return;
+    }
+    if (rc != 0) {
         e->failed = true;
         snprintf(e->err, sizeof e->err, "%s", e->scn->err);
         sim_stop(sim);
@@ -312,31 +370,245 @@ static int engine__build(engine__run_t *run, const broker_config_t *cfg, uint64_
     return 0;
 }
 
-/* ---- running ----------------------------------------------------------------- */
-
 static void engine__noop(sim_t *sim, void *arg) {
     (void)sim;
     (void)arg;
 }
 
-/* Run to `until_ns`. Returns -1 when an action failed. */
-static int engine__run_until(scn_engine_t *e, uint64_t until_ns) {
-    while (!e->failed && sim_now_ns(e->sim) < until_ns) {
-        const uint64_t before = sim_events_processed(e->sim);
-        /* Bound every slice so an event storm ends as an error, not a hang. */
-        const uint64_t budget = before < SCN_RUN_EVENTS_MAX ? SCN_RUN_EVENTS_MAX - before : 1;
-        const sim_run_result_t r = sim_run(e->sim, until_ns, budget);
-        if (r == SIM_RUN_IDLE && sim_events_processed(e->sim) == before) {
-            /* Nothing left to happen: move the clock with an empty call. */
-            if (sim_call_at(e->sim, until_ns, engine__noop, NULL) != 0) break;
-        }
-        if (r == SIM_RUN_EVENT_LIMIT || sim_events_processed(e->sim) >= SCN_RUN_EVENTS_MAX) {
-            snprintf(e->err, sizeof e->err, "%.600s: more than %" PRIu64 " events in one run",
-                     e->scn->path, SCN_RUN_EVENTS_MAX);
-            e->failed = true;
+/* ---- always-on invariants ---------------------------------------------------- */
+
+static void engine__stop_at_now(scn_engine_t *e) {
+    e->stop_time_ns = sim_now_ns(e->sim);
+    e->stop_events = sim_events_processed(e->sim);
+    e->stop_hash = sim_trace_hash(e->sim);
+}
+
+/* broker/invariant.h handler for the run on this thread. It must not return:
+ * inside a Lua action it raises a Lua error (a longjmp past the action's
+ * pcall frame would leave the Lua state unusable), which ends the action;
+ * anywhere else it jumps back to scn_engine_run's guard. */
+static void engine__invariant_trip(void *ctx, const char *file, int line, const char *expr,
+                                   const char *msg) {
+    scn_engine_t *e = ctx;
+    if (!e->tripped) {
+        e->tripped = true;
+        if (e->sim != NULL) engine__stop_at_now(e);
+        snprintf(e->stop_text, sizeof e->stop_text, "%s:%d: %s (%s)", file, line, expr,
+                 msg != NULL ? msg : "");
+    }
+    if (e->in_action && e->scn->L != NULL) {
+        lua_pushstring(e->scn->L, e->stop_text);
+        lua_error(e->scn->L);
+    }
+    longjmp(e->trip_jmp, 1);
+}
+
+/* broker_node_check (tables, log indexes, broker_sm_check) on every live
+ * replica; the first failure ends the run with verdict `invariant`.
+ * Returns 0 or -1. */
+static int engine__sm_check_all(scn_engine_t *e) {
+    const uint64_t wall0 = engine__wall_ns(); /* cost figure only */
+    for (uint32_t i = 0; i < e->replicas; i++) {
+        const broker_node_t *n = sim_host_node(e->sim, i);
+        if (n == NULL) continue;
+        e->sm_checks++;
+        char why[96] = "";
+        if (broker_node_check(n, why, sizeof why)) continue;
+        e->sm_check_wall_ns += engine__wall_ns() - wall0;
+        e->tripped = true;
+        engine__stop_at_now(e);
+        snprintf(e->stop_text, sizeof e->stop_text,
+                 "%s:%d: broker_node_check(n%" PRIu32 "): %s (the replica failed its "
+                 "whole-object check at %.3fs)",
+                 __FILE__, __LINE__, i, why, (double)e->stop_time_ns / ENGINE__NS);
+        return -1;
+    }
+    e->sm_check_wall_ns += engine__wall_ns() - wall0;
+    return 0;
+}
+
+/* ---- stalls ---------------------------------------------------------------------- */
+
+typedef struct engine__tally_key {
+    const char *kind;   /* static string from the kernel */
+    char sub[24];       /* trace events: their name */
+    uint32_t host, from;
+    uint64_t count;
+} engine__tally_key_t;
+
+typedef struct engine__tally {
+    scn_engine_t *e;
+    engine__tally_key_t keys[SCN_STALL_KEYS_MAX];
+    uint32_t count;
+    uint64_t other;     /* events past SCN_STALL_KEYS_MAX distinct keys */
+} engine__tally_t;
+
+static void engine__tally_observer(void *arg, uint64_t time_ns, uint32_t host, const char *kind,
+                                   const char *detail) {
+    engine__tally_t *t = arg;
+    if (t->e->trace != NULL) engine__observer(t->e, time_ns, host, kind, detail);
+    engine__tally_key_t k = {.kind = kind, .host = host, .from = SIM_ANY};
+    if (detail != NULL && strncmp(kind, "msg", 3) == 0 && strncmp(detail, "from=", 5) == 0)
+        k.from = (uint32_t)strtoul(detail + 5, NULL, 10);
+    if (detail != NULL && strcmp(kind, "trace") == 0) {
+        size_t n = strcspn(detail, " ");
+        if (n >= sizeof k.sub) n = sizeof k.sub - 1;
+        memcpy(k.sub, detail, n);
+        k.sub[n] = '\0';
+    }
+    for (uint32_t i = 0; i < t->count; i++) {
+        engine__tally_key_t *x = &t->keys[i];
+        if (x->host == k.host && x->from == k.from && strcmp(x->kind, k.kind) == 0 &&
+            strcmp(x->sub, k.sub) == 0) {
+            x->count++;
+            return;
         }
     }
-    return e->failed ? -1 : 0;
+    if (t->count == SCN_STALL_KEYS_MAX) {
+        t->other++;
+        return;
+    }
+    k.count = 1;
+    t->keys[t->count++] = k;
+}
+
+static void engine__host_name(const scn_engine_t *e, uint32_t host, char *buf, size_t cap) {
+    if (host == SIM_ANY) snprintf(buf, cap, "-");
+    else if (host < e->replicas) snprintf(buf, cap, "n%" PRIu32, host);
+    else snprintf(buf, cap, "c%" PRIu32, host - e->replicas);
+}
+
+static void engine__tally_label(const scn_engine_t *e, const engine__tally_key_t *k, char *buf,
+                                size_t cap) {
+    char to[16], from[16];
+    engine__host_name(e, k->host, to, sizeof to);
+    engine__host_name(e, k->from, from, sizeof from);
+    if (k->from != SIM_ANY) snprintf(buf, cap, "%s %s->%s", k->kind, from, to);
+    else if (k->sub[0] != '\0') snprintf(buf, cap, "%s %s %s", k->kind, to, k->sub);
+    else snprintf(buf, cap, "%s %s", k->kind, to);
+}
+
+/* Most frequent first; equal counts by label, so the text is deterministic. */
+static bool engine__tally_before(const scn_engine_t *e, const engine__tally_key_t *a,
+                                 const engine__tally_key_t *b) {
+    if (a->count != b->count) return a->count > b->count;
+    char la[96], lb[96];
+    engine__tally_label(e, a, la, sizeof la);
+    engine__tally_label(e, b, lb, sizeof lb);
+    return strcmp(la, lb) < 0;
+}
+
+/* The run is over budget: note where, then run SCN_STALL_WINDOW_EVENTS more
+ * events (the run is lost anyway) with a tallying observer, so the verdict
+ * can say what the world was busy with. */
+static void engine__stall(scn_engine_t *e, uint64_t until_ns, const char *why) {
+    e->stalled = true;
+    engine__stop_at_now(e);
+    engine__tally_t *t = calloc(1, sizeof *t);
+    size_t used = (size_t)snprintf(e->stop_text, sizeof e->stop_text,
+                                   "%s at sim %.3fs after %" PRIu64 " events", why,
+                                   (double)e->stop_time_ns / ENGINE__NS, e->stop_events);
+    if (t == NULL) return;
+    t->e = e;
+    sim_set_observer(e->sim, engine__tally_observer, t);
+    /* A storm of large messages runs ~15k events per wall second: the wall
+     * bound keeps the window from adding more than a moment to a stall. It
+     * only shortens the diagnostic; the run's figures were taken above. */
+    const uint64_t wall0 = engine__wall_ns();
+    while (sim_events_processed(e->sim) - e->stop_events < SCN_STALL_WINDOW_EVENTS &&
+           engine__wall_ns() - wall0 < SCN_STALL_WINDOW_WALL_NS) {
+        const uint64_t left = SCN_STALL_WINDOW_EVENTS -
+                              (sim_events_processed(e->sim) - e->stop_events);
+        const sim_run_result_t r =
+            sim_run(e->sim, until_ns, left < SCN_BUDGET_SLICE_EVENTS ? left
+                                                                     : SCN_BUDGET_SLICE_EVENTS);
+        if (r != SIM_RUN_EVENT_LIMIT) break; /* idle, phase end or stopped */
+    }
+    sim_set_observer(e->sim, e->trace != NULL ? engine__observer : NULL, e);
+    used += (size_t)snprintf(e->stop_text + used, sizeof e->stop_text - used,
+                             "\nmost frequent event kinds in the next %" PRIu64
+                             " events (to sim %.3fs):",
+                             sim_events_processed(e->sim) - e->stop_events,
+                             (double)sim_now_ns(e->sim) / ENGINE__NS);
+    for (uint32_t shown = 0; shown < SCN_STALL_KINDS_MAX && shown < t->count; shown++) {
+        uint32_t best = shown;
+        for (uint32_t i = shown + 1; i < t->count; i++)
+            if (engine__tally_before(e, &t->keys[i], &t->keys[best])) best = i;
+        const engine__tally_key_t tmp = t->keys[shown];
+        t->keys[shown] = t->keys[best];
+        t->keys[best] = tmp;
+        char label[96];
+        engine__tally_label(e, &t->keys[shown], label, sizeof label);
+        if (used < sizeof e->stop_text)
+            used += (size_t)snprintf(e->stop_text + used, sizeof e->stop_text - used,
+                                     "\n  %9" PRIu64 "  %s", t->keys[shown].count, label);
+    }
+    if (t->other > 0 && used < sizeof e->stop_text)
+        snprintf(e->stop_text + used, sizeof e->stop_text - used,
+                 "\n  %9" PRIu64 "  (kinds past the first %u)", t->other, SCN_STALL_KEYS_MAX);
+    free(t);
+}
+
+/* ---- running ------------------------------------------------------------------ */
+
+/* The per-window side of the event budget (SCN_STORM_WINDOW_EVENTS). Checked
+ * at slice ends, which depend only on the simulation, so a storm stalls at
+ * the same event on every machine. Returns true when the run stalled. */
+static bool engine__storm(scn_engine_t *e, uint64_t until_ns) {
+    const uint64_t events = sim_events_processed(e->sim);
+    if (events - e->window_events < SCN_STORM_WINDOW_EVENTS) return false;
+    const uint64_t span_ns = sim_now_ns(e->sim) - e->window_ns;
+    if (span_ns >= e->storm_span_min_ns) {
+        e->window_events = events;
+        e->window_ns = sim_now_ns(e->sim);
+        return false;
+    }
+    char why[200];
+    snprintf(why, sizeof why,
+             "an event storm: %" PRIu64 " events in %.3f ms of virtual time (the budget "
+             "allows %u events in no less than %.3f ms)",
+             events - e->window_events, (double)span_ns / 1e6, SCN_STORM_WINDOW_EVENTS,
+             (double)e->storm_span_min_ns / 1e6);
+    engine__stall(e, until_ns, why);
+    return true;
+}
+
+/* Run to `until_ns` in slices: between slices the wall clock is read and,
+ * every SCN_SM_CHECK_INTERVAL_NS of virtual time, each replica's state
+ * machine is checked. Slicing never changes the trace: sim_run resumes
+ * exactly where it stopped. Returns -1 when the run must end (an action
+ * failed, a budget ran out, an invariant tripped). */
+static int engine__run_until(scn_engine_t *e, uint64_t until_ns) {
+    while (!e->failed && !e->stalled && !e->tripped && sim_now_ns(e->sim) < until_ns) {
+        const uint64_t before = sim_events_processed(e->sim);
+        if (before >= e->events_budget) {
+            char why[160];
+            snprintf(why, sizeof why, "the event budget (%" PRIu64 " events) ran out",
+                     e->events_budget);
+            engine__stall(e, until_ns, why);
+            break;
+        }
+        uint64_t slice = e->events_budget - before;
+        if (slice > SCN_BUDGET_SLICE_EVENTS) slice = SCN_BUDGET_SLICE_EVENTS;
+        const uint64_t to = until_ns < e->next_sm_check_ns ? until_ns : e->next_sm_check_ns;
+        const sim_run_result_t r = sim_run(e->sim, to, slice);
+        if (r == SIM_RUN_IDLE && sim_events_processed(e->sim) == before) {
+            /* Nothing left to happen: move the clock with an empty call. */
+            if (sim_call_at(e->sim, to, engine__noop, NULL) != 0) break;
+        }
+        if (sim_now_ns(e->sim) >= e->next_sm_check_ns) {
+            if (engine__sm_check_all(e) != 0) break;
+            e->next_sm_check_ns += SCN_SM_CHECK_INTERVAL_NS;
+        }
+        if (engine__storm(e, until_ns)) break;
+        if (engine__wall_ns() - e->wall_start_ns > e->wall_budget_ns) {
+            char why[160];
+            snprintf(why, sizeof why, "the wall-clock budget (%.1fs) ran out",
+                     (double)e->wall_budget_ns / ENGINE__NS);
+            engine__stall(e, until_ns, why);
+        }
+    }
+    return e->failed || e->stalled || e->tripped ? -1 : 0;
 }
 
 /* Every up, working broker runs and has the leader's commit index: the
@@ -746,6 +1018,73 @@ static void engine__free(engine__run_t *run) {
     free(run);
 }
 
+static void engine__test_hook(sim_t *sim, void *arg) {
+    (void)sim;
+    scn_engine_t *e = arg;
+    e->opts->test_hook(e, e->opts->test_hook_arg);
+}
+
+/* Build and run the phases under the invariant handler. Returns 0 when the
+ * run reached its end or a verdict (stalled, invariant), -1 on an error.
+ * Nothing here keeps state in locals across the setjmp. */
+static int engine__guarded(engine__run_t *run, const broker_config_t *cfg,
+                           const scn_run_opts_t *opts, scn_result_t *out) {
+    scn_engine_t *e = &run->e;
+    broker_invariant_set_handler(engine__invariant_trip, e);
+    if (setjmp(e->trip_jmp) != 0) {
+        /* A BROKER_INVARIANT tripped inside the world: it is only fit to be
+         * freed now. */
+        broker_invariant_set_handler(NULL, NULL);
+        e->scn->engine = NULL;
+        e->in_action = false;
+        if (e->sim != NULL) sim_run_abandon(e->sim);
+        return 0;
+    }
+    int rc = engine__build(run, cfg, opts->seed, opts->history_records_max);
+    if (rc == 0 && e->scn->nemesis.enabled)
+        nemesis_describe(&e->nemesis, out->nemesis, sizeof out->nemesis);
+    if (rc == 0 && opts->test_hook != NULL)
+        rc = sim_call_at(e->sim, opts->test_hook_at_ns, engine__test_hook, e) == 0 ? 0 : -1;
+    if (rc == 0) {
+        e->scn->engine = e;
+        rc = engine__phases(e);
+        e->scn->engine = NULL;
+    }
+    if (rc == 0) (void)engine__sm_check_all(e); /* and once at the end */
+    broker_invariant_set_handler(NULL, NULL);
+    return e->stalled || e->tripped ? 0 : rc;
+}
+
+static void engine__budgets(scn_engine_t *e, const scn_run_opts_t *opts, uint32_t replicas,
+                            scn_result_t *out) {
+    e->events_budget = opts->budget.max_events != 0
+                           ? opts->budget.max_events
+                           : scn_events_budget_default(e->scn, replicas);
+    const double wall_s = opts->budget.max_wall_s > 0 ? opts->budget.max_wall_s
+                                                      : scn_wall_budget_default(e->scn);
+    e->wall_budget_ns = (uint64_t)(wall_s * ENGINE__NS);
+    e->next_sm_check_ns = SCN_SM_CHECK_INTERVAL_NS;
+    /* Derived from the scenario only: --max-events moves the total. */
+    const double rate = scn_events_rate_budget(e->scn, replicas);
+    const double span_ns = SCN_STORM_WINDOW_EVENTS * ENGINE__NS /
+                           (SCN_STORM_DENSITY_FACTOR * (rate > 1 ? rate : 1));
+    e->storm_span_min_ns = (uint64_t)span_ns;
+    out->events_budget = e->events_budget;
+    out->wall_budget_s = wall_s;
+}
+
+/* Stalled or tripped: no checks (the history stops mid-run); the facts at
+ * the moment it happened are the run's figures. */
+static void engine__stopped_verdict(const scn_engine_t *e, scn_result_t *out) {
+    out->verdict = e->tripped ? REPORT_VERDICT_INVARIANT : REPORT_VERDICT_STALLED;
+    out->exit_code = 1;
+    out->trace_hash = e->stop_hash;
+    out->sim_time_ns = e->stop_time_ns;
+    out->events = e->stop_events;
+    out->stop_time_ns = e->stop_time_ns;
+    snprintf(out->stop_text, sizeof out->stop_text, "%s", e->stop_text);
+}
+
 int scn_engine_run(scenario_t *s, const scn_run_opts_t *opts, scn_result_t *out) {
     assert(s != NULL && opts != NULL && out != NULL);
     assert(s->engine == NULL);
@@ -755,10 +1094,16 @@ int scn_engine_run(scenario_t *s, const scn_run_opts_t *opts, scn_result_t *out)
     out->exit_code = 2;
     out->verdict = REPORT_VERDICT_ERROR;
     snprintf(out->scenario_name, sizeof out->scenario_name, "%s", s->name);
-    scn_reproduce_format(s->path, opts->seed, opts->variant, opts->overrides, out->reproduce,
-                         sizeof out->reproduce);
+    scn_reproduce_format(s->path, opts->seed, opts->variant, opts->overrides, &opts->budget,
+                         out->reproduce, sizeof out->reproduce);
+    if (scn_file_hash(s->path, out->scenario_hash) != 0)
+        snprintf(out->scenario_hash, sizeof out->scenario_hash, "unknown");
     broker_config_t cfg;
     char err[256];
+    if (scn_budget_check(&opts->budget, err, sizeof err) != 0) {
+        snprintf(out->err, sizeof out->err, "%.600s: %.200s", s->path, err);
+        return -1;
+    }
     if (scn_strategy_for(s, opts->variant, opts->overrides, &cfg, err, sizeof err) != 0) {
         snprintf(out->err, sizeof out->err, "%.600s: strategy: %.200s", s->path, err);
         return -1;
@@ -772,17 +1117,19 @@ int scn_engine_run(scenario_t *s, const scn_run_opts_t *opts, scn_result_t *out)
     }
     scn_engine_t *e = &run->e;
     e->scn = s;
+    e->opts = opts;
     e->trace = opts->trace;
     e->ack_auto = scn_strategy_ack_auto(s, opts->variant, opts->overrides);
+    engine__budgets(e, opts, cfg.replicas, out);
     const uint64_t wall0 = engine__wall_ns();
-    int rc = engine__build(run, &cfg, opts->seed, opts->history_records_max);
-    if (rc == 0) {
-        if (s->nemesis.enabled) nemesis_describe(&e->nemesis, out->nemesis, sizeof out->nemesis);
-        s->engine = e;
-        rc = engine__phases(e);
-        s->engine = NULL;
-    }
-    if (rc == 0 && history_dropped(e->history) > 0) {
+    e->wall_start_ns = wall0;
+    const unsigned long long checks0 = broker_invariant_checks();
+    int rc = engine__guarded(run, &cfg, opts, out);
+    out->invariant_checks = broker_invariant_checks() - checks0;
+    out->sm_checks = e->sm_checks;
+    out->sm_check_wall_ns = e->sm_check_wall_ns;
+    const bool stopped = e->stalled || e->tripped;
+    if (rc == 0 && !stopped && history_dropped(e->history) > 0) {
         /* A history with holes would report losses that never happened. */
         snprintf(e->err, sizeof e->err,
                  "%.600s: the history is full (%llu records dropped past %llu): the checks "
@@ -791,14 +1138,18 @@ int scn_engine_run(scenario_t *s, const scn_run_opts_t *opts, scn_result_t *out)
                  (unsigned long long)history_count(e->history));
         rc = -1;
     }
-    if (rc == 0) rc = engine__check(e, out);
-    if (rc == 0) engine__verdict(s, opts->variant, out);
+    if (rc == 0 && !stopped) rc = engine__check(e, out);
+    if (rc == 0 && !stopped) {
+        engine__verdict(s, opts->variant, out);
+        out->judged = true;
+    }
     if (e->sim != NULL) {
         out->trace_hash = sim_trace_hash(e->sim);
         out->sim_time_ns = sim_now_ns(e->sim);
         out->events = sim_events_processed(e->sim);
         engine__counts(e, out);
     }
+    if (rc == 0 && stopped) engine__stopped_verdict(e, out);
     out->timeline = e->timeline;
     out->timeline_count = e->faults.timeline_count;
     e->timeline = NULL;

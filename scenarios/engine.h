@@ -19,6 +19,7 @@
 #ifndef CHAOSLAB_SCENARIOS_ENGINE_H
 #define CHAOSLAB_SCENARIOS_ENGINE_H
 
+#include <setjmp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,11 +37,57 @@
 #define SCN_REPRO_MAX 2048u
 #define SCN_SERIES_INTERVAL_NS UINT64_C(1000000000) /* 1 s buckets */
 #define SCN_DRAIN_POLL_NS UINT64_C(50000000)        /* drain / setup polling */
-#define SCN_RUN_EVENTS_MAX UINT64_C(2000000000)     /* safety bound per run */
+#define SCN_RUN_EVENTS_MAX UINT64_C(2000000000)     /* no run's budget goes above */
 #define SCN_LOGS_MAX 1024u                           /* log() lines kept */
 /* Every broker's role and commit index go into the history this often (for
  * leaderless time and the progress check): finer than an election. */
 #define SCN_SAMPLE_INTERVAL_NS UINT64_C(10000000)   /* 10 ms */
+
+/* Liveness budgets: a run that needs more is a verdict `stalled`, not a
+ * hang. The default event budget grows with what the scenario asks for:
+ *   SCN_EVENTS_BUDGET_MIN + total_s * (hosts * SCN_EVENTS_PER_HOST_S
+ *                                      + offered_msgs_per_s * SCN_EVENTS_PER_MSG)
+ * (total_s = chaos + heal + drain). Library scenarios use 5 to 20 times
+ * less; a replication storm (thousands of appends at one virtual instant)
+ * runs through it in seconds. The wall budget only stops a run (it never
+ * changes the trace): SCN_WALL_BUDGET_MIN_S + total_s * SCN_WALL_PER_SIM_S
+ * (swarm_nemesis: 31 s for a run that takes 0.2 s). A storm of large
+ * messages costs ~80 us per event, so it is usually the wall budget that
+ * ends it. */
+#define SCN_EVENTS_BUDGET_MIN UINT64_C(1000000)
+#define SCN_EVENTS_PER_HOST_S 2000u       /* heartbeats, ticks, retries */
+#define SCN_EVENTS_PER_MSG 100u           /* ~20 in a calm run */
+#define SCN_WALL_BUDGET_MIN_S 20.0
+#define SCN_WALL_PER_SIM_S 0.25
+#define SCN_WALL_BUDGET_S_MAX 86400.0     /* --max-wall at most a day */
+#define SCN_BUDGET_SLICE_EVENTS 4096u     /* the wall clock is read this often */
+/* Storms: the event budget also holds per window. A run stalls when
+ * SCN_STORM_WINDOW_EVENTS consecutive events (counted in windows that start
+ * at slice ends) span less virtual time than they would at
+ * SCN_STORM_DENSITY_FACTOR times the per-second rate of the event budget
+ * (hosts x SCN_EVENTS_PER_HOST_S + offered x SCN_EVENTS_PER_MSG). A
+ * replication storm (thousands of appends per virtual millisecond) trips
+ * it within a few wall seconds, deterministically (the trace at the stall
+ * is the same on any machine); a calm run stays ~50x below it. */
+#define SCN_STORM_WINDOW_EVENTS 65536u
+#define SCN_STORM_DENSITY_FACTOR 8u
+#define SCN_STALL_WINDOW_EVENTS 100000u   /* events tallied after a stall, */
+#define SCN_STALL_WINDOW_WALL_NS UINT64_C(2000000000) /* or this long at most */
+#define SCN_STALL_KINDS_MAX 8u            /* event kinds shown for a stall */
+#define SCN_STALL_KEYS_MAX 512u           /* distinct kinds tallied */
+/* broker_sm_check on every live replica this often (virtual time), and at
+ * the end of every run. O(state) per replica: cheap next to a second of
+ * simulated traffic. */
+#define SCN_SM_CHECK_INTERVAL_NS UINT64_C(1000000000)
+#define SCN_STOP_TEXT_MAX 2048u           /* why a run stalled / tripped */
+#define SCN_VERSION_MAX 128u
+#define SCN_HASH_HEX_MAX 17u              /* 16 hex digits + NUL */
+
+/* Budgets of a run; 0 = the default derived from the scenario. */
+typedef struct scn_budget {
+    uint64_t max_events;
+    double max_wall_s;
+} scn_budget_t;
 
 typedef struct scn_invariant {
     bool enforced;           /* an expectation of this run */
@@ -56,8 +103,18 @@ typedef struct scn_result {
     char scenario_name[SCN_NAME_MAX];
     char strategy[SCN_STRATEGY_TEXT_MAX];  /* broker_config_format */
     char nemesis[128];                     /* swarm draw, "" = none */
-    report_verdict_t verdict;
-    int exit_code;                         /* 0 pass, 1 fail, 2 error */
+    report_verdict_t verdict;              /* pass, fail, stalled, invariant, error */
+    int exit_code;                         /* 0 pass, 1 fail/stalled/invariant, 2 error */
+    bool judged;                           /* the checkers ran: inv[] and checks[] hold */
+    uint64_t events_budget;                /* the budgets this run had */
+    double wall_budget_s;
+    char stop_text[SCN_STOP_TEXT_MAX];     /* stalled / invariant: what happened */
+    uint64_t stop_time_ns;                 /* virtual time it happened */
+    char scenario_hash[SCN_HASH_HEX_MAX];  /* the file's content (FNV-1a 64) */
+    /* cost of the always-on checks (bench/bench_scenario prints them) */
+    uint64_t invariant_checks;             /* BROKER_INVARIANT evaluations */
+    uint64_t sm_checks;                    /* broker_sm_check calls */
+    uint64_t sm_check_wall_ns;             /* wall time spent in them */
     uint64_t trace_hash, sim_time_ns, wall_time_ns, events;
     scn_invariant_t inv[SCN_INV_COUNT];
     check_result_t checks[CHECK_ALL_COUNT]; /* no_loss .. latency */
@@ -83,6 +140,15 @@ typedef struct scn_run_opts {
     const scn_strategy_t *overrides; /* CLI --set/--<key>; NULL = none */
     FILE *trace;                     /* every event, one line each; NULL = off */
     uint64_t history_records_max;    /* 0 = HISTORY_RECORDS_MAX (tests use less) */
+    scn_budget_t budget;             /* --max-events, --max-wall; 0 = default */
+    /* Tests only: called once at test_hook_at_ns with the running engine
+     * (e.g. to corrupt a replica and see the invariant verdict). */
+    void (*test_hook)(struct scn_engine *e, void *arg);
+    void *test_hook_arg;
+    uint64_t test_hook_at_ns;
+    /* Tests only: called on every scn_engine_leader (which Lua's leader()
+     * reaches from inside an action's pcall frame). */
+    void (*test_leader_hook)(const struct scn_engine *e);
 } scn_run_opts_t;
 
 /* Internal state of a running world; lua_api.c drives faults through it. */
@@ -109,6 +175,18 @@ typedef struct scn_engine {
     bool failed;                     /* an action raised an error */
     bool settled;                    /* clients settled: every publish has an outcome */
     char err[SCN_ERR_MAX];
+    /* budgets and always-on invariants */
+    uint64_t events_budget, wall_budget_ns, wall_start_ns;
+    uint64_t storm_span_min_ns;          /* a window of events must span this */
+    uint64_t window_events, window_ns;   /* where the current window began */
+    uint64_t next_sm_check_ns;
+    uint64_t sm_checks, sm_check_wall_ns;
+    bool stalled, tripped;           /* the run ended with that verdict */
+    bool in_action;                  /* inside a Lua action (a pcall frame) */
+    uint64_t stop_time_ns, stop_events, stop_hash;
+    char stop_text[SCN_STOP_TEXT_MAX];
+    jmp_buf trip_jmp;                /* where a tripped BROKER_INVARIANT lands */
+    const scn_run_opts_t *opts;
 } scn_engine_t;
 
 /* Run one seed of `s` (freshly loaded for this seed). Returns 0 with a
@@ -123,9 +201,25 @@ void scn_result_free(scn_result_t *r);
 /* Leader now (highest-term running leader) or -1. */
 int scn_engine_leader(const scn_engine_t *e);
 
-/* "chaoslab run PATH --seed N [--variant V] [--set k=v]..." */
+/* "chaoslab run PATH --seed N [--variant V] [--set k=v]... [--max-events N]
+ * [--max-wall S]" (budget may be NULL: no budget options). */
 void scn_reproduce_format(const char *path, uint64_t seed, scn_variant_t variant,
-                          const scn_strategy_t *overrides, char *buf, size_t cap);
+                          const scn_strategy_t *overrides, const scn_budget_t *budget,
+                          char *buf, size_t cap);
+
+/* The default budgets of a run of `s` (see SCN_EVENTS_BUDGET_MIN). */
+uint64_t scn_events_budget_default(const scenario_t *s, uint32_t replicas);
+/* The per-second event rate the budget allows (storm windows use it). */
+double scn_events_rate_budget(const scenario_t *s, uint32_t replicas);
+double scn_wall_budget_default(const scenario_t *s);
+/* 0, or -1 with a message when a budget is out of range. */
+int scn_budget_check(const scn_budget_t *b, char *err, size_t err_cap);
+
+/* The binary's identity: "<project version> (<git describe>)", baked in
+ * at build time; "unknown" stands in for what the build did not know. */
+const char *scn_binary_version(void);
+/* FNV-1a 64 of the file's bytes as 16 hex digits; -1 if unreadable. */
+int scn_file_hash(const char *path, char out[SCN_HASH_HEX_MAX]);
 
 /* ---- output.c ----------------------------------------------------------- */
 

@@ -3,9 +3,11 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chaoslab_version.h"
 #include "scenarios/engine.h"
 
 #define OUTPUT__METRICS_MAX 32u
@@ -26,6 +28,64 @@ static void output__ms(char *buf, size_t cap, double ns) {
     snprintf(buf, cap, "%.2fms", ns / 1e6);
 }
 
+const char *scn_binary_version(void) {
+    return CHAOSLAB_VERSION " (" CHAOSLAB_GIT_DESCRIBE ")";
+}
+
+int scn_file_hash(const char *path, char out[SCN_HASH_HEX_MAX]) {
+    assert(path != NULL && out != NULL);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return -1;
+    uint64_t h = UINT64_C(14695981039346656037); /* FNV-1a 64 */
+    unsigned char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * UINT64_C(1099511628211);
+    const int bad = ferror(f);
+    fclose(f);
+    if (bad) return -1;
+    snprintf(out, SCN_HASH_HEX_MAX, "%016" PRIx64, h);
+    return 0;
+}
+
+static const char *output__verdict_word(report_verdict_t v) {
+    switch (v) {
+    case REPORT_VERDICT_PASS: return "PASS";
+    case REPORT_VERDICT_FAIL: return "FAIL";
+    case REPORT_VERDICT_STALLED: return "STALLED";
+    case REPORT_VERDICT_INVARIANT: return "INVARIANT";
+    case REPORT_VERDICT_ERROR: return "ERROR";
+    }
+    return "ERROR";
+}
+
+/* Print `text` with every line after the first indented under a label. */
+static void output__block(FILE *out, const char *label, const char *text) {
+    fprintf(out, "%-10s ", label);
+    for (const char *p = text; *p; p++) {
+        fputc(*p, out);
+        if (*p == '\n') fprintf(out, "%-10s ", "");
+    }
+    fputc('\n', out);
+}
+
+/* A run that ended with stalled or invariant: what happened, and the facts
+ * at that moment (no checks ran). */
+static void output__stopped(FILE *out, const scn_result_t *r) {
+    output__block(out, r->verdict == REPORT_VERDICT_STALLED ? "stalled" : "invariant",
+                  r->stop_text);
+    fprintf(out, "budgets    %" PRIu64 " events, %.1fs wall\n", r->events_budget,
+            r->wall_budget_s);
+    fprintf(out, "workload   published %" PRIu64 ", confirmed %" PRIu64 ", processed %" PRIu64
+                 ", faults %" PRIu32 "\n", r->published, r->confirmed, r->processed,
+            r->timeline_count);
+    fprintf(out, "trace      %016" PRIx64 "   events %" PRIu64 "\n", r->trace_hash, r->events);
+    fprintf(out, "time       sim %.3fs (reached), wall %.3fs\n", (double)r->sim_time_ns / 1e9,
+            (double)r->wall_time_ns / 1e9);
+    fprintf(out, "verdict    %s\n", output__verdict_word(r->verdict));
+    fprintf(out, "reproduce with: %s\n", r->reproduce);
+}
+
 void scn_output_text(FILE *out, const scenario_t *s, const scn_result_t *r) {
     assert(out != NULL && s != NULL && r != NULL);
     fprintf(out, "scenario   %s (%s)\n", r->scenario_name, s->path);
@@ -35,6 +95,10 @@ void scn_output_text(FILE *out, const scenario_t *s, const scn_result_t *r) {
     if (r->nemesis[0] != '\0') fprintf(out, "nemesis    %s\n", r->nemesis);
     if (r->exit_code == 2) {
         fprintf(out, "error      %s\n", r->err);
+        return;
+    }
+    if (!r->judged) {
+        output__stopped(out, r);
         return;
     }
     fprintf(out, "invariants\n");
@@ -84,7 +148,7 @@ void scn_output_text(FILE *out, const scenario_t *s, const scn_result_t *r) {
             wall_s, wall_s > 0 ? (double)r->sim_time_ns / 1e9 / wall_s : 0.0);
     if (r->violations_text != NULL && r->verdict != REPORT_VERDICT_PASS)
         fprintf(out, "violations (first messages, with their history)\n%s", r->violations_text);
-    fprintf(out, "verdict    %s\n", r->verdict == REPORT_VERDICT_PASS ? "PASS" : "FAIL");
+    fprintf(out, "verdict    %s\n", output__verdict_word(r->verdict));
     if (r->verdict != REPORT_VERDICT_PASS) fprintf(out, "reproduce with: %s\n", r->reproduce);
 }
 
@@ -122,7 +186,7 @@ void scn_output_json(FILE *out, const scenario_t *s, const scn_result_t *r) {
                  ",\"unknown_at_end\":%" PRIu64 ",\"probe_published\":%" PRIu64,
             r->nacked, r->failed, r->unknown, r->unknown_at_end, r->probe_published);
     fputs(",\"invariants\":[", out);
-    for (unsigned i = 0; r->exit_code != 2 && i < SCN_INV_COUNT; i++) {
+    for (unsigned i = 0; r->judged && i < SCN_INV_COUNT; i++) {
         const scn_invariant_t *inv = &r->inv[i];
         fprintf(out, "%s{\"name\":\"%s\",\"enforced\":%s,\"passed\":%s,\"expected\":\"%s\","
                      "\"as_expected\":%s,\"figures\":",
@@ -134,10 +198,17 @@ void scn_output_json(FILE *out, const scenario_t *s, const scn_result_t *r) {
     }
     fputs("],\"metrics\":{", out);
     const check_result_t *lat = &r->checks[6];
-    for (uint32_t i = 0; r->exit_code != 2 && i < lat->figures_count; i++)
+    for (uint32_t i = 0; r->judged && i < lat->figures_count; i++)
         fprintf(out, "%s\"%s\":%.0f", i ? "," : "", lat->figures[i].name,
                 isfinite(lat->figures[i].value) ? lat->figures[i].value : 0.0);
-    fputs("},\"reproduce\":", out);
+    fputs("},\"stop\":", out);
+    scn_json_string(out, r->stop_text);
+    fprintf(out, ",\"events_budget\":%" PRIu64 ",\"wall_budget_s\":%.3f,\"scenario_hash\":",
+            r->events_budget, r->wall_budget_s);
+    scn_json_string(out, r->scenario_hash);
+    fputs(",\"version\":", out);
+    scn_json_string(out, scn_binary_version());
+    fputs(",\"reproduce\":", out);
     scn_json_string(out, r->reproduce);
     fputs(",\"error\":", out);
     scn_json_string(out, r->err);
@@ -169,15 +240,97 @@ static void output__kv(output__db_t *d, const char *key, const char *value) {
     d->config[d->config_count++] = (report_kv_t){key, slot};
 }
 
-/* "replicas=3 acks=quorum ..." -> kv pairs (keys point into `text`). */
-static void output__strategy_kv(output__db_t *d, char *text) {
-    char *save = NULL;
-    for (char *tok = strtok_r(text, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(tok, '=');
-        if (eq == NULL || eq == tok || eq[1] == '\0') continue;
-        *eq = '\0';
-        output__kv(d, tok, eq + 1);
-    }
+static void output__kvf(output__db_t *d, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void output__kvf(output__db_t *d, const char *key, const char *fmt, ...) {
+    char value[SCN_VALUE_MAX * 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(value, sizeof value, fmt, ap);
+    va_end(ap);
+    output__kv(d, key, value[0] != '\0' ? value : "-");
+}
+
+#define OUTPUT__MS(ns) ((unsigned long long)((ns) / 1000000u))
+#define OUTPUT__ONOFF(b) ((b) ? "on" : "off")
+
+/* Every strategy key with the defaults filled in (keys without a dot: they
+ * make the `strategy` column). Names are broker_config_set's. */
+static void output__strategy(output__db_t *d, const broker_config_t *c, const scn_result_t *r,
+                             bool ack_auto) {
+    char fsync[32];
+    if (c->fsync == BROKER_FSYNC_INTERVAL)
+        snprintf(fsync, sizeof fsync, "interval:%llu", OUTPUT__MS(c->fsync_interval_ns));
+    else
+        snprintf(fsync, sizeof fsync, "%s", c->fsync == BROKER_FSYNC_ALWAYS ? "always" : "never");
+    output__kvf(d, "replicas", "%u", c->replicas);
+    output__kvf(d, "acks", "%s", c->acks == BROKER_ACKS_QUORUM ? "quorum" : "leader");
+    output__kvf(d, "fsync", "%s", fsync);
+    output__kvf(d, "election", "%s", c->election == BROKER_ELECTION_SAFE ? "safe" : "unclean");
+    output__kvf(d, "dedup", "%s", OUTPUT__ONOFF(c->dedup));
+    output__kvf(d, "pre_vote", "%s", OUTPUT__ONOFF(c->pre_vote));
+    output__kvf(d, "check_quorum", "%s", OUTPUT__ONOFF(c->check_quorum));
+    output__kvf(d, "delivery_limit", "%u", c->delivery_limit);
+    output__kvf(d, "session_timeout_ms", "%llu", OUTPUT__MS(c->session_timeout_ns));
+    output__kvf(d, "ack_timeout_ms", "%llu", OUTPUT__MS(c->ack_timeout_ns));
+    output__kvf(d, "election_timeout_ms", "%llu..%llu", OUTPUT__MS(c->election_timeout_min_ns),
+                OUTPUT__MS(c->election_timeout_max_ns));
+    output__kvf(d, "heartbeat_ms", "%llu", OUTPUT__MS(c->heartbeat_interval_ns));
+    output__kvf(d, "snapshot_every", "%llu", (unsigned long long)c->snapshot_every_entries);
+    output__kvf(d, "segment_size_bytes", "%llu", (unsigned long long)c->segment_size_bytes);
+    output__kvf(d, "ack", "%s", ack_auto ? "auto" : "manual");
+    output__kv(d, "variant", scn_variant_name(r->variant));
+}
+
+/* The rest of the effective configuration (dotted keys: part of a run's
+ * identity, not shown as its strategy). */
+static void output__settings(output__db_t *d, const scenario_t *s, const scn_result_t *r) {
+    const scn_workload_t *w = &s->workload;
+    output__kvf(d, "workload.queue", "%s", w->queue);
+    output__kvf(d, "workload.dead_letter", "%s", w->dead_letter);
+    output__kvf(d, "workload.delivery_limit", "%u", w->delivery_limit);
+    output__kvf(d, "workload.producers", "%u", w->producers);
+    output__kvf(d, "workload.rate", "%.10g", w->rate);
+    output__kvf(d, "workload.poisson", "%s", OUTPUT__ONOFF(w->poisson));
+    output__kvf(d, "workload.window", "%u", w->window);
+    output__kvf(d, "workload.timeout_ms", "%.10g", w->timeout_ms);
+    output__kvf(d, "workload.retries", "%u", w->retries);
+    output__kvf(d, "workload.backoff_ms", "%.10g", w->backoff_ms);
+    output__kvf(d, "workload.producer_idempotent", "%s", OUTPUT__ONOFF(w->producer_idempotent));
+    output__kvf(d, "workload.body_bytes", "%u", w->body_bytes);
+    output__kvf(d, "workload.messages", "%llu", (unsigned long long)w->messages);
+    output__kvf(d, "workload.consumers", "%u", w->consumers);
+    output__kvf(d, "workload.prefetch", "%u", w->prefetch);
+    output__kvf(d, "workload.processing_ms", "%.10g", w->processing_ms);
+    output__kvf(d, "workload.crash_before_ack", "%.10g", w->crash_before_ack);
+    output__kvf(d, "workload.consumer_idempotent", "%s", OUTPUT__ONOFF(w->consumer_idempotent));
+    output__kvf(d, "phases.chaos_s", "%.10g", s->phases.chaos_s);
+    output__kvf(d, "phases.heal_s", "%.10g", s->phases.heal_s);
+    output__kvf(d, "phases.drain_s", "%.10g", s->phases.drain_s);
+    output__kvf(d, "nemesis.enabled", "%s", OUTPUT__ONOFF(s->nemesis.enabled));
+    output__kvf(d, "nemesis.kinds_mask", "0x%x", (unsigned)s->nemesis.kinds_mask);
+    output__kvf(d, "nemesis.swarm", "%s", OUTPUT__ONOFF(s->nemesis.swarm));
+    output__kvf(d, "nemesis.interval_s", "%.10g", s->nemesis.interval_s);
+    output__kvf(d, "nemesis.duration_s", "%.10g", s->nemesis.duration_s);
+    const scn_network_t *n = &s->network;
+    output__kvf(d, "network.latency_ms", "%.10g", n->latency_ms);
+    output__kvf(d, "network.jitter_ms", "%.10g%s", n->jitter_ms,
+                n->jitter_exponential ? ":exponential" : "");
+    output__kvf(d, "network.loss", "%.10g", n->loss);
+    output__kvf(d, "network.duplicate", "%.10g", n->duplicate);
+    output__kvf(d, "network.reorder", "%.10g", n->reorder);
+    output__kvf(d, "network.reorder_window_ms", "%.10g", n->reorder_window_ms);
+    output__kvf(d, "network.corrupt", "%.10g", n->corrupt);
+    output__kvf(d, "disk.fsync_ms", "%.10g", s->disk.fsync_ms);
+    output__kvf(d, "disk.fsync_jitter_ms", "%.10g", s->disk.fsync_jitter_ms);
+    output__kvf(d, "disk.write_us", "%.10g", s->disk.write_us);
+    output__kvf(d, "disk.crash", "%d", (int)s->disk.crash);
+    output__kvf(d, "disk.keep", "%.10g", s->disk.keep);
+    output__kvf(d, "budget.events", "%llu", (unsigned long long)r->events_budget);
+    output__kvf(d, "budget.wall_s", "%.10g", r->wall_budget_s);
+    /* The swarm's draw is an outcome of the seed, not configuration: stored,
+     * but "run." keys are left out of the identity. */
+    output__kv(d, "run.nemesis", r->nemesis);
 }
 
 static void output__metric(output__db_t *d, const char *name, double value, const char *unit) {
@@ -247,18 +400,20 @@ static void output__violations(output__db_t *d, const scn_result_t *r) {
 int scn_output_db(report_db_t *db, const scenario_t *s, const scn_result_t *r,
                   const scn_strategy_t *overrides, int64_t *run_id, char *err, size_t err_cap) {
     assert(db != NULL && s != NULL && r != NULL);
-    (void)overrides; /* already part of r->strategy and r->reproduce */
     output__db_t *d = calloc(1, sizeof *d);
     if (d == NULL) {
         snprintf(err, err_cap, "out of memory");
         return REPORT_ENOMEM;
     }
-    char strategy[SCN_STRATEGY_TEXT_MAX];
-    snprintf(strategy, sizeof strategy, "%s", r->strategy);
-    output__strategy_kv(d, strategy);
-    output__kv(d, "variant", scn_variant_name(r->variant));
-    output__kv(d, "nemesis", r->nemesis);
-    for (unsigned i = 0; r->exit_code != 2 && i < SCN_INV_COUNT; i++) {
+    broker_config_t cfg;
+    char cfg_err[256];
+    if (scn_strategy_for(s, r->variant, overrides, &cfg, cfg_err, sizeof cfg_err) == 0) {
+        output__strategy(d, &cfg, r, scn_strategy_ack_auto(s, r->variant, overrides));
+        output__settings(d, s, r);
+    } else {
+        output__kv(d, "strategy", cfg_err); /* an error run: the layers did not build */
+    }
+    for (unsigned i = 0; r->judged && i < SCN_INV_COUNT; i++) {
         /* Not-enforced results are stored as reported facts: say so. */
         snprintf(d->figures[i], sizeof d->figures[i], "%s%s",
                  r->inv[i].enforced ? "" : "(not enforced) ", r->inv[i].figures);
@@ -266,9 +421,14 @@ int scn_output_db(report_db_t *db, const scenario_t *s, const scn_result_t *r,
                                          r->inv[i].expected, r->inv[i].as_expected,
                                          d->figures[i]};
     }
-    if (r->exit_code != 2) {
+    if (r->judged) {
         output__metrics(d, r);
         output__violations(d, r);
+    } else if (r->verdict == REPORT_VERDICT_INVARIANT || r->verdict == REPORT_VERDICT_STALLED) {
+        /* The stop is the run's one violation: message and virtual time. */
+        d->violations[d->violation_count++] = (report_violation_t){
+            r->verdict == REPORT_VERDICT_INVARIANT ? "invariant" : "liveness", NULL,
+            r->stop_time_ns, r->stop_text};
     }
     d->faults = r->timeline_count > 0 ? calloc(r->timeline_count, sizeof *d->faults) : NULL;
     const size_t faults = d->faults != NULL ? r->timeline_count : 0;
@@ -281,7 +441,8 @@ int scn_output_db(report_db_t *db, const scenario_t *s, const scn_result_t *r,
         .trace_hash = r->trace_hash, .sim_time_ns = r->sim_time_ns,
         .wall_time_ns = r->wall_time_ns, .events = r->events, .exit_code = r->exit_code,
         .reproduce = r->reproduce, .invariants = d->inv,
-        .invariant_count = r->exit_code != 2 ? SCN_INV_COUNT : 0,
+        .invariant_count = r->judged ? SCN_INV_COUNT : 0,
+        .scenario_hash = r->scenario_hash, .binary_version = scn_binary_version(),
         .metrics = d->metrics, .metric_count = d->metric_count,
         .series = r->series, .series_count = r->series_count,
         .faults = d->faults, .fault_count = faults,

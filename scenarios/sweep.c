@@ -20,7 +20,7 @@ typedef struct sweep__brief {
     uint32_t item;
     uint16_t violated; /* bit per SCN_INV_*: the invariant did not hold */
     uint16_t failed;   /* bit per SCN_INV_*: not as expected */
-    uint8_t variant, exit_code, done;
+    uint8_t variant, exit_code, done, verdict;
 } sweep__brief_t;
 
 typedef struct sweep__plan {
@@ -68,7 +68,8 @@ static void sweep__run_one(const sweep__plan_t *p, uint64_t item, report_db_t *d
         scenario_free(s);
         return;
     }
-    const scn_run_opts_t ro = {.seed = seed, .variant = v, .overrides = o->overrides, .trace = trace};
+    const scn_run_opts_t ro = {.seed = seed, .variant = v, .overrides = o->overrides, .trace = trace,
+                               .budget = o->budget};
     (void)scn_engine_run(s, &ro, r);
     if (r->exit_code == 2) fprintf(o->err, "%s\n", r->err);
     if (db != NULL) {
@@ -83,11 +84,12 @@ static void sweep__run_one(const sweep__plan_t *p, uint64_t item, report_db_t *d
         else scn_output_text(o->out, s, r);
     }
     b->exit_code = (uint8_t)r->exit_code;
+    b->verdict = (uint8_t)r->verdict;
     b->trace_hash = r->trace_hash;
     b->sim_time_ns = r->sim_time_ns;
     b->wall_time_ns = r->wall_time_ns;
     b->events = r->events;
-    for (unsigned i = 0; r->exit_code != 2 && i < SCN_INV_COUNT; i++) {
+    for (unsigned i = 0; r->judged && i < SCN_INV_COUNT; i++) {
         if (!r->inv[i].passed) b->violated |= (uint16_t)(1u << i);
         if (!r->inv[i].as_expected) b->failed |= (uint16_t)(1u << i);
     }
@@ -184,6 +186,16 @@ static void sweep__print_line(const sweep__plan_t *p, const sweep__brief_t *b) {
         fprintf(out, "ERROR\n");
         return;
     }
+    if (b->verdict == REPORT_VERDICT_STALLED || b->verdict == REPORT_VERDICT_INVARIANT) {
+        char repro[SCN_REPRO_MAX];
+        scn_reproduce_format(p->o->path, b->seed, (scn_variant_t)b->variant, p->o->overrides,
+                             &p->o->budget, repro, sizeof repro);
+        fprintf(out, "%s %016" PRIx64 "  at sim %.3fs after %" PRIu64 " events\n"
+                     "    reproduce with: %s\n",
+                b->verdict == REPORT_VERDICT_STALLED ? "STALLED" : "INVARIANT", b->trace_hash,
+                (double)b->sim_time_ns / 1e9, b->events, repro);
+        return;
+    }
     fprintf(out, "%-4s %016" PRIx64 "  ", b->exit_code == 0 ? "PASS" : "FAIL", b->trace_hash);
     /* Name what decided the verdict first; violations nobody expected to
      * hold (informational ones) come after, marked as such. */
@@ -204,7 +216,7 @@ static void sweep__print_line(const sweep__plan_t *p, const sweep__brief_t *b) {
     if (b->exit_code == 1) {
         char repro[SCN_REPRO_MAX];
         scn_reproduce_format(p->o->path, b->seed, (scn_variant_t)b->variant, p->o->overrides,
-                             repro, sizeof repro);
+                             &p->o->budget, repro, sizeof repro);
         fprintf(out, "    reproduce with: %s\n", repro);
     }
 }
@@ -214,19 +226,22 @@ static int sweep__summarize(const sweep__plan_t *p) {
     const scn_sweep_opts_t *o = p->o;
     const uint64_t seeds = p->last - p->first + 1;
     bool error = false;
-    uint64_t passed[2] = {0, 0}, violated[2][SCN_INV_COUNT];
+    uint64_t passed[2] = {0, 0}, stalled[2] = {0, 0}, tripped[2] = {0, 0};
+    uint64_t violated[2][SCN_INV_COUNT];
     memset(violated, 0, sizeof violated);
     for (uint64_t i = 0; i < p->items; i++) {
         const sweep__brief_t *b = &p->briefs[i];
         const uint32_t side = (uint32_t)(i % p->variants_count);
         if (!b->done || b->exit_code == 2) error = true;
         if (b->done && b->exit_code == 0) passed[side]++;
+        if (b->done && b->verdict == REPORT_VERDICT_STALLED) stalled[side]++;
+        if (b->done && b->verdict == REPORT_VERDICT_INVARIANT) tripped[side]++;
         for (unsigned k = 0; b->done && k < SCN_INV_COUNT; k++)
             if (b->violated & (1u << k)) violated[side][k]++;
         if (!o->json) sweep__print_line(p, b);
     }
     const int lesson_inv = p->teach ? scn_invariant_parse(p->violation) : -1;
-    bool ok = !error;
+    bool ok = !error && stalled[0] + stalled[1] + tripped[0] + tripped[1] == 0;
     if (p->teach && p->variants_count == 2) {
         ok = ok && violated[0][lesson_inv] >= 1 && passed[1] == seeds;
     } else if (p->teach && p->variants[0] == SCN_VARIANT_WEAK) {
@@ -242,8 +257,9 @@ static int sweep__summarize(const sweep__plan_t *p) {
             fprintf(o->out, "%s{\"variant\":\"%s\",\"strategy\":", side ? "," : "",
                     scn_variant_name(p->variants[side]));
             scn_json_string(o->out, p->strategies[side]);
-            fprintf(o->out, ",\"runs\":%" PRIu64 ",\"passed\":%" PRIu64 ",\"violations\":{", seeds,
-                    passed[side]);
+            fprintf(o->out, ",\"runs\":%" PRIu64 ",\"passed\":%" PRIu64 ",\"stalled\":%" PRIu64
+                            ",\"invariant\":%" PRIu64 ",\"violations\":{", seeds, passed[side],
+                    stalled[side], tripped[side]);
             for (unsigned k = 0; k < SCN_INV_COUNT; k++)
                 fprintf(o->out, "%s\"%s\":%" PRIu64, k ? "," : "", scn_invariant_name(k),
                         violated[side][k]);
@@ -252,9 +268,11 @@ static int sweep__summarize(const sweep__plan_t *p) {
         fprintf(o->out, "],\"runs\":[");
         for (uint64_t i = 0; i < p->items; i++) {
             const sweep__brief_t *b = &p->briefs[i];
-            fprintf(o->out, "%s{\"seed\":%" PRIu64 ",\"variant\":\"%s\",\"exit_code\":%d,"
-                            "\"trace_hash\":\"%016" PRIx64 "\",\"violated\":%u}",
+            fprintf(o->out, "%s{\"seed\":%" PRIu64 ",\"variant\":\"%s\",\"verdict\":\"%s\","
+                            "\"exit_code\":%d,\"trace_hash\":\"%016" PRIx64 "\",\"violated\":%u}",
                     i ? "," : "", b->seed, scn_variant_name((scn_variant_t)b->variant),
+                    report_verdict_name(b->done ? (report_verdict_t)b->verdict
+                                                : REPORT_VERDICT_ERROR),
                     b->done ? b->exit_code : 2, b->trace_hash, b->violated);
         }
         fprintf(o->out, "],\"ok\":%s}\n", ok ? "true" : "false");
@@ -264,6 +282,10 @@ static int sweep__summarize(const sweep__plan_t *p) {
         fprintf(o->out, "\nstrategy %s%s%s: %" PRIu64 "/%" PRIu64 " seeds passed\n",
                 scn_variant_name(p->variants[side]), p->variants[side] ? " " : "",
                 p->strategies[side], passed[side], seeds);
+        fprintf(o->out, "  %-18s %" PRIu64 "/%" PRIu64 " seeds (over the event or wall budget)\n",
+                "stalled", stalled[side], seeds);
+        fprintf(o->out, "  %-18s %" PRIu64 "/%" PRIu64 " seeds (an internal invariant tripped)\n",
+                "invariant", tripped[side], seeds);
         for (unsigned k = 0; k < SCN_INV_COUNT; k++)
             fprintf(o->out, "  %-18s violated in %" PRIu64 "/%" PRIu64 " seeds\n",
                     scn_invariant_name(k), violated[side][k], seeds);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "scenarios/engine.h"
 #include "scenarios/scenario.h"
 
 #define SCN_JOBS_MAX 256u
@@ -29,12 +30,14 @@ typedef struct scn_sweep_opts {
     const char *db_path;          /* NULL = do not store */
     const char *trace_path;       /* single run only; NULL = off */
     bool json;
+    scn_budget_t budget;          /* --max-events, --max-wall (0 = default) */
     FILE *out, *err;
 } scn_sweep_opts_t;
 
 /* Run everything `opts` asks for. Returns the exit code: 0 every
- * expectation held (teach: lesson demonstrated), 1 an expectation failed,
- * 2 bad usage, a broken scenario or a database error. */
+ * expectation held (teach: lesson demonstrated), 1 an expectation failed
+ * or a run ended stalled or invariant (a sweep records such a seed and
+ * moves on), 2 bad usage, a broken scenario or a database error. */
 int scn_sweep_main(const scn_sweep_opts_t *opts);
 
 #endif

@@ -177,6 +177,11 @@ struct sim {
     uint64_t events_pending; /* heap + held, for SIM__EVENTS_MAX */
     bool stop_requested;
     bool running; /* inside sim_run: it must not be re-entered */
+    /* The event being dispatched, held here (not on the stack) so that
+     * sim_run_abandon can release its payload after a longjmp out of a
+     * handler; `dispatching` says whether it still owns one. */
+    sim__event_t current;
+    bool dispatching;
     sim__heap_t heap;
     sim__host_t *hosts;
     sim__link_t *links; /* hosts_count * hosts_count, row = from */

@@ -656,12 +656,14 @@ static sim_run_result_t sim__run_loop(sim_t *sim, uint64_t until_ns,
             if (until_ns > sim->now_ns) sim->now_ns = until_ns;
             return SIM_RUN_TIME_LIMIT;
         }
-        sim__event_t ev;
-        sim__heap_pop(&sim->heap, &ev);
+        sim__event_t *ev = &sim->current;
+        sim__heap_pop(&sim->heap, ev);
         sim->events_pending--;
-        assert(ev.time_ns >= sim->now_ns);
-        sim->now_ns = ev.time_ns;
-        sim__dispatch(sim, &ev);
+        assert(ev->time_ns >= sim->now_ns);
+        sim->now_ns = ev->time_ns;
+        sim->dispatching = true;
+        sim__dispatch(sim, ev);
+        sim->dispatching = false;
         if (sim->stop_requested) return SIM_RUN_STOPPED;
     }
 }
@@ -674,6 +676,18 @@ sim_run_result_t sim_run(sim_t *sim, uint64_t until_ns, uint64_t max_events) {
     sim_run_result_t r = sim__run_loop(sim, until_ns, max_events);
     sim->running = false;
     return r;
+}
+
+void sim_run_abandon(sim_t *sim) {
+    assert(sim != NULL);
+    /* A handler that jumped out never reached the discard at the end of its
+     * dispatch: the payload (message bytes, disk op) is still the event's.
+     * Events moved to a held queue were moved before any handler ran, so a
+     * jump cannot happen after such a move within the same dispatch. */
+    if (sim->dispatching) sim__event_discard(sim, &sim->current, 0);
+    sim->dispatching = false;
+    sim->running = false;
+    sim->stop_requested = false;
 }
 
 void sim_stop(sim_t *sim) {

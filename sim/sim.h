@@ -70,6 +70,13 @@ typedef enum sim_run_result {
  * incarnation) do not count as processed. */
 sim_run_result_t sim_run(sim_t *sim, uint64_t until_ns, uint64_t max_events);
 
+/* After a longjmp out of an event handler (the scenario engine ends a run
+ * that way when a BROKER_INVARIANT trips, see broker/invariant.h): release
+ * the payload of the event that was being processed and leave the running
+ * state. The world is then fit only for sim_free (no more sim_run). Also
+ * safe when the jump came from outside sim_run (a node's boot). */
+void sim_run_abandon(sim_t *sim);
+
 /* Ask sim_run to return after the current event. */
 void sim_stop(sim_t *sim);
 

@@ -211,6 +211,113 @@ static void test_trace_and_teach(void **state) {
     free(o);
 }
 
+/* Lines of `text` containing `needle`. */
+static int count_of(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++) n++;
+    return n;
+}
+
+/* A run over its event budget: verdict stalled, exit 1, the reproduce line
+ * (with the budget), stored in the database; a sweep records every stalled
+ * seed and goes on, with one worker or two. */
+static void test_stalled_runs_and_sweeps(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    char db[128];
+    snprintf(db, sizeof db, "%s/stall.db", tmpdir);
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_calm.lua"), "--seed", "1", "--db", db,
+                                "--max-events", "3000", NULL});
+    assert_int_equal(o->code, 1);
+    assert_non_null(strstr(o->out, "stalled    the event budget (3000 events) ran out"));
+    assert_non_null(strstr(o->out, "verdict    STALLED"));
+    assert_non_null(strstr(o->out, "reproduce with: chaoslab run "));
+    assert_non_null(strstr(o->out, "engine_calm.lua --seed 1 --max-events 3000"));
+    run_cli(o, (const char *[]){"report", "list", "--db", db, "--verdict", "stalled", NULL});
+    assert_int_equal(o->code, 0);
+    assert_int_equal(count_of(o->out, "engine_calm"), 1);
+    run_cli(o, (const char *[]){"report", "show", "1", "--db", db, NULL});
+    assert_non_null(strstr(o->out, "verdict     stalled (exit code 1)"));
+    assert_non_null(strstr(o->out, "--max-events 3000"));
+    assert_non_null(strstr(o->out, "liveness"));
+    for (int jobs = 1; jobs <= 2; jobs++) {
+        const char *j = jobs == 1 ? "1" : "2";
+        run_cli(o, (const char *[]){"run", FIXTURE("engine_calm.lua"), "--seeds", "1..3",
+                                    "--jobs", j, "--db", db, "--max-events", "3000", NULL});
+        assert_int_equal(o->code, 1);
+        assert_int_equal(count_of(o->out, "STALLED"), 3);
+        assert_int_equal(count_of(o->out, "reproduce with: "), 3);
+        assert_non_null(strstr(o->out, "stalled            3/3 seeds"));
+    }
+    run_cli(o, (const char *[]){"report", "list", "--db", db, "--verdict", "stalled", NULL});
+    assert_int_equal(count_of(o->out, "engine_calm"), 7);
+    /* bad budgets are usage errors */
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_calm.lua"), "--max-events", "0", NULL});
+    assert_int_equal(o->code, 2);
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_calm.lua"), "--max-wall", "soon", NULL});
+    assert_int_equal(o->code, 2);
+    assert_non_null(strstr(o->err, "--max-wall"));
+    free(o);
+}
+
+/* Rows of the first `report compare` table for engine_calm. */
+static int compare_groups(cli_out_t *o, const char *db) {
+    run_cli(o, (const char *[]){"report", "compare", "--db", db, NULL});
+    assert_int_equal(o->code, 0);
+    char *end = strstr(o->out, "invariants by strategy");
+    assert_non_null(end);
+    *end = '\0';
+    return count_of(o->out, "\n  engine_calm ");
+}
+
+/* A run's identity: a changed strategy key that was not printed before
+ * (check_quorum), or an edited scenario file under the same name, is a
+ * group of its own in `report compare`. */
+static void test_compare_keeps_identities_apart(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    char db[128], copy[128];
+    snprintf(db, sizeof db, "%s/ident.db", tmpdir);
+    snprintf(copy, sizeof copy, "%s/engine_calm.lua", tmpdir);
+    char *text = malloc(OUTPUT_MAX);
+    assert_non_null(text);
+    tnet_read_file(FIXTURE("engine_calm.lua"), text, OUTPUT_MAX);
+    FILE *f = fopen(copy, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    run_cli(o, (const char *[]){"run", copy, "--seed", "1", "--db", db, NULL});
+    assert_int_equal(o->code, 0);
+    run_cli(o, (const char *[]){"run", copy, "--seed", "2", "--db", db, NULL});
+    assert_int_equal(compare_groups(o, db), 1);
+    run_cli(o, (const char *[]){"run", copy, "--seed", "1", "--db", db, "--set",
+                                "check_quorum=false", NULL});
+    assert_int_equal(compare_groups(o, db), 2);
+    assert_non_null(strstr(o->out, "check_quorum=off"));
+    assert_non_null(strstr(o->out, "check_quorum=on"));
+    f = fopen(copy, "a");
+    assert_non_null(f);
+    fputs("-- edited: same name, different content\n", f);
+    fclose(f);
+    run_cli(o, (const char *[]){"run", copy, "--seed", "1", "--db", db, NULL});
+    assert_int_equal(compare_groups(o, db), 3);
+    /* every key with its default is stored, and the binary's version */
+    run_cli(o, (const char *[]){"report", "show", "1", "--db", db, NULL});
+    assert_non_null(strstr(o->out, "pre_vote "));
+    assert_non_null(strstr(o->out, "election_timeout_ms "));
+    assert_non_null(strstr(o->out, "workload.rate "));
+    assert_non_null(strstr(o->out, "phases.chaos_s "));
+    assert_non_null(strstr(o->out, "binary 0.1.0 ("));
+    char stored[256];
+    const char *b = strstr(o->out, "binary ") + 7;
+    snprintf(stored, sizeof stored, "%.*s", (int)strcspn(b, "\n"), b);
+    run_cli(o, (const char *[]){"--version", NULL});
+    assert_int_equal(o->code, 0);
+    assert_non_null(strstr(o->out, stored)); /* what runs store is what --version says */
+    free(text);
+    free(o);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/chaoslab-cli-run-XXXXXX");
@@ -231,6 +338,8 @@ int main(void) {
         cmocka_unit_test(test_same_seed_same_hash_across_processes),
         cmocka_unit_test(test_db_and_report_list),
         cmocka_unit_test(test_trace_and_teach),
+        cmocka_unit_test(test_stalled_runs_and_sweeps),
+        cmocka_unit_test(test_compare_keeps_identities_apart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

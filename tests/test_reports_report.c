@@ -467,13 +467,13 @@ static void test_newer_schema_refused(void **state)
     fixture_t *f = *state;
     int64_t id = 0;
     write_sample(f->db, &id);
-    exec_sql(f->db, "PRAGMA user_version = 2");
+    exec_sql(f->db, "PRAGMA user_version = 3");
     report_db_t *db = NULL;
     char msg[REPORT_ERRMSG_SIZE_MAX];
     assert_int_equal(report_db_open(f->db, &db, msg, sizeof msg),
                      REPORT_EVERSION);
     assert_null(db);
-    assert_non_null(strstr(msg, "schema version 2 is newer"));
+    assert_non_null(strstr(msg, "schema version 3 is newer"));
     assert_int_equal(report_db_open_existing(f->db, &db, msg, sizeof msg),
                      REPORT_EVERSION);
     char *out = NULL, *err = NULL;
@@ -483,7 +483,7 @@ static void test_newer_schema_refused(void **state)
     free(err);
 
     /* our own version opens fine and records itself once */
-    exec_sql(f->db, "PRAGMA user_version = 1");
+    exec_sql(f->db, "PRAGMA user_version = 2");
     assert_int_equal(report_db_open(f->db, &db, NULL, 0), 0);
     report_db_close(db);
     assert_int_equal(count_rows(f->db, "schema_version"), 1);
@@ -590,29 +590,187 @@ static void test_compare(void **state)
                          "--db", f->db, NULL), 0);
     assert_string_equal(err, "");
     assert_null(strstr(out, "partition"));
-    assert_non_null(strstr(out, "crash        3      3     1     2      0"
-                                "   33.3%  acks=leader fsync=never"));
-    assert_non_null(strstr(out, "crash        2      2     2     0      0"
-                                "  100.0%  acks=quorum fsync=always"));
+    /* counts, then the identity (no file hash or binary stored here: "-"),
+     * then the strategy */
+    assert_non_null(strstr(out, "crash        3      3     1     2        0"
+                                "          0      0   33.3%  -/"));
+    assert_non_null(strstr(out, "crash        2      2     2     0        0"
+                                "          0      0  100.0%  -/"));
+    assert_non_null(strstr(out, " -        acks=leader fsync=never\n"));
+    assert_non_null(strstr(out, " -        acks=quorum fsync=always\n"));
     assert_non_null(strstr(out, "crash     no_loss        pass         3"
-                                "     1   33.3%         33.3%  acks=leader"));
+                                "     1   33.3%         33.3%  -/"));
     assert_non_null(strstr(out, "crash     no_loss        pass         2"
-                                "     2  100.0%        100.0%  acks=quorum"));
+                                "     2  100.0%        100.0%  -/"));
     free(out);
     free(err);
 
     assert_int_equal(cli(&out, &err, "compare", "--json", "--db", f->db,
                          NULL), 0);
-    assert_non_null(strstr(out, "\"strategy\":\"acks=leader fsync=never\","
-                                "\"runs\":3,\"seeds\":3,\"pass\":1,"
-                                "\"fail\":2,\"error\":0,"
-                                "\"pass_rate\":0.333333333333333"));
+    assert_non_null(strstr(out, "\"strategy\":\"acks=leader fsync=never\","));
+    assert_non_null(strstr(out, "\"scenario_hash\":\"\",\"binary_version\":"
+                                "\"\",\"runs\":3,\"seeds\":3,\"pass\":1,"
+                                "\"fail\":2,\"stalled\":0,\"invariant\":0,"
+                                "\"error\":0,\"pass_rate\":0.333333333333333"));
     assert_non_null(strstr(out, "\"scenario\":\"partition\""));
     assert_non_null(strstr(out, "\"invariant\":\"no_loss\",\"expected\":"
                                 "\"pass\",\"strategy\":\"acks=leader "
-                                "fsync=never\",\"runs\":3,\"held\":1"));
+                                "fsync=never\",\"config_hash\":"));
+    assert_non_null(strstr(out, "\"binary_version\":\"\",\"runs\":3,"
+                                "\"held\":1"));
     free(out);
     free(err);
+}
+
+/* Rows of the first `report compare` table (one per identity). */
+static int compare_groups(const char *db_path)
+{
+    char *out = NULL, *err = NULL;
+    assert_int_equal(cli(&out, &err, "compare", "--db", db_path, NULL), 0);
+    const char *end = strstr(out, "invariants by strategy");
+    assert_non_null(end);
+    int rows = 0;
+    for (const char *p = out; (p = strstr(p, "\n  ident ")) != NULL && p < end;
+         p++) {
+        rows++;
+    }
+    free(out);
+    free(err);
+    return rows;
+}
+
+static void write_identity(const char *db_path, const report_kv_t *config,
+                           size_t count, const char *file_hash,
+                           const char *version, uint64_t seed)
+{
+    report_db_t *db = NULL;
+    assert_int_equal(report_db_open(db_path, &db, NULL, 0), 0);
+    report_run_t run = small_run("ident", config, count, seed, 1);
+    run.scenario_hash = file_hash;
+    run.binary_version = version;
+    assert_int_equal(report_db_write_run(db, &run, NULL), 0);
+    report_db_close(db);
+}
+
+static void test_compare_never_merges_identities(void **state)
+{
+    fixture_t *f = *state;
+    /* Same strategy keys; a setting (dotted key) differs: two groups, one
+     * strategy string. A "run." key (the swarm's per-seed draw) does not
+     * split a group. */
+    const report_kv_t a[] = {{"acks", "quorum"}, {"workload.rate", "100"},
+                             {"run.nemesis", "crash,kill"}};
+    const report_kv_t a2[] = {{"acks", "quorum"}, {"workload.rate", "100"},
+                              {"run.nemesis", "clock"}};
+    const report_kv_t b[] = {{"acks", "quorum"}, {"workload.rate", "200"}};
+    write_identity(f->db, a, COUNT(a), "1111", "v1", 1);
+    write_identity(f->db, a2, COUNT(a2), "1111", "v1", 2);
+    assert_int_equal(compare_groups(f->db), 1);
+    write_identity(f->db, b, COUNT(b), "1111", "v1", 3);
+    assert_int_equal(compare_groups(f->db), 2);
+    /* an edited scenario file, then another binary: a group each */
+    write_identity(f->db, a, COUNT(a), "2222", "v1", 4);
+    assert_int_equal(compare_groups(f->db), 3);
+    write_identity(f->db, a, COUNT(a), "1111", "v2", 5);
+    assert_int_equal(compare_groups(f->db), 4);
+    /* dotted keys stay out of the strategy column, in the config table */
+    assert_int_equal(count_rows(f->db, "(SELECT 1 FROM runs WHERE strategy ="
+                                       " 'acks=quorum')"), 5);
+    assert_int_equal(count_rows(f->db, "(SELECT DISTINCT config_hash FROM"
+                                       " runs)"), 2);
+}
+
+static void test_stalled_and_invariant_verdicts_stored(void **state)
+{
+    fixture_t *f = *state;
+    report_db_t *db = NULL;
+    assert_int_equal(report_db_open(f->db, &db, NULL, 0), 0);
+    report_run_t run = small_run("liveness", strong, 2, 1, 1);
+    run.verdict = REPORT_VERDICT_STALLED;
+    run.exit_code = 1;
+    assert_int_equal(report_db_write_run(db, &run, NULL), 0);
+    run.verdict = REPORT_VERDICT_INVARIANT;
+    run.seed = 2;
+    assert_int_equal(report_db_write_run(db, &run, NULL), 0);
+    run.verdict = (report_verdict_t)5; /* no such verdict */
+    assert_int_equal(report_db_write_run(db, &run, NULL), REPORT_EINVAL);
+    report_db_close(db);
+    char *out = NULL, *err = NULL;
+    assert_int_equal(cli(&out, &err, "list", "--verdict", "stalled", "--db",
+                         f->db, NULL), 0);
+    assert_non_null(strstr(out, "stalled"));
+    assert_null(strstr(out, "invariant"));
+    free(out);
+    free(err);
+    assert_int_equal(cli(&out, &err, "compare", "--db", f->db, NULL), 0);
+    assert_non_null(strstr(out, "liveness     2      2     0     0        1"
+                                "          1      0   0.0%"));
+    free(out);
+    free(err);
+}
+
+/* A version 1 database (the schema before stalled/invariant verdicts and
+ * run identities) is upgraded in place: its runs stay readable, keep their
+ * child rows, and never group with new runs. */
+static void test_v1_database_upgraded(void **state)
+{
+    fixture_t *f = *state;
+    exec_sql(f->db,
+        "CREATE TABLE schema_version (version INTEGER NOT NULL,"
+        " created_at TEXT NOT NULL DEFAULT 'x');"
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " created_at TEXT NOT NULL DEFAULT 'x', scenario_path TEXT NOT NULL,"
+        " scenario TEXT NOT NULL, seed INTEGER NOT NULL, strategy TEXT NOT NULL,"
+        " verdict TEXT NOT NULL CHECK (verdict IN ('pass','fail','error')),"
+        " trace_hash TEXT NOT NULL, sim_time_ns INTEGER NOT NULL,"
+        " wall_time_ns INTEGER NOT NULL, events INTEGER NOT NULL,"
+        " exit_code INTEGER NOT NULL, reproduce TEXT NOT NULL);"
+        "CREATE TABLE run_config (run_id INTEGER NOT NULL REFERENCES runs (id)"
+        " ON DELETE CASCADE, position INTEGER NOT NULL, key TEXT NOT NULL,"
+        " value TEXT NOT NULL, PRIMARY KEY (run_id, position));"
+        "CREATE TABLE invariants (run_id INTEGER NOT NULL REFERENCES runs (id)"
+        " ON DELETE CASCADE, position INTEGER NOT NULL, name TEXT NOT NULL,"
+        " passed INTEGER NOT NULL, expected TEXT NOT NULL, as_expected INTEGER"
+        " NOT NULL, figures TEXT NOT NULL DEFAULT '', PRIMARY KEY (run_id,"
+        " position));"
+        "CREATE TABLE metrics (run_id INTEGER NOT NULL, position INTEGER NOT"
+        " NULL, name TEXT NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL);"
+        "CREATE TABLE series (run_id INTEGER NOT NULL, position INTEGER NOT"
+        " NULL, t_ns INTEGER, interval_ns INTEGER, published INTEGER,"
+        " confirmed INTEGER, consumed INTEGER, failed INTEGER, availability"
+        " REAL);"
+        "CREATE TABLE faults (run_id INTEGER NOT NULL, position INTEGER NOT"
+        " NULL, t_ns INTEGER, kind TEXT, target TEXT, detail TEXT);"
+        "CREATE TABLE violations (run_id INTEGER NOT NULL, position INTEGER"
+        " NOT NULL, invariant TEXT, message_id TEXT, t_ns INTEGER, detail"
+        " TEXT);"
+        "INSERT INTO runs (scenario_path, scenario, seed, strategy, verdict,"
+        " trace_hash, sim_time_ns, wall_time_ns, events, exit_code, reproduce)"
+        " VALUES ('old.lua', 'ident', 7, 'acks=quorum', 'pass',"
+        " '0000000000000001', 1, 1, 1, 0, 'chaoslab run old.lua --seed 7');"
+        "INSERT INTO run_config VALUES (1, 0, 'acks', 'quorum');"
+        "INSERT INTO invariants VALUES (1, 0, 'no_loss', 1, 'pass', 1, '');"
+        "INSERT INTO schema_version (version) VALUES (1);"
+        "PRAGMA user_version = 1;");
+    const report_kv_t a[] = {{"acks", "quorum"}};
+    write_identity(f->db, a, COUNT(a), "1111", "v1", 8);
+    assert_int_equal(count_rows(f->db, "runs"), 2);
+    assert_int_equal(count_rows(f->db, "run_config"), 2);
+    assert_int_equal(count_rows(f->db, "schema_version"), 2);
+    assert_int_equal(compare_groups(f->db), 2); /* old and new apart */
+    char *out = NULL, *err = NULL;
+    assert_int_equal(cli(&out, &err, "show", "1", "--db", f->db, NULL), 0);
+    assert_non_null(strstr(out, "chaoslab run old.lua --seed 7"));
+    assert_non_null(strstr(out, "no_loss"));
+    free(out);
+    free(err);
+    /* the upgraded table takes the new verdicts */
+    report_db_t *db = NULL;
+    assert_int_equal(report_db_open(f->db, &db, NULL, 0), 0);
+    report_run_t run = small_run("ident", a, COUNT(a), 9, 1);
+    run.verdict = REPORT_VERDICT_STALLED;
+    assert_int_equal(report_db_write_run(db, &run, NULL), 0);
+    report_db_close(db);
 }
 
 static void test_terminal_output_is_clean(void **state)
@@ -743,6 +901,12 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compare, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compare_never_merges_identities,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_stalled_and_invariant_verdicts_stored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v1_database_upgraded, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_terminal_output_is_clean, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cli_missing_db, setup,

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "broker/invariant.h"
+#include "broker/sm.h"
 #include "scenarios/engine.h"
 #include "scenarios/scenario.h"
 
@@ -322,6 +324,233 @@ static void test_history_overflow_is_an_error(void **state) {
     scenario_free(s);
 }
 
+/* ---- liveness budgets and always-on invariants ---------------------------- */
+
+/* Load and run one seed with `o` (its seed is used for loading too). */
+static int run_opts(const char *path, const scn_run_opts_t *o, scn_result_t *r) {
+    scenario_t *s = NULL;
+    char err[SCN_ERR_MAX];
+    if (scenario_new(path, o->seed, &s, err, sizeof err) != 0) {
+        print_error("load failed: %s\n", err);
+        return -2;
+    }
+    const int rc = scn_engine_run(s, o, r);
+    scenario_free(s);
+    return rc;
+}
+
+/* A run over its event budget is a verdict, deterministic like any other:
+ * the same budget stalls at the same event with the same trace hash. */
+static void test_event_budget_ends_run_stalled(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(2, sizeof *r);
+    assert_non_null(r);
+    const scn_run_opts_t o = {.seed = 1, .budget = {.max_events = 3000}};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(run_opts(FIXTURE("engine_calm.lua"), &o, &r[i]), 0);
+        assert_int_equal(r[i].verdict, REPORT_VERDICT_STALLED);
+        assert_int_equal(r[i].exit_code, 1);
+        assert_false(r[i].judged);
+        assert_int_equal(r[i].events, 3000);
+        assert_int_equal(r[i].events_budget, 3000);
+    }
+    assert_int_equal(r[0].trace_hash, r[1].trace_hash);
+    assert_true(r[0].sim_time_ns > 0 && r[0].sim_time_ns < 6000000000u);
+    assert_non_null(strstr(r[0].stop_text, "event budget (3000 events) ran out"));
+    assert_non_null(strstr(r[0].stop_text, "most frequent event kinds"));
+    assert_non_null(strstr(r[0].stop_text, "msg n")); /* e.g. "msg n0->n1" */
+    assert_non_null(strstr(r[0].reproduce, "--seed 1 --max-events 3000"));
+    for (int i = 0; i < 2; i++) scn_result_free(&r[i]);
+    free(r);
+}
+
+/* The default budget is derived from the scenario and is far above what a
+ * calm run needs; the wall budget has a default too. */
+static void test_default_budgets_leave_calm_runs_alone(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    const scn_run_opts_t o = {.seed = 1};
+    assert_int_equal(run_opts(FIXTURE("engine_calm.lua"), &o, r), 0);
+    assert_int_equal(r->verdict, REPORT_VERDICT_PASS);
+    assert_true(r->judged);
+    /* 1e6 + 6 s x (6 hosts x 2000 + 100 msg/s x 100) */
+    assert_int_equal(r->events_budget, 1000000u + 6u * (6u * 2000u + 100u * 100u));
+    assert_true(r->events * 5 < r->events_budget);
+    assert_true(r->wall_budget_s == SCN_WALL_BUDGET_MIN_S + 6 * SCN_WALL_PER_SIM_S);
+    assert_null(strstr(r->reproduce, "--max-"));
+    assert_int_equal(strlen(r->scenario_hash), 16);
+    scn_result_free(r);
+    free(r);
+}
+
+static void test_bad_budgets_are_refused(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    scn_run_opts_t o = {.seed = 1, .budget = {.max_events = SCN_RUN_EVENTS_MAX + 1}};
+    assert_int_equal(run_opts(FIXTURE("engine_calm.lua"), &o, r), -1);
+    assert_int_equal(r->exit_code, 2);
+    assert_non_null(strstr(r->err, "max events"));
+    o.budget = (scn_budget_t){.max_wall_s = -1};
+    assert_int_equal(run_opts(FIXTURE("engine_calm.lua"), &o, r), -1);
+    assert_non_null(strstr(r->err, "max wall"));
+    scn_result_free(r);
+    free(r);
+}
+
+static void hook_trip(scn_engine_t *e, void *arg) {
+    (void)e;
+    (void)arg;
+    BROKER_INVARIANT(1 + 1 == 3, "deliberately broken by the test");
+}
+
+/* Corrupts replica 0's state machine the way a bug would (its next message
+ * id goes back to 0). The hook runs at a whole second, where the engine's
+ * periodic broker_sm_check looks right after it. */
+static void hook_corrupt_sm(scn_engine_t *e, void *arg) {
+    (void)arg;
+    broker_node_t *n = sim_host_node(e->sim, 0);
+    assert_non_null(n);
+    ((broker_sm_t *)broker_node_sm(n))->next_message_id = 0; /* test-only cast */
+}
+
+/* A storm at one virtual instant: a call that schedules itself again at
+ * the same time, forever, as a leader and follower answering each other
+ * without pacing would. */
+static void storm_call(sim_t *sim, void *arg) {
+    (void)sim_call_at(sim, sim_now_ns(sim), storm_call, arg);
+}
+
+static void hook_storm(scn_engine_t *e, void *arg) {
+    (void)arg;
+    storm_call(e->sim, NULL);
+}
+
+/* The storm window of the event budget ends it long before the total
+ * budget or the wall clock would, at the same event on every run. */
+static void test_event_storm_ends_run_stalled(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(2, sizeof *r);
+    assert_non_null(r);
+    const scn_run_opts_t o = {.seed = 1, .test_hook = hook_storm,
+                              .test_hook_at_ns = UINT64_C(1200000000)};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(run_opts(FIXTURE("engine_calm.lua"), &o, &r[i]), 0);
+        assert_int_equal(r[i].verdict, REPORT_VERDICT_STALLED);
+        assert_int_equal(r[i].exit_code, 1);
+        assert_int_equal(r[i].sim_time_ns, UINT64_C(1200000000));
+        assert_true(r[i].events < r[i].events_budget / 4);
+        assert_true(r[i].wall_time_ns < UINT64_C(20000000000));
+    }
+    assert_int_equal(r[0].events, r[1].events);
+    assert_int_equal(r[0].trace_hash, r[1].trace_hash);
+    assert_non_null(strstr(r[0].stop_text, "an event storm: "));
+    assert_non_null(strstr(r[0].stop_text, "call -")); /* the kind that stormed */
+    for (int i = 0; i < 2; i++) scn_result_free(&r[i]);
+    free(r);
+}
+
+static void leader_trip(const scn_engine_t *e) {
+    (void)e;
+    BROKER_INVARIANT(e == NULL, "tripped under a Lua action");
+}
+
+/* A trip inside a Lua action (leader() at 0.5 s) must not longjmp past the
+ * action's pcall frame: the handler raises a Lua error instead, the action
+ * ends, and the run ends with verdict invariant; the Lua state stays sound
+ * (the scenario is freed normally; ASan checks the rest in CI). */
+static void test_trip_inside_lua_action(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    const scn_run_opts_t o = {.seed = 1, .test_leader_hook = leader_trip};
+    assert_int_equal(run_opts(FIXTURE("engine_actions.lua"), &o, r), 0);
+    assert_int_equal(r->verdict, REPORT_VERDICT_INVARIANT);
+    assert_int_equal(r->exit_code, 1);
+    assert_int_equal(r->sim_time_ns, UINT64_C(500000000));
+    assert_non_null(strstr(r->stop_text, "e == NULL (tripped under a Lua action)"));
+    scn_result_free(r);
+    free(r);
+}
+
+/* Store `r` in a fresh database and return `report show` of it (owned). */
+static char *store_and_show(const char *path, const scn_result_t *r) {
+    char dir[] = "/tmp/chaoslab-engine-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char db_path[128];
+    snprintf(db_path, sizeof db_path, "%s/runs.db", dir);
+    report_db_t *db = NULL;
+    assert_int_equal(report_db_open(db_path, &db, NULL, 0), 0);
+    scenario_t *s = NULL;
+    char err[SCN_ERR_MAX];
+    assert_int_equal(scenario_new(path, r->seed, &s, err, sizeof err), 0);
+    int64_t id = 0;
+    assert_int_equal(scn_output_db(db, s, r, NULL, &id, err, sizeof err), 0);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    assert_non_null(f);
+    assert_int_equal(report_query_show(db, id, 0, f), 0);
+    fclose(f);
+    report_db_close(db);
+    scenario_free(s);
+    unlink(db_path);
+    char wal[160];
+    snprintf(wal, sizeof wal, "%s-wal", db_path);
+    unlink(wal);
+    snprintf(wal, sizeof wal, "%s-shm", db_path);
+    unlink(wal);
+    rmdir(dir);
+    return text;
+}
+
+static void test_tripped_invariant_is_a_verdict(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    const scn_run_opts_t o = {.seed = 1, .test_hook = hook_trip,
+                              .test_hook_at_ns = UINT64_C(1500000000)};
+    assert_int_equal(run_opts(FIXTURE("engine_calm.lua"), &o, r), 0);
+    assert_int_equal(r->verdict, REPORT_VERDICT_INVARIANT);
+    assert_int_equal(r->exit_code, 1);
+    assert_int_equal(r->sim_time_ns, UINT64_C(1500000000));
+    assert_non_null(strstr(r->stop_text, "test_scenarios_engine.c:"));
+    assert_non_null(strstr(r->stop_text, "1 + 1 == 3 (deliberately broken by the test)"));
+    char *shown = store_and_show(FIXTURE("engine_calm.lua"), r);
+    assert_non_null(strstr(shown, "verdict     invariant (exit code 1)"));
+    assert_non_null(strstr(shown, "deliberately broken by the test"));
+    assert_non_null(strstr(shown, "reproduce   chaoslab run "));
+    free(shown);
+    scn_result_free(r);
+    /* the handler is gone after the run: the next run is a normal one */
+    const scn_run_opts_t plain = {.seed = 1};
+    assert_int_equal(run_opts(FIXTURE("engine_calm.lua"), &plain, r), 0);
+    assert_int_equal(r->verdict, REPORT_VERDICT_PASS);
+    scn_result_free(r);
+    free(r);
+}
+
+static void test_corrupt_replica_fails_sm_check(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    const scn_run_opts_t o = {.seed = 2, .test_hook = hook_corrupt_sm,
+                              .test_hook_at_ns = 2 * SCN_SM_CHECK_INTERVAL_NS};
+    assert_int_equal(run_opts(FIXTURE("engine_calm.lua"), &o, r), 0);
+    assert_int_equal(r->verdict, REPORT_VERDICT_INVARIANT);
+    assert_int_equal(r->exit_code, 1);
+    assert_int_equal(r->sim_time_ns, 2 * SCN_SM_CHECK_INTERVAL_NS);
+    assert_non_null(strstr(r->stop_text, "broker_node_check(n0)"));
+    char *shown = store_and_show(FIXTURE("engine_calm.lua"), r);
+    assert_non_null(strstr(shown, "invariant (exit code 1)"));
+    assert_non_null(strstr(shown, "broker_node_check(n0)"));
+    assert_non_null(strstr(shown, "--seed 2"));
+    free(shown);
+    scn_result_free(r);
+    free(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_calm_run_keeps_every_message),
@@ -337,6 +566,13 @@ int main(void) {
         cmocka_unit_test(test_error_inside_action_stops_the_run),
         cmocka_unit_test(test_sandbox_has_no_os_io_or_require),
         cmocka_unit_test(test_seeds_parse),
+        cmocka_unit_test(test_event_budget_ends_run_stalled),
+        cmocka_unit_test(test_event_storm_ends_run_stalled),
+        cmocka_unit_test(test_default_budgets_leave_calm_runs_alone),
+        cmocka_unit_test(test_bad_budgets_are_refused),
+        cmocka_unit_test(test_tripped_invariant_is_a_verdict),
+        cmocka_unit_test(test_corrupt_replica_fails_sm_check),
+        cmocka_unit_test(test_trip_inside_lua_action),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
