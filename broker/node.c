@@ -155,16 +155,23 @@ static void node__fail(broker_node_t *n, const char *why) {
     io_trace(&n->io, "node.failed", why);
 }
 
-static void node__reply(broker_node_t *n, io_addr_t to, uint64_t request_id,
-                        uint16_t status, uint64_t count, const char *detail) {
+static void node__reply_full(broker_node_t *n, io_addr_t to, uint64_t request_id,
+                             uint16_t status, uint64_t count, uint32_t consumers,
+                             const char *detail) {
     wire_msg_t m;
     memset(&m, 0, sizeof m);
     m.type = WIRE_MSG_REPLY;
     m.reply.request_id = request_id;
     m.reply.status = status;
     m.reply.count = count;
+    m.reply.consumers = consumers;
     m.reply.detail = wire_str(detail);
     node__send(n, to, &m);
+}
+
+static void node__reply(broker_node_t *n, io_addr_t to, uint64_t request_id,
+                        uint16_t status, uint64_t count, const char *detail) {
+    node__reply_full(n, to, request_id, status, count, 0, detail);
 }
 
 static void node__not_leader(broker_node_t *n, io_addr_t to, uint64_t request_id) {
@@ -275,6 +282,12 @@ static void node__resolve(broker_node_t *n, uint64_t index, uint64_t term,
             else
                 node__nack_publish(n, copy.client, copy.request_id, copy.producer_id,
                                    copy.sequence, node__status_of(rc));
+        } else if (rc == 0 && res->queue != NULL && n->sessions_live) {
+            /* queue.declare-ok: what clients see (AMQP protocol hook) */
+            uint32_t ready = 0, consumers = 0;
+            broker_sessions_queue_info(&n->sessions, res->queue, &ready, &consumers);
+            node__reply_full(n, copy.client, copy.request_id, WIRE_STATUS_OK, ready,
+                             consumers, NULL);
         } else {
             node__reply(n, copy.client, copy.request_id, node__status_of(rc),
                         rc == 0 ? res->messages : 0, NULL);
@@ -337,15 +350,36 @@ static void node__deliver(broker_node_t *n, const broker_delivery_t *d) {
         memcmp(d->consumer_tag, NODE_GET_TAG, d->consumer_tag_len) == 0) {
         /* A basic.get answer: empty consumer tag, messages left. */
         m.deliver.consumer_tag.len = 0;
-        m.deliver.message_count = d->queue->count > 0 ? d->queue->count - 1 : 0;
+        uint32_t ready = 0, consumers = 0; /* this one is pending already */
+        broker_sessions_queue_info(&n->sessions, d->queue, &ready, &consumers);
+        m.deliver.message_count = ready;
         n->get_delivered = true;
     }
     node__send(n, (io_addr_t)(d->session_id >> 32), &m);
     n->deliveries_sent++;
 }
 
+/* AMQP consumer cancel notification: consumers whose queue was deleted are
+ * detached and their clients told with a CANCEL (request id 0). */
+static void node__drop_orphans(broker_node_t *n) {
+    broker_session_dropped_t dropped[8];
+    for (uint32_t round = 0; round < SESSIONS_MAX * SESSION_CONSUMERS_MAX / 8 + 1; round++) {
+        const uint32_t k = broker_sessions_drop_orphans(&n->sessions, &n->sm, dropped, 8);
+        for (uint32_t i = 0; i < k; i++) {
+            wire_msg_t m;
+            memset(&m, 0, sizeof m);
+            m.type = WIRE_MSG_CANCEL;
+            m.cancel.consumer_tag.ptr = (const uint8_t *)dropped[i].tag;
+            m.cancel.consumer_tag.len = dropped[i].tag_len;
+            node__send(n, (io_addr_t)(dropped[i].session_id >> 32), &m);
+        }
+        if (k < 8) return;
+    }
+}
+
 static void node__dispatch(broker_node_t *n) {
     if (!n->sessions_live) return;
+    node__drop_orphans(n);
     for (uint32_t round = 0; round < NODE_DISPATCH_ROUNDS_MAX; round++) {
         uint32_t nd = 0, nc = 0;
         (void)broker_sessions_dispatch(&n->sessions, &n->sm, io_now_ns(&n->io),
@@ -613,8 +647,10 @@ static void node__on_declare_queue(broker_node_t *n, io_addr_t from,
                                    const wire_declare_queue_t *d) {
     if (d->flags & WIRE_QUEUE_PASSIVE) {
         const broker_queue_t *q = broker_sm_queue(&n->sm, (const char *)d->name.ptr, d->name.len);
-        node__reply(n, from, d->request_id, q ? WIRE_STATUS_OK : WIRE_STATUS_NOT_FOUND,
-                    q ? q->count : 0, NULL);
+        uint32_t ready = 0, consumers = 0;
+        if (q != NULL) broker_sessions_queue_info(&n->sessions, q, &ready, &consumers);
+        node__reply_full(n, from, d->request_id, q ? WIRE_STATUS_OK : WIRE_STATUS_NOT_FOUND,
+                         ready, consumers, NULL);
         return;
     }
     broker_sm_cmd_t cmd;
@@ -662,6 +698,16 @@ static void node__bind_cmd(uint8_t type, const wire_bind_t *b, broker_sm_cmd_t *
     cmd->key.len = b->routing_key.len;
 }
 
+/* exchange.delete if_unused: does the exchange have bindings? */
+static bool node__exchange_used(const broker_node_t *n, broker_sm_str_t name) {
+    for (uint32_t i = 0; i < n->sm.binding_count; i++) {
+        const broker_binding_t *b = &n->sm.bindings[i];
+        if (b->exchange_len == name.len && memcmp(b->exchange, name.ptr, name.len) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* Requests that only change the replicated state: propose, REPLY on apply. */
 static void node__on_state_request(broker_node_t *n, io_addr_t from, const wire_msg_t *m,
                                    uint64_t request_id) {
@@ -669,6 +715,13 @@ static void node__on_state_request(broker_node_t *n, io_addr_t from, const wire_
     memset(&cmd, 0, sizeof cmd);
     switch (m->type) {
     case WIRE_MSG_DECLARE_EXCHANGE:
+        if (m->declare_exchange.passive) {
+            const broker_exchange_t *x = broker_sm_exchange(
+                &n->sm, (const char *)m->declare_exchange.name.ptr, m->declare_exchange.name.len);
+            node__reply(n, from, request_id, x ? WIRE_STATUS_OK : WIRE_STATUS_NOT_FOUND, 0,
+                        x ? NULL : "NOT_FOUND - no such exchange");
+            return;
+        }
         cmd.type = SM_CMD_DECLARE_EXCHANGE;
         cmd.exchange.ptr = (const char *)m->declare_exchange.name.ptr;
         cmd.exchange.len = m->declare_exchange.name.len;
@@ -688,7 +741,26 @@ static void node__on_state_request(broker_node_t *n, io_addr_t from, const wire_
         const broker_queue_t *q = broker_sm_queue(&n->sm, cmd.queue.ptr, cmd.queue.len);
         if (q != NULL && m->delete_queue.if_empty && q->count > 0) {
             node__reply(n, from, request_id, WIRE_STATUS_PRECONDITION_FAILED, q->count,
-                        "queue not empty");
+                        "PRECONDITION_FAILED - queue not empty");
+            return;
+        }
+        uint32_t ready = 0, consumers = 0;
+        if (q != NULL) broker_sessions_queue_info(&n->sessions, q, &ready, &consumers);
+        if (q != NULL && m->delete_queue.if_unused && consumers > 0) {
+            node__reply(n, from, request_id, WIRE_STATUS_PRECONDITION_FAILED, 0,
+                        "PRECONDITION_FAILED - queue in use");
+            return;
+        }
+        break;
+    }
+    case WIRE_MSG_DELETE_EXCHANGE: {
+        const wire_delete_exchange_t *d = &m->delete_exchange;
+        cmd.type = SM_CMD_DELETE_EXCHANGE;
+        cmd.exchange.ptr = (const char *)d->name.ptr;
+        cmd.exchange.len = d->name.len;
+        if (d->if_unused && node__exchange_used(n, cmd.exchange)) {
+            node__reply(n, from, request_id, WIRE_STATUS_PRECONDITION_FAILED, 0,
+                        "PRECONDITION_FAILED - exchange in use");
             return;
         }
         break;
@@ -736,6 +808,7 @@ static bool node__request_id(const wire_msg_t *m, uint64_t *id) {
     case WIRE_MSG_UNBIND: *id = m->unbind.request_id; return true;
     case WIRE_MSG_PURGE_QUEUE: *id = m->purge_queue.request_id; return true;
     case WIRE_MSG_DELETE_QUEUE: *id = m->delete_queue.request_id; return true;
+    case WIRE_MSG_DELETE_EXCHANGE: *id = m->delete_exchange.request_id; return true;
     case WIRE_MSG_CONSUME: *id = m->consume.request_id; return true;
     case WIRE_MSG_CANCEL: *id = m->cancel.request_id; return true;
     case WIRE_MSG_GET: *id = m->get.request_id; return true;
@@ -767,7 +840,8 @@ static void node__on_client(broker_node_t *n, io_addr_t from, const wire_msg_t *
     case WIRE_MSG_BIND:
     case WIRE_MSG_UNBIND:
     case WIRE_MSG_PURGE_QUEUE:
-    case WIRE_MSG_DELETE_QUEUE: node__on_state_request(n, from, m, request_id); return;
+    case WIRE_MSG_DELETE_QUEUE:
+    case WIRE_MSG_DELETE_EXCHANGE: node__on_state_request(n, from, m, request_id); return;
     case WIRE_MSG_CONSUME: {
         node_client_t *c = node__client(n, from, true);
         uint64_t sid = c && c->session_id ? c->session_id : node__session(n, from, 0);

@@ -779,3 +779,50 @@ int broker_sessions_dispatch(broker_sessions_t *s, const broker_sm_t *sm,
     *n_cmds = o.nc;
     return rc;
 }
+
+/* ------------------------------------------------------------------------ */
+/* What clients see */
+
+void broker_sessions_queue_info(const broker_sessions_t *s, const broker_queue_t *q,
+                                uint32_t *ready, uint32_t *consumers) {
+    assert(s != NULL && q != NULL && ready != NULL && consumers != NULL);
+    *ready = q->count;
+    *consumers = 0;
+    int found;
+    uint32_t pos = sessions__track_pos(s, q->name, q->name_len, &found);
+    if (!found) return;
+    const sessions__track_t *t = s->tracks[pos];
+    *consumers = t->consumers;
+    uint32_t lo = 0, busy = 0;
+    for (uint32_t i = 0; i < t->pending_count; i++) {
+        const sessions__pending_t *p = &t->pending[i];
+        int64_t at = sessions__find_from(q, p->message_id, &lo);
+        if (at < 0) continue; /* gone already: not counted in q->count */
+        if (p->state == SESSIONS__RETURNING) continue; /* ready again */
+        busy++;
+    }
+    assert(busy <= q->count);
+    *ready = q->count - busy;
+}
+
+uint32_t broker_sessions_drop_orphans(broker_sessions_t *s, const broker_sm_t *sm,
+                                      broker_session_dropped_t *out, uint32_t cap) {
+    assert(s != NULL && sm != NULL && (out != NULL || cap == 0));
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->consumer_count && n < cap;) {
+        const sessions__consumer_t *c = &s->consumers[i];
+        const sessions__track_t *t = c->track;
+        if (broker_sm_queue(sm, t->name, t->name_len) != NULL) {
+            i++;
+            continue;
+        }
+        out[n].session_id = c->session_id;
+        out[n].tag_len = c->tag_len;
+        memcpy(out[n].tag, c->tag, c->tag_len);
+        out[n].tag[c->tag_len] = '\0';
+        n++;
+        sessions__consumer_remove(s, i); /* the next one moved to i */
+    }
+    sessions__tracks_prune(s);
+    return n;
+}

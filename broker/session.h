@@ -172,6 +172,27 @@ int broker_sessions_tick(broker_sessions_t *s, uint64_t now_ns,
 /* Earliest time tick() has work, or UINT64_MAX. For arming a timer. */
 uint64_t broker_sessions_next_deadline_ns(const broker_sessions_t *s);
 
+/* What a client should see of queue `q` (AMQP queue.declare-ok and
+ * basic.get-ok): *ready = messages neither delivered-and-unacked nor being
+ * settled (a message whose RETURN is proposed counts as ready at once, so a
+ * requeue is visible immediately); *consumers = consumers attached. */
+void broker_sessions_queue_info(const broker_sessions_t *s, const broker_queue_t *q,
+                                uint32_t *ready, uint32_t *consumers);
+
+/* A consumer dropped because its queue no longer exists. */
+typedef struct broker_session_dropped {
+    uint64_t session_id;
+    uint16_t tag_len;
+    char tag[SM_NAME_MAX + 1];
+} broker_session_dropped_t;
+
+/* Detach consumers whose queue is gone from `sm` (queue.delete), filling
+ * out[0..cap) so the caller can tell their clients (AMQP consumer cancel
+ * notification). Returns how many were detached (call again while it
+ * returns cap). Their unacked deliveries stay with the session. */
+uint32_t broker_sessions_drop_orphans(broker_sessions_t *s, const broker_sm_t *sm,
+                                      broker_session_dropped_t *out, uint32_t cap);
+
 /* Unacked deliveries of session `id` (0 if unknown). */
 uint32_t broker_sessions_unacked(const broker_sessions_t *s, uint64_t id);
 

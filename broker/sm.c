@@ -537,6 +537,7 @@ static int sm__declare_queue(broker_sm_t *sm, const broker_sm_cmd_t *c,
             q->delivery_limit != c->delivery_limit || q->max_messages != max)
             return SM_EMISMATCH;
         res->messages = q->count;
+        res->queue = q;
         return 0;
     }
     if (sm->queue_count >= SM_QUEUES_MAX)
@@ -553,6 +554,7 @@ static int sm__declare_queue(broker_sm_t *sm, const broker_sm_cmd_t *c,
             (sm->queue_count - pos) * sizeof *sm->queues);
     sm->queues[pos] = q;
     sm->queue_count++;
+    res->queue = q;
     return 0;
 }
 

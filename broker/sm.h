@@ -108,6 +108,9 @@ typedef struct broker_sm_result {
     uint32_t messages;   /* PURGE/DELETE_QUEUE: removed; DECLARE: in queue */
     uint8_t dead_lettered; /* RETURN/REJECT_DISCARD: moved to the DLQ */
     uint8_t dropped;       /* RETURN/REJECT_DISCARD: dropped (no/full DLQ) */
+    /* DECLARE_QUEUE: the queue (valid until the next apply), so the leader
+     * can answer with what clients see of it (ready count, consumers). */
+    const broker_queue_t *queue;
 } broker_sm_result_t;
 
 typedef struct broker_sm_config {

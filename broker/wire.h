@@ -46,7 +46,7 @@
 /* ---- framing constants --------------------------------------------------- */
 
 #define WIRE_MAGIC 0x4C43u /* "CL" as the first two bytes on the wire */
-#define WIRE_VERSION 3u
+#define WIRE_VERSION 4u
 #define WIRE_HEADER_SIZE 12u
 
 /* ---- limits (every one is checked on encode and on decode) ----------------- */
@@ -115,7 +115,7 @@ typedef enum wire_type {
     WIRE_MSG_BIND = 18,
     WIRE_MSG_PUBLISH = 19,
     WIRE_MSG_CONSUME = 20,
-    WIRE_MSG_CANCEL = 21,
+    WIRE_MSG_CANCEL = 21, /* node -> client too: the consumer's queue is gone */
     WIRE_MSG_ACK = 22,
     WIRE_MSG_NACK = 23,
     WIRE_MSG_REJECT = 24,
@@ -124,6 +124,7 @@ typedef enum wire_type {
     WIRE_MSG_PURGE_QUEUE = 27,
     WIRE_MSG_DELETE_QUEUE = 28,
     WIRE_MSG_UNBIND = 29,
+    WIRE_MSG_DELETE_EXCHANGE = 30, /* exchange.delete: REPLY */
     /* node -> client */
     WIRE_MSG_CONFIRM = 32,
     WIRE_MSG_NACK_PUBLISH = 33,
@@ -275,7 +276,17 @@ typedef struct wire_declare_exchange {
     wire_bytes_t name; /* <= WIRE_NAME_SIZE_MAX; empty is the default exchange */
     uint8_t kind;      /* wire_exchange_kind_t */
     uint8_t durable;   /* flag */
+    uint8_t passive;   /* flag: only check that it exists with this kind
+                          (REPLY NOT_FOUND / PRECONDITION_FAILED) */
 } wire_declare_exchange_t;
+
+/* exchange.delete: REPLY OK, NOT_FOUND, or PRECONDITION_FAILED when
+ * if_unused and the exchange has bindings. */
+typedef struct wire_delete_exchange {
+    uint64_t request_id;
+    wire_bytes_t name; /* <= WIRE_NAME_SIZE_MAX; not empty */
+    uint8_t if_unused; /* flag */
+} wire_delete_exchange_t;
 
 typedef struct wire_bind {
     uint64_t request_id;
@@ -305,6 +316,9 @@ typedef struct wire_consume {
     wire_bytes_t consumer_tag; /* client-chosen, <= WIRE_NAME_SIZE_MAX */
 } wire_consume_t;
 
+/* Client -> node: basic.cancel (REPLY). Node -> client (request_id 0):
+ * the node dropped the consumer because its queue was deleted (AMQP's
+ * consumer cancel notification). */
 typedef struct wire_cancel {
     uint64_t request_id;
     wire_bytes_t consumer_tag; /* <= WIRE_NAME_SIZE_MAX */
@@ -403,8 +417,10 @@ typedef struct wire_deliver {
 typedef struct wire_reply {
     uint64_t request_id;  /* of DECLARE_*, BIND, CONSUME or CANCEL */
     uint16_t status;      /* wire_status_t */
-    uint64_t count;       /* declare queue: messages ready; purge/delete: removed;
-                             consume: the session epoch to send in HEARTBEAT */
+    uint64_t count;       /* declare queue: messages ready (not delivered and
+                             unacked); purge/delete: removed; consume: the
+                             session epoch to send in HEARTBEAT */
+    uint32_t consumers;   /* declare queue: consumers attached, else 0 */
     wire_bytes_t detail;  /* e.g. the queue name or an error text,
                              <= WIRE_DETAIL_SIZE_MAX */
 } wire_reply_t;
@@ -439,6 +455,7 @@ typedef struct wire_msg {
         wire_get_t get;
         wire_purge_queue_t purge_queue;
         wire_delete_queue_t delete_queue;
+        wire_delete_exchange_t delete_exchange;
         wire_unbind_t unbind;
         wire_confirm_t confirm;
         wire_nack_publish_t nack_publish;

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "broker/amqp_conn.h"
+#include "broker/node.h"
+#include "broker/sm.h"
 #include "broker/wire.h"
 #include "runtime/outbuf.h"
 
@@ -28,6 +30,7 @@
 #define FE_EXCLUSIVE_MAX 64u         /* exclusive queues per connection */
 #define FE_FRAMES_PER_PASS_MAX 4096u /* link frames handled per pass */
 #define FE_FEEDS_PER_PASS_MAX 64u
+#define FE_DRAIN_MS 1000u          /* read after our last byte before closing */
 #define FE_GEN_SHIFT 48
 #define FE_TAG_MASK ((UINT64_C(1) << FE_GEN_SHIFT) - 1u)
 
@@ -40,6 +43,8 @@ enum fe_req_kind {
     FE_REQ_GET,     /* get_ok / get_empty */
     FE_REQ_PUBLISH, /* confirm / nack / return */
     FE_REQ_IGNORE,  /* answer dropped (housekeeping) */
+    FE_REQ_DELETE,  /* queue.delete: a missing queue is deleted already */
+    FE_REQ_XDELETE, /* exchange.delete: likewise */
 };
 
 typedef struct fe_req {
@@ -86,6 +91,8 @@ struct fe_conn {
     uint64_t id;
     uint8_t closing, reading, writing, link_blocked, amq_declared, amq_used;
     uint8_t link_dirty; /* link->out has bytes for the next flush */
+    uint8_t drain_done; /* the socket's close is under way */
+    uv_shutdown_t shutdown_req;
     uint8_t *in;
     size_t in_len;
     /* the wire session */
@@ -100,6 +107,8 @@ struct fe_conn {
     fe_req_t *reqs; /* FE_WINDOW slots, slot = rid % FE_WINDOW */
     fe_consumer_t consumers[FE_CONSUMERS_MAX];
     char *exclusive[FE_EXCLUSIVE_MAX];
+    char *autodel[FE_EXCLUSIVE_MAX];  /* auto_delete queues this connection declared */
+    uint8_t autodel_used[FE_EXCLUSIVE_MAX]; /* ... that had a consumer here */
     uint16_t prefetch[AMQP_CONN_CHANNELS_MAX + 1];
     uint64_t pub_seq[AMQP_CONN_CHANNELS_MAX + 1]; /* producer sequence */
 };
@@ -184,6 +193,7 @@ static void fe__conn_unref(fe_conn_t *c) {
     rt_amqp_t *fe = c->fe;
     for (uint32_t i = 0; i < FE_WINDOW; i++) free(c->reqs[i].frame);
     for (uint32_t i = 0; i < FE_EXCLUSIVE_MAX; i++) free(c->exclusive[i]);
+    for (uint32_t i = 0; i < FE_EXCLUSIVE_MAX; i++) free(c->autodel[i]);
     free(c->reqs);
     free(c->in);
     free(c);
@@ -266,6 +276,7 @@ static void fe__link_drop(fe_conn_t *c, int graceful) {
 }
 
 static void fe__conn_close(fe_conn_t *c);
+static void fe__conn_close_ex(fe_conn_t *c, int graceful);
 
 /* ---- writes ---------------------------------------------------------------- */
 
@@ -295,7 +306,9 @@ static void fe__client_flush(fe_conn_t *c) {
     const uint8_t *bytes = NULL;
     const size_t n = amqp_conn_output(c->conn, &bytes);
     if (n == 0) {
-        if (amqp_conn_state(c->conn) == AMQP_CONN_S_CLOSED) fe__conn_close(c);
+        /* Everything said (close-ok, or our close and its close-ok): end
+         * the connection gracefully, so the client reads our last frames. */
+        if (amqp_conn_state(c->conn) == AMQP_CONN_S_CLOSED) fe__conn_close_ex(c, 1);
         return;
     }
     fe_write_t *w = malloc(sizeof *w + n);
@@ -418,7 +431,9 @@ static int fe__req_issue(fe_conn_t *c, wire_msg_t *m, uint64_t *rid_field, uint8
      * answered, so it sees them (AMQP orders a channel's methods). */
     const int reads_state = m->type == WIRE_MSG_GET ||
                             (m->type == WIRE_MSG_DECLARE_QUEUE &&
-                             (m->declare_queue.flags & WIRE_QUEUE_PASSIVE));
+                             (m->declare_queue.flags & WIRE_QUEUE_PASSIVE)) ||
+                            (m->type == WIRE_MSG_DECLARE_EXCHANGE &&
+                             m->declare_exchange.passive);
     if (reads_state && fe__publishes_pending(c)) {
         r->deferred = 1;
         c->deferred++;
@@ -696,12 +711,20 @@ static void fe__on_reply(fe_conn_t *c, fe_req_t *r, const wire_reply_t *rep) {
         if (ok) (void)amqp_conn_op_ok(c->conn, r->amqp_req);
         else (void)amqp_conn_op_fail(c->conn, r->amqp_req, fe__reply_code(rep->status), text);
         break;
-    case FE_REQ_QUEUE: {
+    case FE_REQ_QUEUE:
+    case FE_REQ_DELETE: {
         const uint32_t count = rep->count > UINT32_MAX ? UINT32_MAX : (uint32_t)rep->count;
-        if (ok) (void)amqp_conn_queue_ok(c->conn, r->amqp_req, count, 0);
+        /* RabbitMQ: deleting what does not exist succeeds (idempotent). */
+        const int gone = r->kind == FE_REQ_DELETE && rep->status == WIRE_STATUS_NOT_FOUND;
+        if (ok || gone) (void)amqp_conn_queue_ok(c->conn, r->amqp_req, ok ? count : 0,
+                                                 rep->consumers);
         else (void)amqp_conn_op_fail(c->conn, r->amqp_req, fe__reply_code(rep->status), text);
         break;
     }
+    case FE_REQ_XDELETE:
+        if (ok || rep->status == WIRE_STATUS_NOT_FOUND) (void)amqp_conn_op_ok(c->conn, r->amqp_req);
+        else (void)amqp_conn_op_fail(c->conn, r->amqp_req, fe__reply_code(rep->status), text);
+        break;
     case FE_REQ_CONSUME: {
         wire_msg_t m;
         fe_consumer_t *k = NULL;
@@ -729,6 +752,28 @@ static void fe__on_reply(fe_conn_t *c, fe_req_t *r, const wire_reply_t *rep) {
     fe__req_done(c, r);
 }
 
+/* A publish to a missing exchange: AMQP closes the channel with 404 (the
+ * connection stays usable), as RabbitMQ does, whether or not the channel
+ * is in confirm mode. */
+static void fe__no_exchange(fe_conn_t *c, const fe_req_t *r) {
+    wire_msg_t pub;
+    char text[AMQP_SHORTSTR_SIZE_MAX + 1];
+    if (wire_decode(r->frame, r->frame_len, &pub, NULL, 0) != 0) return;
+    const wire_bytes_t x = pub.publish.exchange;
+    snprintf(text, sizeof text, "NOT_FOUND - no exchange '%.*s' in vhost '/'",
+             (int)(x.len > 200 ? 200 : x.len), (const char *)x.ptr);
+    (void)amqp_conn_channel_error(c->conn, r->channel, 404, text, AMQP_BASIC_PUBLISH);
+}
+
+/* The node dropped a consumer because its queue was deleted: tell the
+ * client (basic.cancel from the server, consumer_cancel_notify). */
+static void fe__on_node_cancel(fe_conn_t *c, const wire_cancel_t *cn) {
+    fe_consumer_t *k = fe__consumer(c, cn->consumer_tag.ptr, cn->consumer_tag.len);
+    if (k == NULL) return;
+    (void)amqp_conn_cancel_consumer(c->conn, k->channel, fe__b(cn->consumer_tag));
+    memset(k, 0, sizeof *k);
+}
+
 /* Returns 1 when the frame must wait, -1 when the link was dropped. */
 static int fe__on_frame(fe_conn_t *c, const wire_msg_t *m) {
     fe_req_t *r = NULL;
@@ -753,8 +798,12 @@ static int fe__on_frame(fe_conn_t *c, const wire_msg_t *m) {
             return -1;
         }
         if (r->amqp_req > 0) (void)amqp_conn_confirm(c->conn, r->channel, r->amqp_req, 0, 0);
+        if (m->nack_publish.reason == WIRE_STATUS_NOT_FOUND) fe__no_exchange(c, r);
         c->fe->stats.nacks++;
         fe__req_done(c, r);
+        return 0;
+    case WIRE_MSG_CANCEL:
+        if (m->cancel.request_id == 0) fe__on_node_cancel(c, &m->cancel);
         return 0;
     case WIRE_MSG_REPLY:
         if (m->reply.status == WIRE_STATUS_NOT_LEADER) {
@@ -841,23 +890,64 @@ static int fe__exchange_declare(void *ctx, const amqp_op_t *op, const amqp_excha
         else (void)amqp_conn_op_fail(c->conn, op->req, 403, "ACCESS_REFUSED - reserved name");
         return 0;
     }
-    if (a->passive) {
-        /* The wire protocol has no exchange check: a passive declare of an
-         * existing name succeeds; an unknown one succeeds too (see docs). */
-        (void)amqp_conn_op_ok(c->conn, op->req);
-        return 0;
-    }
-    if (kind == 0) {
-        (void)amqp_conn_op_fail(c->conn, op->req, 503, "COMMAND_INVALID - unknown exchange type");
+    if (kind == 0 && !a->passive) {
+        /* A known AMQP type this broker does not route by: refuse on the
+         * channel (the connection stays usable); an unknown type is a
+         * connection error, as in RabbitMQ. */
+        if (amqp_bytes_eq(a->type, "headers"))
+            (void)amqp_conn_op_fail(c->conn, op->req, 406,
+                                    "PRECONDITION_FAILED - headers exchanges are not supported "
+                                    "by this broker");
+        else
+            (void)amqp_conn_op_fail(c->conn, op->req, 503,
+                                    "COMMAND_INVALID - unknown exchange type");
         return 0;
     }
     wire_msg_t m;
     memset(&m, 0, sizeof m);
     m.type = WIRE_MSG_DECLARE_EXCHANGE;
     if (fe__name(&m.declare_exchange.name, a->exchange) != 0) return IO_EINVAL;
-    m.declare_exchange.kind = kind;
+    m.declare_exchange.kind = kind ? kind : WIRE_EXCHANGE_DIRECT; /* passive: unused */
     m.declare_exchange.durable = a->durable;
+    m.declare_exchange.passive = a->passive ? 1 : 0;
     return fe__req_issue(c, &m, &m.declare_exchange.request_id, FE_REQ_OP, op->channel, op->req);
+}
+
+static int fe__exchange_delete(void *ctx, const amqp_op_t *op, const amqp_exchange_delete_t *a) {
+    fe_conn_t *c = fe__of(ctx, op->conn);
+    if (a->exchange.len == 0 || fe__is_amq(a->exchange)) {
+        (void)amqp_conn_op_fail(c->conn, op->req, 403,
+                                "ACCESS_REFUSED - the predeclared exchanges cannot be deleted");
+        return 0;
+    }
+    wire_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_MSG_DELETE_EXCHANGE;
+    if (fe__name(&m.delete_exchange.name, a->exchange) != 0) return IO_EINVAL;
+    m.delete_exchange.if_unused = a->if_unused ? 1 : 0;
+    return fe__req_issue(c, &m, &m.delete_exchange.request_id, FE_REQ_XDELETE, op->channel,
+                         op->req);
+}
+
+/* Index of `name` in the connection's auto-delete list, or -1. */
+static int fe__autodel_find(const fe_conn_t *c, amqp_bytes_t name) {
+    for (uint32_t i = 0; i < FE_EXCLUSIVE_MAX; i++)
+        if (c->autodel[i] != NULL && amqp_bytes_eq(name, c->autodel[i])) return (int)i;
+    return -1;
+}
+
+/* Store a copy of `name` in a free slot of `list`; its index or -1. */
+static int fe__name_add(char **list, amqp_bytes_t name) {
+    for (uint32_t i = 0; i < FE_EXCLUSIVE_MAX; i++) {
+        if (list[i] != NULL) continue;
+        char *copy = malloc(name.len + 1);
+        if (copy == NULL) return -1;
+        if (name.len) memcpy(copy, name.ptr, name.len);
+        copy[name.len] = '\0';
+        list[i] = copy;
+        return (int)i;
+    }
+    return -1;
 }
 
 static int fe__queue_declare(void *ctx, const amqp_op_t *op, const amqp_queue_declare_t *a) {
@@ -870,6 +960,13 @@ static int fe__queue_declare(void *ctx, const amqp_op_t *op, const amqp_queue_de
     m.declare_queue.flags = (a->passive ? WIRE_QUEUE_PASSIVE : 0u) |
                             (a->exclusive ? WIRE_QUEUE_EXCLUSIVE : 0u) |
                             (a->auto_delete ? WIRE_QUEUE_AUTO_DELETE : 0u);
+    if (a->auto_delete && !a->passive && fe__autodel_find(c, a->queue) < 0 &&
+        fe__name_add(c->autodel, a->queue) < 0) {
+        (void)amqp_conn_op_fail(c->conn, op->req, 406,
+                                "PRECONDITION_FAILED - too many auto-delete queues on one "
+                                "connection");
+        return 0;
+    }
     if (a->exclusive && !a->passive) {
         /* Remember it: the node does not tie queues to sessions, so the
          * front end deletes exclusive queues when the connection closes. */
@@ -941,8 +1038,13 @@ static int fe__queue_delete(void *ctx, const amqp_op_t *op, const amqp_queue_del
             free(c->exclusive[i]);
             c->exclusive[i] = NULL;
         }
+        if (c->autodel[i] != NULL && amqp_bytes_eq(a->queue, c->autodel[i])) {
+            free(c->autodel[i]);
+            c->autodel[i] = NULL;
+            c->autodel_used[i] = 0;
+        }
     }
-    return fe__req_issue(c, &m, &m.delete_queue.request_id, FE_REQ_QUEUE, op->channel, op->req);
+    return fe__req_issue(c, &m, &m.delete_queue.request_id, FE_REQ_DELETE, op->channel, op->req);
 }
 
 static int fe__basic_qos(void *ctx, const amqp_op_t *op, const amqp_basic_qos_t *a) {
@@ -974,11 +1076,39 @@ static int fe__basic_consume(void *ctx, const amqp_op_t *op, const amqp_basic_co
                          .queue_len = (uint8_t)a->queue.len};
     memcpy(k->tag, a->consumer_tag.ptr, a->consumer_tag.len);
     memcpy(k->queue, a->queue.ptr, a->queue.len);
+    const int ad = fe__autodel_find(c, a->queue);
+    if (ad >= 0) c->autodel_used[ad] = 1;
     wire_msg_t m;
     fe__consume_msg(k, &m);
     const int rc = fe__req_issue(c, &m, &m.consume.request_id, FE_REQ_CONSUME, op->channel, op->req);
     if (rc != 0) memset(k, 0, sizeof *k);
     return rc;
+}
+
+/*
+ * auto_delete: a queue declared auto-delete on this connection is deleted
+ * when its last consumer here goes (basic.cancel, channel or connection
+ * close) after it had one. The DELETE_QUEUE carries if_unused, so the node
+ * keeps it while a consumer of another connection is still attached. (A
+ * queue declared auto-delete elsewhere is not tracked here: docs/amqp.md.)
+ */
+static void fe__autodel_check(fe_conn_t *c, amqp_bytes_t queue) {
+    const int i = fe__autodel_find(c, queue);
+    if (i < 0 || !c->autodel_used[i]) return;
+    for (uint32_t j = 0; j < FE_CONSUMERS_MAX; j++) {
+        const fe_consumer_t *k = &c->consumers[j];
+        if (k->used && k->queue_len == queue.len && memcmp(k->queue, queue.ptr, queue.len) == 0)
+            return; /* still consumed from here */
+    }
+    wire_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_MSG_DELETE_QUEUE;
+    m.delete_queue.queue = wire_str(c->autodel[i]);
+    m.delete_queue.if_unused = 1;
+    fe__link_send_msg(c, &m);
+    free(c->autodel[i]);
+    c->autodel[i] = NULL;
+    c->autodel_used[i] = 0;
 }
 
 static int fe__cancel_wire(fe_conn_t *c, fe_consumer_t *k, const amqp_op_t *op) {
@@ -989,7 +1119,11 @@ static int fe__cancel_wire(fe_conn_t *c, fe_consumer_t *k, const amqp_op_t *op) 
     int rc = 0;
     if (op != NULL) rc = fe__req_issue(c, &m, &m.cancel.request_id, FE_REQ_CANCEL, op->channel, op->req);
     else fe__link_send_msg(c, &m);
+    char queue[WIRE_NAME_SIZE_MAX];
+    const size_t queue_len = k->queue_len;
+    memcpy(queue, k->queue, queue_len);
     memset(k, 0, sizeof *k);
+    fe__autodel_check(c, (amqp_bytes_t){(const uint8_t *)queue, queue_len});
     return rc;
 }
 
@@ -1124,10 +1258,56 @@ static void fe__tick_cb(uv_timer_t *t) {
     fe__pump(c);
 }
 
+/* ---- graceful end of a client socket ---------------------------------------
+ * Closing a socket whose receive buffer holds unread bytes makes the kernel
+ * send RST, which can destroy our last frames (close-ok) before the client
+ * read them: amqplib then sees ECONNRESET instead of its close callback. So
+ * after the last frame we send FIN (uv_shutdown, after pending writes) and
+ * read and discard until the client closes too, for at most FE_DRAIN_MS. */
+
+static void fe__drain_end(fe_conn_t *c) {
+    if (c->drain_done) return;
+    c->drain_done = 1;
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, fe__handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, fe__handle_closed);
+}
+
+static void fe__drain_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    (void)suggested;
+    fe_conn_t *c = (fe_conn_t *)h->data;
+    *buf = uv_buf_init((char *)c->in, FE_READ_CHUNK_BYTES); /* discarded */
+}
+
+static void fe__drain_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    (void)buf;
+    if (nread < 0) fe__drain_end((fe_conn_t *)s->data);
+}
+
+static void fe__drain_timer_cb(uv_timer_t *t) { fe__drain_end((fe_conn_t *)t->data); }
+
+static void fe__drain_shutdown_cb(uv_shutdown_t *req, int status) {
+    (void)req, (void)status; /* the read side or the timer ends the drain */
+}
+
+static void fe__drain_start(fe_conn_t *c) {
+    c->in_len = 0;
+    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, fe__drain_shutdown_cb) != 0 ||
+        uv_read_start((uv_stream_t *)&c->tcp, fe__drain_alloc_cb, fe__drain_read_cb) != 0 ||
+        uv_timer_start(&c->timer, fe__drain_timer_cb, FE_DRAIN_MS, 0) != 0)
+        fe__drain_end(c);
+}
+
+static void fe__conn_close(fe_conn_t *c) { fe__conn_close_ex(c, 0); }
+
 /* Tear the connection down (idempotent). Exclusive queues are deleted;
  * the link closes after its queued frames went out, so the node sees them
- * and then the session end (it requeues what was unacked). */
-static void fe__conn_close(fe_conn_t *c) {
+ * and then the session end (it requeues what was unacked). graceful: the
+ * client socket drains first (see above). */
+static void fe__conn_close_ex(fe_conn_t *c, int graceful) {
     if (c->closing) return;
     c->closing = 1;
     rt_amqp_t *fe = c->fe;
@@ -1150,8 +1330,8 @@ static void fe__conn_close(fe_conn_t *c) {
     fe->stats.closed++;
     if (fe->verbose) fe__log(fe, "connection %llu closed", (unsigned long long)c->id);
     uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, fe__handle_closed);
-    uv_close((uv_handle_t *)&c->tcp, fe__handle_closed);
+    if (graceful && !c->writing) fe__drain_start(c);
+    else fe__drain_end(c);
 }
 
 static void fe__refuse_closed(uv_handle_t *h) { free(h); }
@@ -1205,11 +1385,16 @@ static void fe__on_accept(uv_stream_t *server, int status) {
         else if (peer.ss_family == AF_INET6)
             loopback = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&peer)->sin6_addr);
     }
-    const amqp_conn_config_t cfg = {.heartbeat_s = fe->heartbeat_s, .conn_id = c->id,
-                                    .loopback = loopback};
+    /* A message the node cannot store is refused at its content header
+     * (channel error 406), never accepted and then dropped: the node keeps
+     * properties and body in one envelope of at most SM_MESSAGE_BODY_MAX. */
+    const amqp_conn_config_t cfg = {
+        .heartbeat_s = fe->heartbeat_s, .conn_id = c->id, .loopback = loopback,
+        .body_size_max = (uint32_t)(SM_MESSAGE_BODY_MAX - broker_envelope_size(0, 0))};
     const amqp_backend_t backend = {
         .ctx = c,
         .exchange_declare = fe__exchange_declare,
+        .exchange_delete = fe__exchange_delete,
         .queue_declare = fe__queue_declare,
         .queue_bind = fe__queue_bind,
         .queue_unbind = fe__queue_unbind,
