@@ -19,6 +19,10 @@
 #define NODE_CMDS_BATCH 256u
 #define NODE_DISPATCH_ROUNDS_MAX 64u
 #define NODE_TICK_NS UINT64_C(20000000)
+/* basic.get parked behind a requeue being committed: at most this many, for
+ * at most this long (then answered empty, as before). */
+#define NODE_PARKED_GETS_MAX 64u
+#define NODE_GET_PARK_NS UINT64_C(2000000000)
 #define NODE_ENVELOPE_HEADER 12u
 
 enum { NODE_TIMER_TICK = 1, NODE_TIMER_FSYNC = 2 };
@@ -84,6 +88,16 @@ struct broker_node {
 
     uint64_t confirms_sent, nacks_sent, deliveries_sent;
     bool get_delivered; /* set by node__deliver for the GET consumer */
+    /* basic.get that found only messages whose requeue is still being
+     * committed: answered once they are ready again (AMQP protocol hook). */
+    struct node_parked_get {
+        io_addr_t from;
+        uint64_t request_id, deadline_ns;
+        uint8_t ack_mode;
+        uint16_t queue_len;
+        char queue[SM_NAME_MAX];
+    } parked[NODE_PARKED_GETS_MAX];
+    uint32_t parked_count;
     uint64_t next_epoch;  /* session epochs handed out by this node */
     bool fresh_pending;   /* leader: its term's first entry not applied yet */
     bool snap_installed;  /* the snapshot being saved came from the leader */
@@ -394,6 +408,7 @@ static void node__dispatch(broker_node_t *n) {
 static void node__sessions_reset(broker_node_t *n, bool live) {
     if (n->sessions_live) broker_sessions_close(&n->sessions);
     n->sessions_live = false;
+    n->parked_count = 0; /* their clients time out and re-send */
     for (uint32_t i = 0; i < n->client_count; i++) n->clients[i].session_id = 0;
     if (live) {
         broker_sessions_config_t sc = {.ack_timeout_ns = n->cfg.ack_timeout_ns};
@@ -457,6 +472,7 @@ static uint64_t node__session(broker_node_t *n, io_addr_t addr, uint64_t epoch) 
 /* ---- applying committed entries ------------------------------------------------------ */
 
 static void node__maybe_snapshot(broker_node_t *n);
+static void node__retry_gets(broker_node_t *n);
 
 static void node__apply(broker_node_t *n, uint64_t commit) {
     if (n->phase != NODE_RUNNING) return;
@@ -478,6 +494,7 @@ static void node__apply(broker_node_t *n, uint64_t commit) {
         if (n->pending_count > 0) node__resolve(n, i, e->term, rc, &res);
     }
     if (raft_is_leader(&n->raft)) node__dispatch(n);
+    if (raft_is_leader(&n->raft)) node__retry_gets(n);
     node__maybe_snapshot(n);
 }
 
@@ -664,26 +681,70 @@ static void node__on_declare_queue(broker_node_t *n, io_addr_t from,
     node__propose_reply(n, from, d->request_id, &cmd);
 }
 
-/* basic.get: a one-shot consumer with prefetch 1 on the client's session. */
-static void node__on_get(broker_node_t *n, io_addr_t from, const wire_get_t *g) {
+/* basic.get: a one-shot consumer with prefetch 1 on the client's session.
+ * Returns 1 when answered, 0 when nothing is ready now but a requeue of
+ * the queue is being committed (the caller parks it). */
+static int node__get_once(broker_node_t *n, io_addr_t from, uint64_t request_id,
+                          const char *queue, size_t queue_len, uint8_t ack_mode, bool last) {
     node_client_t *c = node__client(n, from, true);
     const uint64_t sid = c && c->session_id ? c->session_id : node__session(n, from, 0);
     if (sid == 0) {
-        node__reply(n, from, g->request_id, WIRE_STATUS_RESOURCE_LIMIT, 0, NULL);
-        return;
+        node__reply(n, from, request_id, WIRE_STATUS_RESOURCE_LIMIT, 0, NULL);
+        return 1;
     }
     int rc = broker_sessions_consume(&n->sessions, &n->sm, sid, NODE_GET_TAG,
-                                     sizeof NODE_GET_TAG - 1, (const char *)g->queue.ptr,
-                                     g->queue.len, 1, g->ack_mode == WIRE_ACK_AUTO);
+                                     sizeof NODE_GET_TAG - 1, queue, queue_len, 1,
+                                     ack_mode == WIRE_ACK_AUTO);
     if (rc != 0) {
-        node__reply(n, from, g->request_id, node__status_of(rc), 0, NULL);
-        return;
+        node__reply(n, from, request_id, node__status_of(rc), 0, NULL);
+        return 1;
     }
     n->get_delivered = false;
     node__dispatch(n);
     (void)broker_sessions_cancel(&n->sessions, sid, NODE_GET_TAG, sizeof NODE_GET_TAG - 1);
-    if (!n->get_delivered) node__reply(n, from, g->request_id, WIRE_STATUS_EMPTY, 0, NULL);
+    const bool delivered = n->get_delivered;
     n->get_delivered = false;
+    if (delivered) return 1;
+    /* Counts show a requeued message as ready at once (queue_info); a get
+     * must not then say empty: wait for its RETURN to apply. */
+    const broker_queue_t *q = broker_sm_queue(&n->sm, queue, queue_len);
+    uint32_t ready = 0, consumers = 0;
+    if (q != NULL) broker_sessions_queue_info(&n->sessions, q, &ready, &consumers);
+    if (!last && ready > 0) return 0;
+    node__reply(n, from, request_id, WIRE_STATUS_EMPTY, 0, NULL);
+    return 1;
+}
+
+static void node__on_get(broker_node_t *n, io_addr_t from, const wire_get_t *g) {
+    const bool room = n->parked_count < NODE_PARKED_GETS_MAX;
+    if (node__get_once(n, from, g->request_id, (const char *)g->queue.ptr, g->queue.len,
+                       g->ack_mode, !room))
+        return;
+    struct node_parked_get *p = &n->parked[n->parked_count++];
+    p->from = from;
+    p->request_id = g->request_id;
+    p->deadline_ns = io_now_ns(&n->io) + NODE_GET_PARK_NS;
+    p->ack_mode = g->ack_mode;
+    p->queue_len = (uint16_t)g->queue.len;
+    memcpy(p->queue, g->queue.ptr, g->queue.len);
+}
+
+/* Try the parked gets again (after applies, on ticks), oldest first. */
+static void node__retry_gets(broker_node_t *n) {
+    if (!n->sessions_live || n->parked_count == 0) return;
+    const uint64_t now = io_now_ns(&n->io);
+    uint32_t out = 0;
+    const uint32_t count = n->parked_count;
+    n->parked_count = 0; /* node__get_once never parks; keep the loop simple */
+    struct node_parked_get keep[NODE_PARKED_GETS_MAX];
+    for (uint32_t i = 0; i < count; i++) {
+        const struct node_parked_get p = n->parked[i];
+        if (!node__get_once(n, p.from, p.request_id, p.queue, p.queue_len, p.ack_mode,
+                            now >= p.deadline_ns))
+            keep[out++] = p;
+    }
+    memcpy(n->parked, keep, out * sizeof keep[0]);
+    n->parked_count = out;
 }
 
 /* BIND and UNBIND carry the same fields. */
@@ -958,6 +1019,7 @@ static void node__on_tick(broker_node_t *n) {
     }
     /* Forget the sessions that expired so a returning client opens anew. */
     node__dispatch(n);
+    node__retry_gets(n);
     (void)io_timer_set(&n->io, io_now_ns(&n->io) + NODE_TICK_NS,
                        broker_token_make(BROKER_TOKEN_NODE, NODE_TIMER_TICK));
 }

@@ -377,7 +377,7 @@ static void fe__release_deferred(fe_conn_t *c) {
     for (uint64_t rid = c->head_rid; rid < c->next_rid && c->deferred > 0; rid++) {
         fe_req_t *r = &c->reqs[rid % FE_WINDOW];
         if (r->rid != rid) continue;
-        if (r->kind == FE_REQ_PUBLISH) return;
+        if (r->kind == FE_REQ_PUBLISH || r->kind == FE_REQ_IGNORE) return;
         if (!r->deferred) continue;
         r->deferred = 0;
         c->deferred--;
@@ -388,7 +388,7 @@ static void fe__release_deferred(fe_conn_t *c) {
 static void fe__req_done(fe_conn_t *c, fe_req_t *r) {
     assert(r->rid != 0);
     if (r->deferred) c->deferred--;
-    const int was_publish = r->kind == FE_REQ_PUBLISH;
+    const int was_publish = r->kind == FE_REQ_PUBLISH || r->kind == FE_REQ_IGNORE;
     free(r->frame);
     memset(r, 0, sizeof *r);
     while (c->head_rid < c->next_rid && c->reqs[c->head_rid % FE_WINDOW].rid != c->head_rid)
@@ -396,11 +396,12 @@ static void fe__req_done(fe_conn_t *c, fe_req_t *r) {
     if (was_publish && c->deferred > 0) fe__release_deferred(c);
 }
 
-/* 1 if a publish of this connection is still unanswered. */
+/* 1 if a publish (or a housekeeping delete) of this connection is still
+ * unanswered: state reads wait for it. */
 static int fe__publishes_pending(const fe_conn_t *c) {
     for (uint64_t rid = c->head_rid; rid < c->next_rid; rid++) {
         const fe_req_t *r = &c->reqs[rid % FE_WINDOW];
-        if (r->rid == rid && r->kind == FE_REQ_PUBLISH) return 1;
+        if (r->rid == rid && (r->kind == FE_REQ_PUBLISH || r->kind == FE_REQ_IGNORE)) return 1;
     }
     return 0;
 }
@@ -1105,7 +1106,9 @@ static void fe__autodel_check(fe_conn_t *c, amqp_bytes_t queue) {
     m.type = WIRE_MSG_DELETE_QUEUE;
     m.delete_queue.queue = wire_str(c->autodel[i]);
     m.delete_queue.if_unused = 1;
-    fe__link_send_msg(c, &m);
+    /* In the window, so a later passive declare or get waits for it. */
+    if (fe__req_issue(c, &m, &m.delete_queue.request_id, FE_REQ_IGNORE, 0, 0) != 0)
+        fe__link_send_msg(c, &m);
     free(c->autodel[i]);
     c->autodel[i] = NULL;
     c->autodel_used[i] = 0;
