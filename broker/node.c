@@ -766,6 +766,11 @@ static bool node__exchange_used(const broker_node_t *n, broker_sm_str_t name) {
         if (b->exchange_len == name.len && memcmp(b->exchange, name.ptr, name.len) == 0)
             return true;
     }
+    for (uint32_t i = 0; i < n->sm.xbinding_count; i++) {
+        const broker_binding_t *b = &n->sm.xbindings[i];
+        if (b->exchange_len == name.len && memcmp(b->exchange, name.ptr, name.len) == 0)
+            return true;
+    }
     return false;
 }
 
@@ -790,6 +795,14 @@ static void node__on_state_request(broker_node_t *n, io_addr_t from, const wire_
         break;
     case WIRE_MSG_BIND: node__bind_cmd(SM_CMD_BIND, &m->bind, &cmd); break;
     case WIRE_MSG_UNBIND: node__bind_cmd(SM_CMD_UNBIND, &m->unbind, &cmd); break;
+    case WIRE_MSG_EXCHANGE_BIND:
+    case WIRE_MSG_EXCHANGE_UNBIND:
+        node__bind_cmd(m->type == WIRE_MSG_EXCHANGE_BIND ? SM_CMD_BIND_EXCHANGE
+                                                         : SM_CMD_UNBIND_EXCHANGE,
+                       &m->exchange_bind, &cmd);
+        cmd.destination = cmd.queue; /* the wire's queue field names it */
+        cmd.queue = (broker_sm_str_t){"", 0};
+        break;
     case WIRE_MSG_PURGE_QUEUE:
         cmd.type = SM_CMD_PURGE_QUEUE;
         cmd.queue.ptr = (const char *)m->purge_queue.queue.ptr;
@@ -870,6 +883,8 @@ static bool node__request_id(const wire_msg_t *m, uint64_t *id) {
     case WIRE_MSG_PURGE_QUEUE: *id = m->purge_queue.request_id; return true;
     case WIRE_MSG_DELETE_QUEUE: *id = m->delete_queue.request_id; return true;
     case WIRE_MSG_DELETE_EXCHANGE: *id = m->delete_exchange.request_id; return true;
+    case WIRE_MSG_EXCHANGE_BIND:
+    case WIRE_MSG_EXCHANGE_UNBIND: *id = m->exchange_bind.request_id; return true;
     case WIRE_MSG_CONSUME: *id = m->consume.request_id; return true;
     case WIRE_MSG_CANCEL: *id = m->cancel.request_id; return true;
     case WIRE_MSG_GET: *id = m->get.request_id; return true;
@@ -902,7 +917,9 @@ static void node__on_client(broker_node_t *n, io_addr_t from, const wire_msg_t *
     case WIRE_MSG_UNBIND:
     case WIRE_MSG_PURGE_QUEUE:
     case WIRE_MSG_DELETE_QUEUE:
-    case WIRE_MSG_DELETE_EXCHANGE: node__on_state_request(n, from, m, request_id); return;
+    case WIRE_MSG_DELETE_EXCHANGE:
+    case WIRE_MSG_EXCHANGE_BIND:
+    case WIRE_MSG_EXCHANGE_UNBIND: node__on_state_request(n, from, m, request_id); return;
     case WIRE_MSG_CONSUME: {
         node_client_t *c = node__client(n, from, true);
         uint64_t sid = c && c->session_id ? c->session_id : node__session(n, from, 0);

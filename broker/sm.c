@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define SM__SNAPSHOT_MAGIC 0x4D53434Cu /* "LCSM" little endian */
-#define SM__SNAPSHOT_VERSION 2u
+#define SM__SNAPSHOT_VERSION 3u /* 3: exchange-to-exchange bindings */
 #define SM__FNV_OFFSET 0xcbf29ce484222325ull
 #define SM__FNV_PRIME 0x100000001b3ull
 
@@ -155,9 +155,10 @@ static int sm__str_eq(broker_sm_str_t s, const char *b, size_t blen) {
 
 static int sm__cmd_valid(const broker_sm_cmd_t *c) {
     assert(c != NULL);
-    if (c->type < SM_CMD_DECLARE_QUEUE || c->type > SM_CMD_REJECT_DISCARD)
+    if (c->type < SM_CMD_DECLARE_QUEUE || c->type > SM_CMD_UNBIND_EXCHANGE)
         return 0;
-    if (!sm__name_ok(c->queue.ptr, c->queue.len) ||
+    if (!sm__name_ok(c->destination.ptr, c->destination.len) ||
+        !sm__name_ok(c->queue.ptr, c->queue.len) ||
         !sm__name_ok(c->exchange.ptr, c->exchange.len) ||
         !sm__name_ok(c->key.ptr, c->key.len) ||
         !sm__name_ok(c->dlq.ptr, c->dlq.len))
@@ -201,6 +202,12 @@ static void sm__cmd_walk(const broker_sm_cmd_t *c, sm__sink_t *s) {
     case SM_CMD_UNBIND:
         sm__put_str(s, c->exchange.ptr, c->exchange.len);
         sm__put_str(s, c->queue.ptr, c->queue.len);
+        sm__put_str(s, c->key.ptr, c->key.len);
+        break;
+    case SM_CMD_BIND_EXCHANGE:
+    case SM_CMD_UNBIND_EXCHANGE:
+        sm__put_str(s, c->exchange.ptr, c->exchange.len);
+        sm__put_str(s, c->destination.ptr, c->destination.len);
         sm__put_str(s, c->key.ptr, c->key.len);
         break;
     case SM_CMD_PUBLISH:
@@ -269,6 +276,12 @@ static void sm__decode_fields(sm__rd_t *r, broker_sm_cmd_t *c) {
         c->queue = sm__get_str(r);
         c->key = sm__get_str(r);
         break;
+    case SM_CMD_BIND_EXCHANGE:
+    case SM_CMD_UNBIND_EXCHANGE:
+        c->exchange = sm__get_str(r);
+        c->destination = sm__get_str(r);
+        c->key = sm__get_str(r);
+        break;
     case SM_CMD_PUBLISH:
         c->producer_id = sm__get_u64(r);
         c->sequence = sm__get_u64(r);
@@ -295,11 +308,11 @@ int broker_sm_cmd_decode(const uint8_t *bytes, size_t len,
     assert(bytes != NULL || len == 0);
     static const broker_sm_str_t empty = {"", 0};
     memset(cmd, 0, sizeof *cmd);
-    cmd->queue = cmd->exchange = cmd->key = cmd->dlq = empty;
+    cmd->queue = cmd->exchange = cmd->key = cmd->dlq = cmd->destination = empty;
     sm__rd_t r = {bytes, len, 0, 0};
     cmd->type = sm__get_u8(&r);
     if (r.bad || cmd->type < SM_CMD_DECLARE_QUEUE ||
-        cmd->type > SM_CMD_REJECT_DISCARD)
+        cmd->type > SM_CMD_UNBIND_EXCHANGE)
         return SM_EMALFORMED;
     sm__decode_fields(&r, cmd);
     if (r.bad || r.pos != len || !sm__cmd_valid(cmd))
@@ -326,6 +339,7 @@ void broker_sm_close(broker_sm_t *sm) {
     free(sm->queues);
     free(sm->exchanges);
     free(sm->bindings);
+    free(sm->xbindings);
     free(sm->dedup);
     memset(sm, 0, sizeof *sm);
 }
@@ -399,20 +413,26 @@ static int sm__binding_cmp(const broker_binding_t *b, broker_sm_str_t ex,
     return c;
 }
 
-static uint32_t sm__binding_pos(const broker_sm_t *sm, broker_sm_str_t ex,
-                                broker_sm_str_t q, broker_sm_str_t key,
-                                int *found) {
-    uint32_t lo = 0, hi = sm->binding_count;
+/* Lower bound in a sorted binding table (queue or exchange bindings). */
+static uint32_t sm__table_pos(const broker_binding_t *t, uint32_t count,
+                              broker_sm_str_t ex, broker_sm_str_t q,
+                              broker_sm_str_t key, int *found) {
+    uint32_t lo = 0, hi = count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (sm__binding_cmp(&sm->bindings[mid], ex, q, key) < 0)
+        if (sm__binding_cmp(&t[mid], ex, q, key) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    *found = lo < sm->binding_count &&
-             sm__binding_cmp(&sm->bindings[lo], ex, q, key) == 0;
+    *found = lo < count && sm__binding_cmp(&t[lo], ex, q, key) == 0;
     return lo;
+}
+
+static uint32_t sm__binding_pos(const broker_sm_t *sm, broker_sm_str_t ex,
+                                broker_sm_str_t q, broker_sm_str_t key,
+                                int *found) {
+    return sm__table_pos(sm->bindings, sm->binding_count, ex, q, key, found);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -640,6 +660,14 @@ static int sm__delete_exchange(broker_sm_t *sm, const broker_sm_cmd_t *c) {
     if (!found)
         return SM_ENOTFOUND;
     sm__unbind_where(sm, 0, c->exchange.ptr, c->exchange.len);
+    uint32_t out = 0; /* exchange bindings from or to it go too */
+    for (uint32_t i = 0; i < sm->xbinding_count; i++) {
+        const broker_binding_t *b = &sm->xbindings[i];
+        if (!sm__str_eq(c->exchange, b->exchange, b->exchange_len) &&
+            !sm__str_eq(c->exchange, b->queue, b->queue_len))
+            sm->xbindings[out++] = *b;
+    }
+    sm->xbinding_count = out;
     memmove(&sm->exchanges[pos], &sm->exchanges[pos + 1],
             (sm->exchange_count - pos - 1) * sizeof *sm->exchanges);
     sm->exchange_count--;
@@ -698,10 +726,101 @@ static int sm__unbind(broker_sm_t *sm, const broker_sm_cmd_t *c) {
     return 0;
 }
 
+/* BIND_EXCHANGE / UNBIND_EXCHANGE: both ends declared exchanges (the
+ * default exchange takes and gives no bindings). */
+static int sm__xbinding_check(const broker_sm_t *sm, const broker_sm_cmd_t *c) {
+    if (c->exchange.len == 0 || c->destination.len == 0)
+        return SM_EINVALID;
+    if (broker_sm_exchange(sm, c->exchange.ptr, c->exchange.len) == NULL ||
+        broker_sm_exchange(sm, c->destination.ptr, c->destination.len) == NULL)
+        return SM_ENOTFOUND;
+    return 0;
+}
+
+static int sm__xbind(broker_sm_t *sm, const broker_sm_cmd_t *c) {
+    int rc = sm__xbinding_check(sm, c);
+    if (rc != 0)
+        return rc;
+    int found;
+    uint32_t pos = sm__table_pos(sm->xbindings, sm->xbinding_count, c->exchange,
+                                 c->destination, c->key, &found);
+    if (found)
+        return 0; /* idempotent */
+    if (sm->xbinding_count >= SM_XBINDINGS_MAX)
+        return SM_ELIMIT;
+    if (broker_table_grow((void **)&sm->xbindings, &sm->xbinding_capacity,
+                          sm->xbinding_count + 1, sizeof *sm->xbindings,
+                          SM_XBINDINGS_MAX))
+        return IO_ENOMEM;
+    memmove(&sm->xbindings[pos + 1], &sm->xbindings[pos],
+            (sm->xbinding_count - pos) * sizeof *sm->xbindings);
+    broker_binding_t *b = &sm->xbindings[pos];
+    memset(b, 0, sizeof *b);
+    b->exchange_len = (uint16_t)c->exchange.len;
+    b->queue_len = (uint16_t)c->destination.len;
+    b->key_len = (uint16_t)c->key.len;
+    memcpy(b->exchange, c->exchange.ptr, c->exchange.len);
+    memcpy(b->queue, c->destination.ptr, c->destination.len);
+    if (c->key.len > 0)
+        memcpy(b->key, c->key.ptr, c->key.len);
+    sm->xbinding_count++;
+    return 0;
+}
+
+static int sm__xunbind(broker_sm_t *sm, const broker_sm_cmd_t *c) {
+    int rc = sm__xbinding_check(sm, c);
+    if (rc != 0)
+        return rc;
+    int found;
+    uint32_t pos = sm__table_pos(sm->xbindings, sm->xbinding_count, c->exchange,
+                                 c->destination, c->key, &found);
+    if (!found)
+        return 0;
+    memmove(&sm->xbindings[pos], &sm->xbindings[pos + 1],
+            (sm->xbinding_count - pos - 1) * sizeof *sm->xbindings);
+    sm->xbinding_count--;
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Apply: publish */
 
-/* Queues the message goes to, in name order, each at most once. */
+/* Add the queues exchange `ex` routes key `key` to (not yet in targets). */
+static uint32_t sm__route_one(const broker_sm_t *sm, const broker_exchange_t *ex,
+                              broker_sm_str_t key, broker_queue_t **targets,
+                              uint32_t n) {
+    broker_sm_str_t none = {"", 0};
+    broker_sm_str_t name = {ex->name, ex->name_len};
+    int found;
+    uint32_t i = sm__binding_pos(sm, name, none, none, &found);
+    for (; i < sm->binding_count; i++) {
+        const broker_binding_t *b = &sm->bindings[i];
+        if (!sm__str_eq(name, b->exchange, b->exchange_len))
+            break;
+        if (!broker_exchange_matches(ex->type, b->key, b->key_len, key.ptr, key.len))
+            continue;
+        broker_queue_t *q = sm__queue(sm, b->queue, b->queue_len);
+        assert(q != NULL); /* deleting a queue deletes its bindings */
+        uint32_t k = 0;
+        while (k < n && targets[k] != q)
+            k++;
+        if (k < n)
+            continue; /* already a target */
+        assert(n < SM_QUEUES_MAX);
+        targets[n++] = q;
+    }
+    return n;
+}
+
+static int sm__queue_name_cmp(const void *a, const void *b) {
+    const broker_queue_t *x = *(broker_queue_t *const *)a;
+    const broker_queue_t *y = *(broker_queue_t *const *)b;
+    return broker_name_cmp(x->name, x->name_len, y->name, y->name_len);
+}
+
+/* Queues the message goes to, in name order, each at most once: through
+ * the exchange's queue bindings, then again through every exchange bound
+ * to it whose binding matches (breadth first, each exchange once). */
 static uint32_t sm__route(const broker_sm_t *sm, const broker_sm_cmd_t *c,
                           const broker_exchange_t *ex,
                           broker_queue_t **targets) {
@@ -710,24 +829,34 @@ static uint32_t sm__route(const broker_sm_t *sm, const broker_sm_cmd_t *c,
         targets[0] = q;
         return q != NULL ? 1 : 0;
     }
-    broker_sm_str_t none = {"", 0};
-    int found;
-    uint32_t i = sm__binding_pos(sm, c->exchange, none, none, &found);
-    uint32_t n = 0;
-    for (; i < sm->binding_count; i++) {
-        const broker_binding_t *b = &sm->bindings[i];
-        if (!sm__str_eq(c->exchange, b->exchange, b->exchange_len))
-            break;
-        if (!broker_exchange_matches(ex->type, b->key, b->key_len, c->key.ptr,
-                                     c->key.len))
-            continue;
-        broker_queue_t *q = sm__queue(sm, b->queue, b->queue_len);
-        assert(q != NULL); /* deleting a queue deletes its bindings */
-        if (n > 0 && targets[n - 1] == q)
-            continue; /* sorted by queue: duplicates are adjacent */
-        assert(n < SM_QUEUES_MAX);
-        targets[n++] = q;
+    const broker_exchange_t *todo[SM_EXCHANGES_MAX];
+    uint32_t head = 0, tail = 0, n = 0;
+    todo[tail++] = ex;
+    while (head < tail) {
+        const broker_exchange_t *x = todo[head++];
+        n = sm__route_one(sm, x, c->key, targets, n);
+        broker_sm_str_t name = {x->name, x->name_len};
+        broker_sm_str_t none = {"", 0};
+        int found;
+        uint32_t i = sm__table_pos(sm->xbindings, sm->xbinding_count, name, none, none,
+                                   &found);
+        for (; i < sm->xbinding_count; i++) {
+            const broker_binding_t *b = &sm->xbindings[i];
+            if (!sm__str_eq(name, b->exchange, b->exchange_len))
+                break;
+            if (!broker_exchange_matches(x->type, b->key, b->key_len, c->key.ptr, c->key.len))
+                continue;
+            const broker_exchange_t *d = broker_sm_exchange(sm, b->queue, b->queue_len);
+            assert(d != NULL); /* deleting an exchange deletes its bindings */
+            uint32_t k = 0;
+            while (k < tail && todo[k] != d)
+                k++;
+            if (k == tail && tail < SM_EXCHANGES_MAX)
+                todo[tail++] = d;
+        }
     }
+    if (n > 1) /* names are unique: a total, deterministic order */
+        qsort(targets, n, sizeof *targets, sm__queue_name_cmp);
     return n;
 }
 
@@ -919,6 +1048,8 @@ int broker_sm_apply_cmd(broker_sm_t *sm, uint64_t index,
         case SM_CMD_DELETE_EXCHANGE: rc = sm__delete_exchange(sm, c); break;
         case SM_CMD_BIND: rc = sm__bind(sm, c); break;
         case SM_CMD_UNBIND: rc = sm__unbind(sm, c); break;
+        case SM_CMD_BIND_EXCHANGE: rc = sm__xbind(sm, c); break;
+        case SM_CMD_UNBIND_EXCHANGE: rc = sm__xunbind(sm, c); break;
         case SM_CMD_PUBLISH: rc = sm__publish(sm, index, c, &res); break;
         case SM_CMD_SETTLE: rc = sm__settle(sm, c); break;
         case SM_CMD_RETURN: rc = sm__return(sm, index, c, &res); break;
@@ -1010,6 +1141,22 @@ static int sm__check_bindings(const broker_sm_t *sm) {
     return 1;
 }
 
+static int sm__check_xbindings(const broker_sm_t *sm) {
+    if (sm->xbinding_count > SM_XBINDINGS_MAX)
+        return 0;
+    for (uint32_t i = 0; i < sm->xbinding_count; i++) {
+        const broker_binding_t *b = &sm->xbindings[i];
+        broker_sm_str_t src = {b->exchange, b->exchange_len};
+        broker_sm_str_t dst = {b->queue, b->queue_len};
+        broker_sm_str_t key = {b->key, b->key_len};
+        if (broker_sm_exchange(sm, src.ptr, src.len) == NULL ||
+            broker_sm_exchange(sm, dst.ptr, dst.len) == NULL ||
+            (i > 0 && sm__binding_cmp(&sm->xbindings[i - 1], src, dst, key) >= 0))
+            return 0;
+    }
+    return 1;
+}
+
 int broker_sm_check(const broker_sm_t *sm) {
     assert(sm != NULL);
     if (sm->next_message_id == 0 || sm->queue_count > SM_QUEUES_MAX ||
@@ -1018,7 +1165,7 @@ int broker_sm_check(const broker_sm_t *sm) {
         sm->dedup_count > SM_DEDUP_PRODUCERS_MAX ||
         sm->body_bytes > SM_BODY_BYTES_MAX)
         return 0;
-    if (!sm__check_tables(sm) || !sm__check_bindings(sm))
+    if (!sm__check_tables(sm) || !sm__check_bindings(sm) || !sm__check_xbindings(sm))
         return 0;
     uint64_t bytes = 0;
     for (uint32_t i = 0; i < sm->queue_count; i++) {
@@ -1080,6 +1227,13 @@ static void sm__walk(const broker_sm_t *sm, sm__sink_t *s) {
     sm__put_u32(s, sm->binding_count);
     for (uint32_t i = 0; i < sm->binding_count; i++) {
         const broker_binding_t *b = &sm->bindings[i];
+        sm__put_str(s, b->exchange, b->exchange_len);
+        sm__put_str(s, b->queue, b->queue_len);
+        sm__put_str(s, b->key, b->key_len);
+    }
+    sm__put_u32(s, sm->xbinding_count); /* since version 3 */
+    for (uint32_t i = 0; i < sm->xbinding_count; i++) {
+        const broker_binding_t *b = &sm->xbindings[i];
         sm__put_str(s, b->exchange, b->exchange_len);
         sm__put_str(s, b->queue, b->queue_len);
         sm__put_str(s, b->key, b->key_len);
@@ -1276,9 +1430,34 @@ static int sm__restore_bindings(broker_sm_t *t, sm__rd_t *r) {
     return 0;
 }
 
+static int sm__restore_xbindings(broker_sm_t *t, sm__rd_t *r) {
+    uint32_t n = sm__get_u32(r);
+    if (r->bad || n > SM_XBINDINGS_MAX)
+        return SM_EMALFORMED;
+    for (uint32_t i = 0; i < n; i++) {
+        broker_sm_cmd_t c;
+        memset(&c, 0, sizeof c);
+        c.exchange = sm__get_str(r);
+        c.destination = sm__get_str(r);
+        c.key = sm__get_str(r);
+        if (r->bad || sm__xbinding_check(t, &c) != 0 ||
+            (i > 0 && sm__binding_cmp(&t->xbindings[i - 1], c.exchange, c.destination,
+                                      c.key) >= 0))
+            return SM_EMALFORMED;
+        int rc = sm__xbind(t, &c); /* sorted input: appends */
+        if (rc != 0)
+            return rc == IO_ENOMEM ? rc : SM_EMALFORMED;
+    }
+    return 0;
+}
+
 static int sm__restore_body(broker_sm_t *t, sm__rd_t *r) {
-    if (sm__get_u32(r) != SM__SNAPSHOT_MAGIC ||
-        sm__get_u32(r) != SM__SNAPSHOT_VERSION)
+    if (sm__get_u32(r) != SM__SNAPSHOT_MAGIC)
+        return SM_EMALFORMED;
+    /* Version 2 (no exchange bindings) is still read: a node upgraded on
+     * its old data dir. */
+    const uint32_t version = sm__get_u32(r);
+    if (version != SM__SNAPSHOT_VERSION && version != 2u)
         return SM_EMALFORMED;
     t->last_applied = sm__get_u64(r);
     t->next_message_id = sm__get_u64(r);
@@ -1295,6 +1474,8 @@ static int sm__restore_body(broker_sm_t *t, sm__rd_t *r) {
         rc = sm__restore_queues(t, r);
     if (rc == 0)
         rc = sm__restore_bindings(t, r);
+    if (rc == 0 && version >= 3u)
+        rc = sm__restore_xbindings(t, r);
     if (rc == 0 && (r->bad || r->pos != r->len))
         rc = SM_EMALFORMED;
     return rc;

@@ -8,7 +8,8 @@
  * the same broker_sm_digest(), and a snapshot round trip keeps the digest.
  *
  * State: exchanges (direct, fanout, topic; the default exchange "" is
- * implicit and routes to the queue named by the routing key), bindings,
+ * implicit and routes to the queue named by the routing key), bindings
+ * (exchange -> queue and exchange -> exchange),
  * queues of messages (see broker/queue.h), a producer dedup table and a few
  * counters. Tables are sorted arrays (by name), so iteration is in name order.
  *
@@ -32,6 +33,7 @@
 #define SM_QUEUES_MAX 1024u
 #define SM_EXCHANGES_MAX 256u             /* declared, excluding "" */
 #define SM_BINDINGS_MAX 4096u
+#define SM_XBINDINGS_MAX 1024u            /* exchange -> exchange bindings */
 #define SM_QUEUE_MESSAGES_MAX BROKER_QUEUE_MESSAGES_MAX /* per queue */
 #define SM_MESSAGE_BODY_MAX BROKER_QUEUE_BODY_MAX       /* 1 MiB */
 #define SM_BODY_BYTES_MAX (256ull * 1024u * 1024u) /* all bodies, all queues */
@@ -77,6 +79,8 @@ typedef enum broker_sm_cmd_type {
     SM_CMD_SETTLE = 9,          /* queue, message_id: acked, remove */
     SM_CMD_RETURN = 10,         /* queue, message_id: back to ready, count+1 */
     SM_CMD_REJECT_DISCARD = 11, /* queue, message_id: dead-letter or drop */
+    SM_CMD_BIND_EXCHANGE = 12,  /* exchange (source), destination, key */
+    SM_CMD_UNBIND_EXCHANGE = 13,/* exchange (source), destination, key */
 } broker_sm_cmd_type_t;
 
 /* A borrowed byte string (not NUL-terminated). */
@@ -89,6 +93,7 @@ typedef struct broker_sm_str {
 typedef struct broker_sm_cmd {
     uint8_t type; /* broker_sm_cmd_type_t */
     broker_sm_str_t queue, exchange, key, dlq;
+    broker_sm_str_t destination; /* BIND/UNBIND_EXCHANGE: the bound exchange */
     uint8_t exchange_type;   /* broker_exchange_type_t */
     uint8_t persistent;      /* 0 or 1 */
     uint32_t delivery_limit; /* 0 = unlimited */
@@ -138,6 +143,13 @@ typedef struct broker_sm {
     uint32_t exchange_count, exchange_capacity;
     broker_binding_t *bindings; /* sorted by (exchange, queue, key) */
     uint32_t binding_count, binding_capacity;
+    /* Exchange-to-exchange bindings (AMQP exchange.bind): `exchange` is the
+     * source, `queue` names the destination exchange; sorted likewise. A
+     * message routed by a source is routed again by each matching
+     * destination (each exchange at most once per publish: cycles are
+     * harmless), and lands in each queue at most once. */
+    broker_binding_t *xbindings;
+    uint32_t xbinding_count, xbinding_capacity;
     broker_sm_dedup_t *dedup; /* sorted by producer_id */
     uint32_t dedup_count, dedup_capacity;
 } broker_sm_t;

@@ -425,6 +425,8 @@ static void wire__visit(wire__codec_t *c, wire_msg_t *m) {
     case WIRE_MSG_DELETE_QUEUE: wire__delete_queue(c, &m->delete_queue); break;
     case WIRE_MSG_DELETE_EXCHANGE: wire__delete_exchange(c, &m->delete_exchange); break;
     case WIRE_MSG_UNBIND: wire__bind(c, &m->unbind); break;
+    case WIRE_MSG_EXCHANGE_BIND:
+    case WIRE_MSG_EXCHANGE_UNBIND: wire__bind(c, &m->exchange_bind); break;
     case WIRE_MSG_CONFIRM: wire__confirm(c, &m->confirm); break;
     case WIRE_MSG_NACK_PUBLISH: wire__nack_publish(c, &m->nack_publish); break;
     case WIRE_MSG_NOT_LEADER: wire__not_leader(c, &m->not_leader); break;
@@ -620,7 +622,9 @@ static int wire__request_eq(const wire_msg_t *a, const wire_msg_t *b) {
                wire__bytes_eq(a->delete_exchange.name, b->delete_exchange.name) &&
                a->delete_exchange.if_unused == b->delete_exchange.if_unused;
     case WIRE_MSG_BIND:
-    case WIRE_MSG_UNBIND: {
+    case WIRE_MSG_UNBIND:
+    case WIRE_MSG_EXCHANGE_BIND:
+    case WIRE_MSG_EXCHANGE_UNBIND: {
         const wire_bind_t *x = &a->bind, *y = &b->bind;
         return x->request_id == y->request_id &&
                wire__bytes_eq(x->exchange, y->exchange) &&
@@ -753,6 +757,8 @@ const char *wire_type_name(unsigned type) {
     case WIRE_MSG_DELETE_QUEUE: return "DELETE_QUEUE";
     case WIRE_MSG_DELETE_EXCHANGE: return "DELETE_EXCHANGE";
     case WIRE_MSG_UNBIND: return "UNBIND";
+    case WIRE_MSG_EXCHANGE_BIND: return "EXCHANGE_BIND";
+    case WIRE_MSG_EXCHANGE_UNBIND: return "EXCHANGE_UNBIND";
     case WIRE_MSG_CONFIRM: return "CONFIRM";
     case WIRE_MSG_NACK_PUBLISH: return "NACK_PUBLISH";
     case WIRE_MSG_NOT_LEADER: return "NOT_LEADER";

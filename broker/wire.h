@@ -125,6 +125,8 @@ typedef enum wire_type {
     WIRE_MSG_DELETE_QUEUE = 28,
     WIRE_MSG_UNBIND = 29,
     WIRE_MSG_DELETE_EXCHANGE = 30, /* exchange.delete: REPLY */
+    WIRE_MSG_EXCHANGE_BIND = 31,   /* wire_bind_t: exchange = source, queue = destination */
+    WIRE_MSG_EXCHANGE_UNBIND = 15, /* likewise (32 and up: node -> client) */
     /* node -> client */
     WIRE_MSG_CONFIRM = 32,
     WIRE_MSG_NACK_PUBLISH = 33,
@@ -457,6 +459,7 @@ typedef struct wire_msg {
         wire_delete_queue_t delete_queue;
         wire_delete_exchange_t delete_exchange;
         wire_unbind_t unbind;
+        wire_bind_t exchange_bind;   /* EXCHANGE_BIND and EXCHANGE_UNBIND */
         wire_confirm_t confirm;
         wire_nack_publish_t nack_publish;
         wire_not_leader_t not_leader;

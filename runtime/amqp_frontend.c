@@ -1007,6 +1007,37 @@ static int fe__bind_common(fe_conn_t *c, const amqp_op_t *op, uint8_t type, amqp
     return fe__req_issue(c, &m, &m.bind.request_id, FE_REQ_OP, op->channel, op->req);
 }
 
+/* exchange.bind / unbind: source -> destination, replicated. */
+static int fe__xbind_common(fe_conn_t *c, const amqp_op_t *op, uint8_t type,
+                            amqp_bytes_t destination, amqp_bytes_t source, amqp_bytes_t key) {
+    wire_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.type = type;
+    if (fe__name(&m.exchange_bind.exchange, source) != 0 ||
+        fe__name(&m.exchange_bind.queue, destination) != 0 ||
+        fe__name(&m.exchange_bind.routing_key, key) != 0)
+        return IO_EINVAL;
+    if (source.len == 0 || destination.len == 0) {
+        (void)amqp_conn_op_fail(c->conn, op->req, 403,
+                                "ACCESS_REFUSED - the default exchange takes no bindings");
+        return 0;
+    }
+    fe__maybe_amq(c, source);
+    fe__maybe_amq(c, destination);
+    return fe__req_issue(c, &m, &m.exchange_bind.request_id, FE_REQ_OP, op->channel, op->req);
+}
+
+static int fe__exchange_bind(void *ctx, const amqp_op_t *op, const amqp_exchange_bind_t *a) {
+    return fe__xbind_common(fe__of(ctx, op->conn), op, WIRE_MSG_EXCHANGE_BIND, a->destination,
+                            a->source, a->routing_key);
+}
+
+static int fe__exchange_unbind(void *ctx, const amqp_op_t *op,
+                               const amqp_exchange_unbind_t *a) {
+    return fe__xbind_common(fe__of(ctx, op->conn), op, WIRE_MSG_EXCHANGE_UNBIND,
+                            a->destination, a->source, a->routing_key);
+}
+
 static int fe__queue_bind(void *ctx, const amqp_op_t *op, const amqp_queue_bind_t *a) {
     return fe__bind_common(fe__of(ctx, op->conn), op, WIRE_MSG_BIND, a->queue, a->exchange,
                            a->routing_key);
@@ -1398,6 +1429,8 @@ static void fe__on_accept(uv_stream_t *server, int status) {
         .ctx = c,
         .exchange_declare = fe__exchange_declare,
         .exchange_delete = fe__exchange_delete,
+        .exchange_bind = fe__exchange_bind,
+        .exchange_unbind = fe__exchange_unbind,
         .queue_declare = fe__queue_declare,
         .queue_bind = fe__queue_bind,
         .queue_unbind = fe__queue_unbind,

@@ -855,6 +855,80 @@ static void test_check_detects_corruption(void **state) {
     t_close(&t);
 }
 
+
+static int t_xbind(t_sm_t *t, uint8_t type, const char *src, const char *dst,
+                   const char *key) {
+    broker_sm_cmd_t c = c_base(type);
+    c.exchange = broker_sm_str(src);
+    c.destination = broker_sm_str(dst);
+    c.key = broker_sm_str(key);
+    return t_apply(t, &c, NULL);
+}
+
+/* exchange.bind: routing through exchange chains, cycles, delete, snapshot. */
+static void test_exchange_to_exchange(void **state) {
+    (void)state;
+    t_sm_t t;
+    t_init(&t, 0);
+    assert_int_equal(t_exchange(&t, "src", BROKER_EXCHANGE_TOPIC), 0);
+    assert_int_equal(t_exchange(&t, "mid", BROKER_EXCHANGE_FANOUT), 0);
+    assert_int_equal(t_exchange(&t, "dst", BROKER_EXCHANGE_DIRECT), 0);
+    assert_int_equal(t_queue(&t, "qa", "", 0, 0), 0);
+    assert_int_equal(t_queue(&t, "qb", "", 0, 0), 0);
+    assert_int_equal(t_xbind(&t, SM_CMD_BIND_EXCHANGE, "src", "mid", "a.*"), 0);
+    assert_int_equal(t_xbind(&t, SM_CMD_BIND_EXCHANGE, "src", "mid", "a.*"), 0); /* idem */
+    assert_int_equal(t_xbind(&t, SM_CMD_BIND_EXCHANGE, "mid", "dst", ""), 0);
+    assert_int_equal(t_bind(&t, "dst", "qa", "a.x"), 0);
+    assert_int_equal(t_bind(&t, "mid", "qb", ""), 0);
+    assert_int_equal(t.sm.xbinding_count, 2);
+    broker_sm_result_t r = t_publish(&t, "src", "a.x", "m1", 0, 0);
+    assert_int_equal(r.status, SM_STATUS_OK);
+    assert_int_equal(r.queues, 2);
+    assert_int_equal(t_count(&t, "qa"), 1);
+    assert_int_equal(t_count(&t, "qb"), 1);
+    r = t_publish(&t, "src", "b.x", "m2", 0, 0); /* the topic binding does not match */
+    assert_int_equal(r.status, SM_STATUS_UNROUTABLE);
+    r = t_publish(&t, "src", "a.y", "m3", 0, 0); /* mid: fanout; dst: a.x only */
+    assert_int_equal(r.queues, 1);
+    assert_int_equal(t_count(&t, "qb"), 2);
+    /* a cycle routes each queue once and terminates */
+    assert_int_equal(t_xbind(&t, SM_CMD_BIND_EXCHANGE, "dst", "src", "a.x"), 0);
+    r = t_publish(&t, "dst", "a.x", "m4", 0, 0);
+    assert_int_equal(r.queues, 2);
+    assert_int_equal(t_count(&t, "qa"), 2);
+    assert_int_equal(t_count(&t, "qb"), 3);
+    assert_true(broker_sm_check(&t.sm));
+    /* bad input */
+    assert_int_equal(t_xbind(&t, SM_CMD_BIND_EXCHANGE, "src", "nope", ""), SM_ENOTFOUND);
+    assert_int_equal(t_xbind(&t, SM_CMD_BIND_EXCHANGE, "", "src", ""), SM_EINVALID);
+    assert_int_equal(t_xbind(&t, SM_CMD_UNBIND_EXCHANGE, "nope", "src", ""), SM_ENOTFOUND);
+    /* snapshot round trip keeps them */
+    size_t size = broker_sm_snapshot_size(&t.sm);
+    uint8_t *snap = malloc(size);
+    assert_non_null(snap);
+    assert_int_equal(broker_sm_snapshot_serialize(&t.sm, snap, size), (int64_t)size);
+    t_sm_t b;
+    t_init(&b, 0);
+    assert_int_equal(broker_sm_restore(&b.sm, snap, size), 0);
+    assert_int_equal(b.sm.xbinding_count, 3);
+    assert_int_equal(broker_sm_digest(&t.sm), broker_sm_digest(&b.sm));
+    free(snap);
+    t_close(&b);
+    /* deleting an exchange drops its bindings both ways */
+    broker_sm_cmd_t c = c_base(SM_CMD_DELETE_EXCHANGE);
+    c.exchange = broker_sm_str("mid");
+    assert_int_equal(t_apply(&t, &c, NULL), 0);
+    assert_int_equal(t.sm.xbinding_count, 1); /* dst -> src stays */
+    assert_true(broker_sm_check(&t.sm));
+    r = t_publish(&t, "dst", "a.x", "m5", 0, 0);
+    assert_int_equal(r.queues, 1);
+    assert_int_equal(t_count(&t, "qa"), 3);
+    assert_int_equal(t_xbind(&t, SM_CMD_UNBIND_EXCHANGE, "dst", "src", "a.x"), 0);
+    assert_int_equal(t_xbind(&t, SM_CMD_UNBIND_EXCHANGE, "dst", "src", "a.x"), 0); /* idem */
+    assert_int_equal(t.sm.xbinding_count, 0);
+    t_close(&t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codec_roundtrip),
@@ -875,6 +949,7 @@ int main(void) {
         cmocka_unit_test(test_queue_messages_max),
         cmocka_unit_test(test_two_replicas_agree),
         cmocka_unit_test(test_snapshot_roundtrip),
+        cmocka_unit_test(test_exchange_to_exchange),
         cmocka_unit_test(test_snapshot_rejects_garbage),
         cmocka_unit_test(test_check_detects_corruption),
     };

@@ -30,7 +30,7 @@ static const uint8_t all_types[] = {
     WIRE_MSG_NACK_PUBLISH,     WIRE_MSG_NOT_LEADER,      WIRE_MSG_DELIVER,
     WIRE_MSG_REPLY,            WIRE_MSG_ERROR,           WIRE_MSG_GET,
     WIRE_MSG_PURGE_QUEUE,      WIRE_MSG_DELETE_QUEUE,    WIRE_MSG_UNBIND,
-    WIRE_MSG_DELETE_EXCHANGE,
+    WIRE_MSG_DELETE_EXCHANGE,  WIRE_MSG_EXCHANGE_BIND,   WIRE_MSG_EXCHANGE_UNBIND,
 };
 #define TYPES_COUNT (sizeof all_types / sizeof all_types[0])
 
@@ -130,6 +130,11 @@ static void fill_request(sample_t *s, int v) {
         m->declare_exchange = (wire_declare_exchange_t){
             v64(v, 2), pick(v, 4, N, 3),
             v == V_MAX ? WIRE_EXCHANGE_TOPIC : WIRE_EXCHANGE_DIRECT, vflag(v), vflag(v)};
+        break;
+    case WIRE_MSG_EXCHANGE_BIND:
+    case WIRE_MSG_EXCHANGE_UNBIND:
+        m->exchange_bind = (wire_bind_t){v64(v, 12), pick(v, 4, N, 1), pick(v, 5, N, 2),
+                                         pick(v, 7, N, 3)};
         break;
     case WIRE_MSG_DELETE_EXCHANGE:
         m->delete_exchange = (wire_delete_exchange_t){v64(v, 11), pick(v, 5, N, 4), vflag(v)};

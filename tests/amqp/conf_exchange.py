@@ -1,5 +1,5 @@
 """Conformance, exchange class: declare (passive too), delete (if_unused,
-idempotent, bindings go with it), unsupported types refused on the channel,
+idempotent, bindings go with it), exchange-to-exchange bindings, unsupported types refused on the channel,
 a publish to a missing exchange closes the channel with 404 and leaves the
 connection usable, server capabilities."""
 import pika
@@ -25,10 +25,10 @@ def channel_error(fn, code, what):
 
 caps = conn._impl.server_capabilities
 for cap in ("publisher_confirms", "basic.nack", "consumer_cancel_notify",
-            "authentication_failure_close", "per_consumer_qos"):
+            "authentication_failure_close", "per_consumer_qos",
+            "exchange_exchange_bindings"):
     check(caps.get(cap) is True, "capability %s: %r" % (cap, caps.get(cap)))
-check("exchange_exchange_bindings" in caps and "connection.blocked" in caps,
-      "capabilities table incomplete: %r" % caps)
+check("connection.blocked" in caps, "capabilities table incomplete: %r" % caps)
 
 x = name("conf-x")
 q = name("conf-q")
@@ -53,6 +53,32 @@ ch.confirm_delivery()
 ch.basic_publish(x, "k", b"lost?")
 check(ch.queue_declare(q, passive=True).method.message_count == 0, "old binding survived")
 ch.exchange_delete(x)
+# exchange-to-exchange bindings: src (topic) -> mid (fanout) -> q
+src, mid, qx = name("conf-src"), name("conf-mid"), name("conf-qx")
+ch.exchange_declare(src, exchange_type="topic")
+ch.exchange_declare(mid, exchange_type="fanout")
+ch.queue_declare(qx)
+ch.exchange_bind(destination=mid, source=src, routing_key="a.*")
+ch.queue_bind(qx, mid)
+ch.basic_publish(src, "a.b", b"through two exchanges")
+ch.basic_publish(src, "b.b", b"not matched")
+m, _, body = ch.basic_get(qx, auto_ack=True)
+check(body == b"through two exchanges", "exchange binding: got %r" % (body,))
+check(ch.basic_get(qx)[0] is None, "a non-matching key went through")
+ch.exchange_bind(destination=src, source=mid)  # a cycle is harmless
+ch.basic_publish(src, "a.c", b"once")
+check(ch.queue_declare(qx, passive=True).method.message_count == 1, "cycle duplicated")
+channel_error(lambda c: c.exchange_delete(mid, if_unused=True), 406, "delete of a source")
+ch.exchange_unbind(destination=mid, source=src, routing_key="a.*")
+ch.exchange_unbind(destination=src, source=mid)
+ch.queue_purge(qx)
+ch.basic_publish(src, "a.b", b"unbound")
+check(ch.basic_get(qx)[0] is None, "exchange.unbind did not unbind")
+channel_error(lambda c: c.exchange_bind(destination=name("nope"), source=src), 404,
+              "exchange.bind to a missing exchange")
+ch.exchange_delete(src)
+ch.exchange_delete(mid)
+ch.queue_delete(qx)
 # unsupported types: refused on the channel, not by closing the connection
 channel_error(lambda c: c.exchange_declare(name("h"), exchange_type="headers"), 406,
               "headers exchange")
