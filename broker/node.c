@@ -51,6 +51,7 @@ typedef struct node_pending {
 typedef struct node_client {
     io_addr_t addr;
     uint64_t session_id; /* 0 = none open */
+    uint64_t owner;      /* from its HEARTBEATs: owner of exclusive queues */
 } node_client_t;
 
 struct broker_node {
@@ -233,6 +234,7 @@ static uint16_t node__status_of(int rc) {
     case SM_ELIMIT: return WIRE_STATUS_RESOURCE_LIMIT;
     case IO_ENOMEM: return WIRE_STATUS_RESOURCE_LIMIT;
     case SM_EEXISTS: return WIRE_STATUS_PRECONDITION_FAILED;
+    case SM_ELOCKED: return WIRE_STATUS_RESOURCE_LOCKED;
     default: return WIRE_STATUS_INVALID;
     }
 }
@@ -434,6 +436,7 @@ static node_client_t *node__client(broker_node_t *n, io_addr_t addr, bool create
     n->client_count++;
     n->clients[lo].addr = addr;
     n->clients[lo].session_id = 0;
+    n->clients[lo].owner = 0;
     return &n->clients[lo];
 }
 
@@ -660,8 +663,23 @@ static void node__propose_reply(broker_node_t *n, io_addr_t from, uint64_t reque
     (void)node__pending_push(n, &pend);
 }
 
+/* AMQP exclusive queues (protocol hook): is queue `name` exclusive to a
+ * connection other than the one behind `from`? (queue.delete is not
+ * checked: a queue orphaned by a crashed front end must stay removable.) */
+static bool node__locked(broker_node_t *n, io_addr_t from, const uint8_t *name, size_t len) {
+    const broker_queue_t *q = broker_sm_queue(&n->sm, (const char *)name, len);
+    if (q == NULL || q->owner == 0) return false;
+    const node_client_t *c = node__client(n, from, false);
+    return c == NULL || c->owner != q->owner;
+}
+
 static void node__on_declare_queue(broker_node_t *n, io_addr_t from,
                                    const wire_declare_queue_t *d) {
+    if (node__locked(n, from, d->name.ptr, d->name.len)) {
+        node__reply(n, from, d->request_id, WIRE_STATUS_RESOURCE_LOCKED, 0,
+                    "RESOURCE_LOCKED - the queue is exclusive to another connection");
+        return;
+    }
     if (d->flags & WIRE_QUEUE_PASSIVE) {
         const broker_queue_t *q = broker_sm_queue(&n->sm, (const char *)d->name.ptr, d->name.len);
         uint32_t ready = 0, consumers = 0;
@@ -672,7 +690,13 @@ static void node__on_declare_queue(broker_node_t *n, io_addr_t from,
     }
     broker_sm_cmd_t cmd;
     memset(&cmd, 0, sizeof cmd);
-    cmd.type = SM_CMD_DECLARE_QUEUE;
+    cmd.type = SM_CMD_DECLARE_QUEUE_EX;
+    cmd.queue_props = (uint8_t)((d->durable ? BROKER_QUEUE_PROP_DURABLE : 0u) |
+                                ((d->flags & WIRE_QUEUE_EXCLUSIVE) ? BROKER_QUEUE_PROP_EXCLUSIVE : 0u) |
+                                ((d->flags & WIRE_QUEUE_AUTO_DELETE) ? BROKER_QUEUE_PROP_AUTO_DELETE
+                                                                     : 0u));
+    const node_client_t *cl = node__client(n, from, false);
+    cmd.owner = cl != NULL ? cl->owner : 0;
     cmd.queue.ptr = (const char *)d->name.ptr;
     cmd.queue.len = d->name.len;
     cmd.dlq.ptr = (const char *)d->dlq.ptr;
@@ -716,6 +740,11 @@ static int node__get_once(broker_node_t *n, io_addr_t from, uint64_t request_id,
 }
 
 static void node__on_get(broker_node_t *n, io_addr_t from, const wire_get_t *g) {
+    if (node__locked(n, from, g->queue.ptr, g->queue.len)) {
+        node__reply(n, from, g->request_id, WIRE_STATUS_RESOURCE_LOCKED, 0,
+                    "RESOURCE_LOCKED - the queue is exclusive to another connection");
+        return;
+    }
     const bool room = n->parked_count < NODE_PARKED_GETS_MAX;
     if (node__get_once(n, from, g->request_id, (const char *)g->queue.ptr, g->queue.len,
                        g->ack_mode, !room))
@@ -777,6 +806,15 @@ static bool node__exchange_used(const broker_node_t *n, broker_sm_str_t name) {
 /* Requests that only change the replicated state: propose, REPLY on apply. */
 static void node__on_state_request(broker_node_t *n, io_addr_t from, const wire_msg_t *m,
                                    uint64_t request_id) {
+    const wire_bytes_t *queue = m->type == WIRE_MSG_BIND         ? &m->bind.queue
+                                : m->type == WIRE_MSG_UNBIND      ? &m->unbind.queue
+                                : m->type == WIRE_MSG_PURGE_QUEUE ? &m->purge_queue.queue
+                                                                  : NULL;
+    if (queue != NULL && node__locked(n, from, queue->ptr, queue->len)) {
+        node__reply(n, from, request_id, WIRE_STATUS_RESOURCE_LOCKED, 0,
+                    "RESOURCE_LOCKED - the queue is exclusive to another connection");
+        return;
+    }
     broker_sm_cmd_t cmd;
     memset(&cmd, 0, sizeof cmd);
     switch (m->type) {
@@ -905,6 +943,8 @@ static void node__on_client(broker_node_t *n, io_addr_t from, const wire_msg_t *
     switch (m->type) {
     case WIRE_MSG_HEARTBEAT: {
         const uint64_t sid = node__session(n, from, m->heartbeat.session_id);
+        node_client_t *cl = node__client(n, from, false);
+        if (cl != NULL) cl->owner = m->heartbeat.owner;
         wire_msg_t r = *m;
         r.heartbeat.session_id = sid & 0xffffffffu; /* the client keeps this epoch */
         node__send(n, from, &r);
@@ -921,6 +961,11 @@ static void node__on_client(broker_node_t *n, io_addr_t from, const wire_msg_t *
     case WIRE_MSG_EXCHANGE_BIND:
     case WIRE_MSG_EXCHANGE_UNBIND: node__on_state_request(n, from, m, request_id); return;
     case WIRE_MSG_CONSUME: {
+        if (node__locked(n, from, m->consume.queue.ptr, m->consume.queue.len)) {
+            node__reply(n, from, request_id, WIRE_STATUS_RESOURCE_LOCKED, 0,
+                        "RESOURCE_LOCKED - the queue is exclusive to another connection");
+            return;
+        }
         node_client_t *c = node__client(n, from, true);
         uint64_t sid = c && c->session_id ? c->session_id : node__session(n, from, 0);
         int rc = sid ? broker_sessions_consume(&n->sessions, &n->sm, sid,

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define SM__SNAPSHOT_MAGIC 0x4D53434Cu /* "LCSM" little endian */
-#define SM__SNAPSHOT_VERSION 3u /* 3: exchange-to-exchange bindings */
+#define SM__SNAPSHOT_VERSION 4u /* 3: exchange bindings; 4: queue props, owner */
 #define SM__FNV_OFFSET 0xcbf29ce484222325ull
 #define SM__FNV_PRIME 0x100000001b3ull
 
@@ -155,7 +155,9 @@ static int sm__str_eq(broker_sm_str_t s, const char *b, size_t blen) {
 
 static int sm__cmd_valid(const broker_sm_cmd_t *c) {
     assert(c != NULL);
-    if (c->type < SM_CMD_DECLARE_QUEUE || c->type > SM_CMD_UNBIND_EXCHANGE)
+    if (c->type < SM_CMD_DECLARE_QUEUE || c->type > SM_CMD_DECLARE_QUEUE_EX)
+        return 0;
+    if (c->type == SM_CMD_DECLARE_QUEUE_EX && (c->queue_props & ~BROKER_QUEUE_PROPS_ALL))
         return 0;
     if (!sm__name_ok(c->destination.ptr, c->destination.len) ||
         !sm__name_ok(c->queue.ptr, c->queue.len) ||
@@ -166,7 +168,7 @@ static int sm__cmd_valid(const broker_sm_cmd_t *c) {
     if (c->type == SM_CMD_DECLARE_EXCHANGE &&
         !broker_exchange_type_valid(c->exchange_type))
         return 0;
-    if (c->type == SM_CMD_DECLARE_QUEUE &&
+    if ((c->type == SM_CMD_DECLARE_QUEUE || c->type == SM_CMD_DECLARE_QUEUE_EX) &&
         c->max_messages > SM_QUEUE_MESSAGES_MAX)
         return 0;
     if (c->type == SM_CMD_PUBLISH &&
@@ -182,10 +184,15 @@ static void sm__cmd_walk(const broker_sm_cmd_t *c, sm__sink_t *s) {
     sm__put_u8(s, c->type);
     switch (c->type) {
     case SM_CMD_DECLARE_QUEUE:
+    case SM_CMD_DECLARE_QUEUE_EX:
         sm__put_str(s, c->queue.ptr, c->queue.len);
         sm__put_str(s, c->dlq.ptr, c->dlq.len);
         sm__put_u32(s, c->delivery_limit);
         sm__put_u32(s, c->max_messages);
+        if (c->type == SM_CMD_DECLARE_QUEUE_EX) {
+            sm__put_u8(s, c->queue_props);
+            sm__put_u64(s, c->owner);
+        }
         break;
     case SM_CMD_DELETE_QUEUE:
     case SM_CMD_PURGE_QUEUE:
@@ -254,10 +261,15 @@ int broker_sm_cmd_encode(const broker_sm_cmd_t *cmd, uint8_t *buf, size_t cap,
 static void sm__decode_fields(sm__rd_t *r, broker_sm_cmd_t *c) {
     switch (c->type) {
     case SM_CMD_DECLARE_QUEUE:
+    case SM_CMD_DECLARE_QUEUE_EX:
         c->queue = sm__get_str(r);
         c->dlq = sm__get_str(r);
         c->delivery_limit = sm__get_u32(r);
         c->max_messages = sm__get_u32(r);
+        if (c->type == SM_CMD_DECLARE_QUEUE_EX) {
+            c->queue_props = sm__get_u8(r);
+            c->owner = sm__get_u64(r);
+        }
         break;
     case SM_CMD_DELETE_QUEUE:
     case SM_CMD_PURGE_QUEUE:
@@ -312,7 +324,7 @@ int broker_sm_cmd_decode(const uint8_t *bytes, size_t len,
     sm__rd_t r = {bytes, len, 0, 0};
     cmd->type = sm__get_u8(&r);
     if (r.bad || cmd->type < SM_CMD_DECLARE_QUEUE ||
-        cmd->type > SM_CMD_UNBIND_EXCHANGE)
+        cmd->type > SM_CMD_DECLARE_QUEUE_EX)
         return SM_EMALFORMED;
     sm__decode_fields(&r, cmd);
     if (r.bad || r.pos != len || !sm__cmd_valid(cmd))
@@ -551,10 +563,14 @@ static int sm__declare_queue(broker_sm_t *sm, const broker_sm_cmd_t *c,
     uint32_t max = c->max_messages ? c->max_messages : SM_QUEUE_MESSAGES_MAX;
     int found;
     uint32_t pos = sm__queue_pos(sm, c->queue.ptr, c->queue.len, &found);
+    const int ex = c->type == SM_CMD_DECLARE_QUEUE_EX;
     if (found) {
         const broker_queue_t *q = sm->queues[pos];
+        if (ex && q->owner != 0 && q->owner != c->owner)
+            return SM_ELOCKED; /* AMQP checks exclusivity first */
         if (!sm__str_eq(c->dlq, q->dlq, q->dlq_len) ||
-            q->delivery_limit != c->delivery_limit || q->max_messages != max)
+            q->delivery_limit != c->delivery_limit || q->max_messages != max ||
+            (ex && q->props != c->queue_props))
             return SM_EMISMATCH;
         res->messages = q->count;
         res->queue = q;
@@ -570,6 +586,10 @@ static int sm__declare_queue(broker_sm_t *sm, const broker_sm_cmd_t *c,
                                          c->delivery_limit, max);
     if (q == NULL)
         return IO_ENOMEM;
+    if (ex) {
+        q->props = c->queue_props;
+        q->owner = (c->queue_props & BROKER_QUEUE_PROP_EXCLUSIVE) ? c->owner : 0;
+    }
     memmove(&sm->queues[pos + 1], &sm->queues[pos],
             (sm->queue_count - pos) * sizeof *sm->queues);
     sm->queues[pos] = q;
@@ -1041,7 +1061,8 @@ int broker_sm_apply_cmd(broker_sm_t *sm, uint64_t index,
     sm->last_applied = index;
     if (sm__cmd_valid(c)) {
         switch (c->type) {
-        case SM_CMD_DECLARE_QUEUE: rc = sm__declare_queue(sm, c, &res); break;
+        case SM_CMD_DECLARE_QUEUE:
+        case SM_CMD_DECLARE_QUEUE_EX: rc = sm__declare_queue(sm, c, &res); break;
         case SM_CMD_DELETE_QUEUE: rc = sm__delete_queue(sm, c, &res); break;
         case SM_CMD_PURGE_QUEUE: rc = sm__purge_queue(sm, c, &res); break;
         case SM_CMD_DECLARE_EXCHANGE: rc = sm__declare_exchange(sm, c); break;
@@ -1183,6 +1204,8 @@ static void sm__walk_queue(const broker_queue_t *q, sm__sink_t *s) {
     sm__put_str(s, q->dlq, q->dlq_len);
     sm__put_u32(s, q->delivery_limit);
     sm__put_u32(s, q->max_messages);
+    sm__put_u8(s, q->props); /* since version 4 */
+    sm__put_u64(s, q->owner);
     sm__put_u32(s, q->count);
     for (uint32_t i = 0; i < q->count; i++) {
         const broker_message_t *m = broker_queue_at(q, i);
@@ -1357,14 +1380,18 @@ static int sm__restore_message(broker_sm_t *t, broker_queue_t *q,
     return 0;
 }
 
-static int sm__restore_queue(broker_sm_t *t, sm__rd_t *r) {
+static int sm__restore_queue(broker_sm_t *t, sm__rd_t *r, uint32_t version) {
     broker_sm_str_t name = sm__get_str(r);
     broker_sm_str_t dlq = sm__get_str(r);
     uint32_t limit = sm__get_u32(r);
     uint32_t max = sm__get_u32(r);
+    uint8_t props = version >= 4u ? sm__get_u8(r) : 0;
+    uint64_t owner = version >= 4u ? sm__get_u64(r) : 0;
     uint32_t count = sm__get_u32(r);
     if (r->bad || name.len == 0 || sm__str_eq(dlq, name.ptr, name.len) ||
-        max == 0 || max > SM_QUEUE_MESSAGES_MAX || count > max)
+        max == 0 || max > SM_QUEUE_MESSAGES_MAX || count > max ||
+        (props & ~BROKER_QUEUE_PROPS_ALL) ||
+        (owner != 0 && !(props & BROKER_QUEUE_PROP_EXCLUSIVE)))
         return SM_EMALFORMED;
     if (t->queue_count > 0) {
         const broker_queue_t *p = t->queues[t->queue_count - 1];
@@ -1375,6 +1402,8 @@ static int sm__restore_queue(broker_sm_t *t, sm__rd_t *r) {
         broker_queue_new(name.ptr, name.len, dlq.ptr, dlq.len, limit, max);
     if (q == NULL)
         return IO_ENOMEM;
+    q->props = props;
+    q->owner = owner;
     t->queues[t->queue_count++] = q; /* owned by t from here on */
     if (count > 0 && broker_queue_reserve(q, count) != 0)
         return IO_ENOMEM;
@@ -1386,7 +1415,7 @@ static int sm__restore_queue(broker_sm_t *t, sm__rd_t *r) {
     return 0;
 }
 
-static int sm__restore_queues(broker_sm_t *t, sm__rd_t *r) {
+static int sm__restore_queues(broker_sm_t *t, sm__rd_t *r, uint32_t version) {
     uint32_t n = sm__get_u32(r);
     if (r->bad || n > SM_QUEUES_MAX)
         return SM_EMALFORMED;
@@ -1394,7 +1423,7 @@ static int sm__restore_queues(broker_sm_t *t, sm__rd_t *r) {
                           sizeof *t->queues, SM_QUEUES_MAX))
         return IO_ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
-        int rc = sm__restore_queue(t, r);
+        int rc = sm__restore_queue(t, r, version);
         if (rc != 0)
             return rc;
     }
@@ -1454,10 +1483,10 @@ static int sm__restore_xbindings(broker_sm_t *t, sm__rd_t *r) {
 static int sm__restore_body(broker_sm_t *t, sm__rd_t *r) {
     if (sm__get_u32(r) != SM__SNAPSHOT_MAGIC)
         return SM_EMALFORMED;
-    /* Version 2 (no exchange bindings) is still read: a node upgraded on
-     * its old data dir. */
+    /* Versions 2 (no exchange bindings) and 3 (no queue props) are still
+     * read: a node upgraded on its old data dir. */
     const uint32_t version = sm__get_u32(r);
-    if (version != SM__SNAPSHOT_VERSION && version != 2u)
+    if (version < 2u || version > SM__SNAPSHOT_VERSION)
         return SM_EMALFORMED;
     t->last_applied = sm__get_u64(r);
     t->next_message_id = sm__get_u64(r);
@@ -1471,7 +1500,7 @@ static int sm__restore_body(broker_sm_t *t, sm__rd_t *r) {
     if (rc == 0)
         rc = sm__restore_exchanges(t, r);
     if (rc == 0)
-        rc = sm__restore_queues(t, r);
+        rc = sm__restore_queues(t, r, version);
     if (rc == 0)
         rc = sm__restore_bindings(t, r);
     if (rc == 0 && version >= 3u)

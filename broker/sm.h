@@ -57,6 +57,7 @@ enum {
     SM_EINVALID = -104,   /* well-formed but not allowed (bind to "", ...) */
     SM_EEXISTS = -105,    /* (sessions) consumer tag / session id in use */
     SM_ENOSPACE = -106,   /* caller's output buffer too small */
+    SM_ELOCKED = -107,    /* exclusive queue of another owner (AMQP 405) */
 };
 
 /* Outcomes of a command that applied (result.status >= 0). */
@@ -81,6 +82,9 @@ typedef enum broker_sm_cmd_type {
     SM_CMD_REJECT_DISCARD = 11, /* queue, message_id: dead-letter or drop */
     SM_CMD_BIND_EXCHANGE = 12,  /* exchange (source), destination, key */
     SM_CMD_UNBIND_EXCHANGE = 13,/* exchange (source), destination, key */
+    /* DECLARE_QUEUE plus queue_props and owner: a redeclare must match the
+     * props (SM_EMISMATCH), an exclusive queue its owner (SM_ELOCKED). */
+    SM_CMD_DECLARE_QUEUE_EX = 14,
 } broker_sm_cmd_type_t;
 
 /* A borrowed byte string (not NUL-terminated). */
@@ -98,6 +102,8 @@ typedef struct broker_sm_cmd {
     uint8_t persistent;      /* 0 or 1 */
     uint32_t delivery_limit; /* 0 = unlimited */
     uint32_t max_messages;   /* 0 = SM_QUEUE_MESSAGES_MAX */
+    uint8_t queue_props;     /* DECLARE_QUEUE_EX: BROKER_QUEUE_PROP_* */
+    uint64_t owner;          /* DECLARE_QUEUE_EX: exclusive owner, 0 = none */
     uint64_t producer_id;    /* 0 = anonymous (never deduplicated) */
     uint64_t sequence;
     uint64_t message_id;

@@ -348,6 +348,7 @@ static void wire__reject(wire__codec_t *c, wire_reject_t *m) {
 static void wire__heartbeat(wire__codec_t *c, wire_heartbeat_t *m) {
     wire__u64(c, &m->session_id);
     wire__u64(c, &m->timestamp_ns);
+    wire__u64(c, &m->owner);
 }
 
 static void wire__confirm(wire__codec_t *c, wire_confirm_t *m) {
@@ -673,7 +674,8 @@ static int wire__request_eq(const wire_msg_t *a, const wire_msg_t *b) {
                a->reject.session_id == b->reject.session_id;
     case WIRE_MSG_HEARTBEAT:
         return a->heartbeat.session_id == b->heartbeat.session_id &&
-               a->heartbeat.timestamp_ns == b->heartbeat.timestamp_ns;
+               a->heartbeat.timestamp_ns == b->heartbeat.timestamp_ns &&
+               a->heartbeat.owner == b->heartbeat.owner;
     default: return -1;
     }
 }
@@ -811,6 +813,7 @@ const char *wire_status_name(unsigned status) {
     case WIRE_STATUS_INTERNAL: return "INTERNAL";
     case WIRE_STATUS_PROTOCOL: return "PROTOCOL";
     case WIRE_STATUS_EMPTY: return "EMPTY";
+    case WIRE_STATUS_RESOURCE_LOCKED: return "RESOURCE_LOCKED";
     default: return "UNKNOWN";
     }
 }

@@ -172,7 +172,8 @@ typedef enum wire_status {
     WIRE_STATUS_INTERNAL = 9,            /* node-side failure (disk error, ...) */
     WIRE_STATUS_PROTOCOL = 10,           /* the client sent a malformed frame */
     WIRE_STATUS_EMPTY = 11,              /* GET: the queue has no ready message */
-    WIRE_STATUS_COUNT = 12,
+    WIRE_STATUS_RESOURCE_LOCKED = 12,    /* exclusive queue of another connection */
+    WIRE_STATUS_COUNT = 13,
 } wire_status_t;
 
 /* A string or blob. On encode `ptr` may be NULL only when len == 0; on decode
@@ -352,6 +353,8 @@ typedef struct wire_reject {
 typedef struct wire_heartbeat {
     uint64_t session_id;   /* the client's session, 0 before one exists */
     uint64_t timestamp_ns; /* sender's clock; an answer echoes the request's */
+    uint64_t owner;        /* client -> node: the connection this link serves
+                              (owner of its exclusive queues), 0 = none */
 } wire_heartbeat_t;
 
 /* basic.get: the node answers with one DELIVER whose consumer_tag is empty

@@ -492,6 +492,9 @@ static void fe__heartbeat(fe_conn_t *c) {
     m.type = WIRE_MSG_HEARTBEAT;
     m.heartbeat.session_id = c->epoch;
     m.heartbeat.timestamp_ns = fe__now(c->fe);
+    /* This AMQP connection's identity (owner of its exclusive queues),
+     * unique across front ends: random high bits, connection id below. */
+    m.heartbeat.owner = c->fe->producer_base ^ (c->id << 16);
     if (c->epoch == 0) c->hb_waiting = 1;
     c->last_hb_ns = fe__now(c->fe);
     fe__link_send_msg(c, &m);
@@ -611,6 +614,7 @@ static uint16_t fe__reply_code(uint16_t status) {
     case WIRE_STATUS_PRECONDITION_FAILED: return 406;
     case WIRE_STATUS_INVALID: return 406;
     case WIRE_STATUS_ACCESS_REFUSED: return 403;
+    case WIRE_STATUS_RESOURCE_LOCKED: return 405;
     case WIRE_STATUS_RESOURCE_LIMIT: return 506;
     default: return 541;
     }

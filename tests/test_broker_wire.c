@@ -175,7 +175,7 @@ static void fill_request(sample_t *s, int v) {
     case WIRE_MSG_NACK: m->nack = (wire_nack_t){v64(v, 12), vflag(v), vflag(v), v64(v, 5)}; break;
     case WIRE_MSG_REJECT: m->reject = (wire_reject_t){v64(v, 13), vflag(v), v64(v, 5)}; break;
     case WIRE_MSG_HEARTBEAT:
-        m->heartbeat = (wire_heartbeat_t){v64(v, 99), v64(v, 123456789)};
+        m->heartbeat = (wire_heartbeat_t){v64(v, 99), v64(v, 123456789), v64(v, 4242)};
         break;
     default: fill_peer(s, v); break;
     }

@@ -1,5 +1,7 @@
 """Conformance, queue class and limits: the "current queue" (an empty queue
-name means the channel's last declared queue), unsupported arguments refused
+name means the channel's last declared queue), redeclare with other
+properties (406), exclusive queues (405 for other connections), unsupported
+arguments refused
 instead of ignored, auto_delete queues deleted when their last consumer
 goes, the message size limit enforced at the content header (a message just
 under it is stored and read back whole), and a connection error that
@@ -38,6 +40,41 @@ check(ch.queue_declare("", passive=True).method.message_count == 1, "passive cur
 ch.queue_purge("")
 channel_error(lambda c: c.basic_get(""), 404, "no current queue on a fresh channel")
 ch.exchange_delete(x)
+
+# a redeclare must match durable / auto_delete / exclusive: 406
+rq = name("conf-redeclare")
+ch.queue_declare(rq, durable=True)
+ch.queue_declare(rq, durable=True)
+channel_error(lambda c: c.queue_declare(rq, durable=False), 406, "redeclare non-durable")
+channel_error(lambda c: c.queue_declare(rq, durable=True, auto_delete=True), 406,
+              "redeclare auto-delete")
+ch.queue_delete(rq)
+
+# an exclusive queue belongs to its connection: 405 for every other one
+eq = name("conf-excl")
+ch.queue_declare(eq, exclusive=True)
+ch.basic_publish("", eq, b"mine")
+other = connect()
+
+
+def locked(fn, what):
+    c = other.channel()
+    try:
+        fn(c)
+    except pex.ChannelClosedByBroker as e:
+        check(e.reply_code == 405, "%s: %d %s" % (what, e.reply_code, e.reply_text))
+        return
+    check(False, "%s from another connection: allowed" % what)
+
+
+locked(lambda c: c.queue_declare(eq, exclusive=True), "declare")
+locked(lambda c: c.queue_declare(eq, passive=True), "passive declare")
+locked(lambda c: c.basic_get(eq), "basic.get")
+locked(lambda c: c.basic_consume(eq, lambda *a: None), "basic.consume")
+locked(lambda c: c.queue_purge(eq), "queue.purge")
+locked(lambda c: c.queue_bind(eq, "amq.direct", routing_key="k"), "queue.bind")
+check(ch.queue_declare(eq, passive=True).method.message_count == 1, "the owner lost it")
+other.close()
 
 # unsupported arguments are refused, never ignored
 for args in ({"x-message-ttl": 1000}, {"x-expires": 60000}, {"x-max-length": 10},
