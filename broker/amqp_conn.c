@@ -129,6 +129,14 @@ struct amqp_conn {
     int in_pump;
     int closed_notified;
     uint32_t commits_waiting; /* channels whose tx.commit-ok is owed */
+    /* The last basic.ack/nack confirm frame, if it is the last output and
+     * confirmed every publish up to its tag: a following confirm of the next
+     * lowest one rewrites it (multiple=1), as RabbitMQ's clients expect. */
+    int last_cf_valid;
+    size_t last_cf_off;
+    uint16_t last_cf_channel;
+    uint8_t last_cf_ack;
+    uint64_t last_cf_tag;
     /* time: feed/output only raise flags; tick turns them into times */
     int rx_seen, tx_seen, time_known, closing_time_known;
     uint64_t started_ns, last_rx_ns, last_tx_ns, closing_ns;
@@ -767,12 +775,7 @@ static void amqp__on_consume(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch,
     }
     if (amqp__current_queue(c, n, ch, &a->queue, m->id)) return;
     if (amqp__args_refused(c, n, a->arguments, "consumer", m->id)) return;
-    if (a->exclusive) {
-        amqp__ch_error(c, n, AMQP_REPLY_PRECONDITION_FAILED,
-                       "PRECONDITION_FAILED - exclusive consumers are not supported by this "
-                       "broker", m->id);
-        return;
-    }
+
     if (amqp__consumer_find(ch, a->consumer_tag)) {
         amqp__conn_error(c, AMQP_REPLY_NOT_ALLOWED, "attempt to reuse consumer tag", m->id);
         return;
@@ -945,8 +948,6 @@ static void amqp__on_exchange_declare(amqp_conn_t *c, uint16_t n, amqp_method_t 
         const char *refused = NULL;
         if (a->auto_delete) refused = "PRECONDITION_FAILED - auto-delete exchanges are not "
                                       "supported by this broker";
-        else if (a->internal) refused = "PRECONDITION_FAILED - internal exchanges are not "
-                                        "supported by this broker";
         if (refused) {
             amqp__ch_error(c, n, AMQP_REPLY_PRECONDITION_FAILED, refused, m->id);
             return;
@@ -1583,6 +1584,7 @@ void amqp_conn_output_consume(amqp_conn_t *c, size_t n) {
     if (n == 0) return;
     memmove(c->out, c->out + n, c->out_len - n);
     c->out_len -= n;
+    c->last_cf_valid = 0; /* sent frames cannot change any more */
     amqp__pump(c); /* below the high mark again: buffered input may go on */
 }
 
@@ -1826,8 +1828,24 @@ int amqp_conn_deliver(amqp_conn_t *c, uint16_t n, amqp_bytes_t consumer_tag,
     return 0;
 }
 
+#define AMQP__CONFIRM_FRAME_SIZE 21u /* header 7, class+method 4, tag 8, bits 1, end 1 */
+
+/* Send a confirm. covers_head: every publish up to `seq` is confirmed once
+ * this frame is read, so a later confirm of the next lowest publish may be
+ * merged into it. */
 static void amqp__send_confirm(amqp_conn_t *c, uint16_t n, uint64_t seq, int multiple,
-                               int ack) {
+                               int ack, int covers_head) {
+    /* Only the very next sequence number: then the merged frame cannot be
+     * read as covering a publish confirmed otherwise. */
+    if (covers_head && c->last_cf_valid && c->last_cf_channel == n &&
+        c->last_cf_ack == (ack ? 1 : 0) && seq == c->last_cf_tag + 1 &&
+        c->last_cf_off + AMQP__CONFIRM_FRAME_SIZE == c->out_len) {
+        uint8_t *f = c->out + c->last_cf_off;
+        c->last_cf_tag = seq;
+        for (int i = 0; i < 8; i++) f[11 + i] = (uint8_t)(seq >> (56 - 8 * i));
+        f[19] |= 1u; /* multiple */
+        return;
+    }
     amqp_method_t m = {0};
     if (ack) {
         m.id = AMQP_BASIC_ACK;
@@ -1839,7 +1857,14 @@ static void amqp__send_confirm(amqp_conn_t *c, uint16_t n, uint64_t seq, int mul
         m.u.basic_nack.multiple = multiple ? 1 : 0;
         m.u.basic_nack.requeue = 0;
     }
-    (void)amqp__send_method(c, n, &m);
+    const size_t off = c->out_len;
+    if (amqp__send_method(c, n, &m) != 0) return;
+    assert(c->out_len - off == AMQP__CONFIRM_FRAME_SIZE);
+    c->last_cf_valid = covers_head;
+    c->last_cf_off = off;
+    c->last_cf_channel = n;
+    c->last_cf_ack = ack ? 1 : 0;
+    c->last_cf_tag = seq;
 }
 
 int amqp_conn_confirm(amqp_conn_t *c, uint16_t n, uint64_t seq, int multiple, int ack) {
@@ -1869,15 +1894,19 @@ int amqp_conn_confirm(amqp_conn_t *c, uint16_t n, uint64_t seq, int multiple, in
         /* Every unconfirmed seq up to the last target, none confirmed in
          * between: one frame says it all. */
         uint64_t top = ch->cf[last - 1].seq;
+        const int head = first == ch->cf_head;
         for (size_t i = first; i < last; i++) ch->cf[i].sent = 1;
         ch->cf_live -= targets;
-        amqp__send_confirm(c, n, top, 1, ack);
+        amqp__send_confirm(c, n, top, 1, ack, head);
     } else {
         for (size_t i = first; i < last; i++) {
             if (ch->cf[i].sent || (!multiple && ch->cf[i].seq != seq)) continue;
+            /* the lowest unconfirmed one (only holes before it)? */
+            int head = 1;
+            for (size_t j = ch->cf_head; j < i && head; j++) head = ch->cf[j].sent;
             ch->cf[i].sent = 1;
             ch->cf_live--;
-            amqp__send_confirm(c, n, ch->cf[i].seq, 0, ack);
+            amqp__send_confirm(c, n, ch->cf[i].seq, 0, ack, head);
         }
     }
     while (ch->cf_head < ch->cf_end && ch->cf[ch->cf_head].sent) ch->cf_head++;

@@ -235,6 +235,8 @@ static uint16_t node__status_of(int rc) {
     case IO_ENOMEM: return WIRE_STATUS_RESOURCE_LIMIT;
     case SM_EEXISTS: return WIRE_STATUS_PRECONDITION_FAILED;
     case SM_ELOCKED: return WIRE_STATUS_RESOURCE_LOCKED;
+    case SM_EINUSE: return WIRE_STATUS_ACCESS_REFUSED;
+    case SM_EACCESS: return WIRE_STATUS_ACCESS_REFUSED;
     default: return WIRE_STATUS_INVALID;
     }
 }
@@ -829,7 +831,9 @@ static void node__on_state_request(broker_node_t *n, io_addr_t from, const wire_
         cmd.type = SM_CMD_DECLARE_EXCHANGE;
         cmd.exchange.ptr = (const char *)m->declare_exchange.name.ptr;
         cmd.exchange.len = m->declare_exchange.name.len;
-        cmd.exchange_type = m->declare_exchange.kind;
+        cmd.exchange_type = (uint8_t)(m->declare_exchange.kind |
+                                      (m->declare_exchange.internal
+                                           ? BROKER_EXCHANGE_INTERNAL_FLAG : 0u));
         break;
     case WIRE_MSG_BIND: node__bind_cmd(SM_CMD_BIND, &m->bind, &cmd); break;
     case WIRE_MSG_UNBIND: node__bind_cmd(SM_CMD_UNBIND, &m->unbind, &cmd); break;
@@ -968,12 +972,13 @@ static void node__on_client(broker_node_t *n, io_addr_t from, const wire_msg_t *
         }
         node_client_t *c = node__client(n, from, true);
         uint64_t sid = c && c->session_id ? c->session_id : node__session(n, from, 0);
-        int rc = sid ? broker_sessions_consume(&n->sessions, &n->sm, sid,
-                                               (const char *)m->consume.consumer_tag.ptr,
-                                               m->consume.consumer_tag.len,
-                                               (const char *)m->consume.queue.ptr,
-                                               m->consume.queue.len, m->consume.prefetch,
-                                               m->consume.ack_mode == WIRE_ACK_AUTO)
+        int rc = sid ? broker_sessions_consume_ex(&n->sessions, &n->sm, sid,
+                                                  (const char *)m->consume.consumer_tag.ptr,
+                                                  m->consume.consumer_tag.len,
+                                                  (const char *)m->consume.queue.ptr,
+                                                  m->consume.queue.len, m->consume.prefetch,
+                                                  m->consume.ack_mode == WIRE_ACK_AUTO,
+                                                  m->consume.exclusive)
                      : SM_ELIMIT;
         /* count = the session epoch, for the client's heartbeats. */
         node__reply(n, from, request_id, node__status_of(rc),

@@ -34,6 +34,7 @@ typedef struct broker_sessions__track {
     sessions__pending_t *pending; /* sorted by message_id */
     uint32_t pending_count, pending_capacity;
     uint32_t consumers; /* attached consumers */
+    uint8_t exclusive;  /* its one consumer is exclusive (AMQP basic.consume) */
     uint32_t unsettled; /* pending entries not DELIVERED: what gc may drop */
     /* SM index gc last ran at: only applying a command (the SETTLE or RETURN
      * a resolve proposed, a purge, ...) can make an entry droppable. */
@@ -54,6 +55,7 @@ typedef struct broker_sessions__consumer {
     uint32_t unacked;
     uint32_t round; /* auto-ack: deliveries in this dispatch call */
     uint8_t auto_ack;
+    uint8_t exclusive;
     uint16_t tag_len;
     char tag[SM_NAME_MAX + 1];
 } sessions__consumer_t;
@@ -329,6 +331,28 @@ int broker_sessions_consume(broker_sessions_t *s, const broker_sm_t *sm,
     return 0;
 }
 
+int broker_sessions_consume_ex(broker_sessions_t *s, const broker_sm_t *sm, uint64_t id,
+                               const char *tag, size_t tag_len, const char *queue,
+                               size_t queue_len, uint32_t prefetch, int auto_ack,
+                               int exclusive) {
+    assert(s != NULL && sm != NULL);
+    int found;
+    uint32_t pos = queue_len <= SM_NAME_MAX ? sessions__track_pos(s, queue, queue_len, &found) : 0;
+    if (queue_len <= SM_NAME_MAX && found) {
+        const sessions__track_t *t = s->tracks[pos];
+        if (t->exclusive || (exclusive && t->consumers > 0))
+            return SM_EINUSE;
+    }
+    int rc = broker_sessions_consume(s, sm, id, tag, tag_len, queue, queue_len, prefetch,
+                                     auto_ack);
+    if (rc != 0 || !exclusive)
+        return rc;
+    sessions__consumer_t *c = &s->consumers[s->consumer_count - 1]; /* just added */
+    c->exclusive = 1;
+    c->track->exclusive = 1;
+    return 0;
+}
+
 static void sessions__consumer_remove(broker_sessions_t *s, uint32_t i) {
     assert(i < s->consumer_count);
     sessions__consumer_t *c = &s->consumers[i];
@@ -336,6 +360,7 @@ static void sessions__consumer_remove(broker_sessions_t *s, uint32_t i) {
     assert(ss != NULL && ss->consumers > 0 && c->track->consumers > 0);
     ss->consumers--;
     c->track->consumers--;
+    if (c->exclusive) c->track->exclusive = 0;
     memmove(&s->consumers[i], &s->consumers[i + 1],
             (s->consumer_count - i - 1) * sizeof *s->consumers);
     s->consumer_count--;

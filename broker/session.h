@@ -129,6 +129,14 @@ int broker_sessions_consume(broker_sessions_t *s, const broker_sm_t *sm,
                             const char *queue, size_t queue_len,
                             uint32_t prefetch, int auto_ack);
 
+/* broker_sessions_consume with AMQP's exclusive consumers: SM_EINUSE when
+ * the queue has an exclusive consumer, or has any consumer and `exclusive`
+ * is asked. (basic.get is not affected.) */
+int broker_sessions_consume_ex(broker_sessions_t *s, const broker_sm_t *sm, uint64_t id,
+                               const char *tag, size_t tag_len, const char *queue,
+                               size_t queue_len, uint32_t prefetch, int auto_ack,
+                               int exclusive);
+
 /* Detach consumer `tag`. Its unacked deliveries stay with the session (AMQP
  * basic.cancel). Error: SM_ENOTFOUND. */
 int broker_sessions_cancel(broker_sessions_t *s, uint64_t id, const char *tag,

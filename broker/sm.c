@@ -18,7 +18,8 @@
 #include <string.h>
 
 #define SM__SNAPSHOT_MAGIC 0x4D53434Cu /* "LCSM" little endian */
-#define SM__SNAPSHOT_VERSION 4u /* 3: exchange bindings; 4: queue props, owner */
+#define SM__SNAPSHOT_VERSION 4u /* 3: exchange bindings; 4: queue props, owner,
+                                    internal exchanges */
 #define SM__FNV_OFFSET 0xcbf29ce484222325ull
 #define SM__FNV_PRIME 0x100000001b3ull
 
@@ -166,7 +167,7 @@ static int sm__cmd_valid(const broker_sm_cmd_t *c) {
         !sm__name_ok(c->dlq.ptr, c->dlq.len))
         return 0;
     if (c->type == SM_CMD_DECLARE_EXCHANGE &&
-        !broker_exchange_type_valid(c->exchange_type))
+        !broker_exchange_type_valid(c->exchange_type & ~BROKER_EXCHANGE_INTERNAL_FLAG))
         return 0;
     if ((c->type == SM_CMD_DECLARE_QUEUE || c->type == SM_CMD_DECLARE_QUEUE_EX) &&
         c->max_messages > SM_QUEUE_MESSAGES_MAX)
@@ -652,8 +653,12 @@ static int sm__declare_exchange(broker_sm_t *sm, const broker_sm_cmd_t *c) {
     int found;
     uint32_t pos =
         sm__exchange_pos(sm, c->exchange.ptr, c->exchange.len, &found);
+    const uint8_t type = (uint8_t)(c->exchange_type & ~BROKER_EXCHANGE_INTERNAL_FLAG);
+    const uint8_t internal = (c->exchange_type & BROKER_EXCHANGE_INTERNAL_FLAG) ? 1 : 0;
     if (found)
-        return sm->exchanges[pos].type == c->exchange_type ? 0 : SM_EMISMATCH;
+        return sm->exchanges[pos].type == type && sm->exchanges[pos].internal == internal
+                   ? 0
+                   : SM_EMISMATCH;
     if (sm->exchange_count >= SM_EXCHANGES_MAX)
         return SM_ELIMIT;
     if (broker_table_grow((void **)&sm->exchanges, &sm->exchange_capacity,
@@ -664,7 +669,8 @@ static int sm__declare_exchange(broker_sm_t *sm, const broker_sm_cmd_t *c) {
             (sm->exchange_count - pos) * sizeof *sm->exchanges);
     broker_exchange_t *e = &sm->exchanges[pos];
     memset(e, 0, sizeof *e);
-    e->type = c->exchange_type;
+    e->type = type;
+    e->internal = internal;
     e->name_len = (uint16_t)c->exchange.len;
     memcpy(e->name, c->exchange.ptr, c->exchange.len);
     sm->exchange_count++;
@@ -918,6 +924,8 @@ static int sm__publish(broker_sm_t *sm, uint64_t index,
         ex = broker_sm_exchange(sm, c->exchange.ptr, c->exchange.len);
         if (ex == NULL)
             return SM_ENOTFOUND;
+        if (ex->internal)
+            return SM_EACCESS; /* only through an exchange binding */
     }
     int dedup = sm->config.dedup && c->producer_id != 0;
     uint32_t pos;
@@ -1243,6 +1251,7 @@ static void sm__walk(const broker_sm_t *sm, sm__sink_t *s) {
     for (uint32_t i = 0; i < sm->exchange_count; i++) {
         sm__put_str(s, sm->exchanges[i].name, sm->exchanges[i].name_len);
         sm__put_u8(s, sm->exchanges[i].type);
+        sm__put_u8(s, sm->exchanges[i].internal); /* since version 4 */
     }
     sm__put_u32(s, sm->queue_count);
     for (uint32_t i = 0; i < sm->queue_count; i++)
@@ -1319,7 +1328,7 @@ static int sm__restore_dedup(broker_sm_t *t, sm__rd_t *r) {
     return 0;
 }
 
-static int sm__restore_exchanges(broker_sm_t *t, sm__rd_t *r) {
+static int sm__restore_exchanges(broker_sm_t *t, sm__rd_t *r, uint32_t version) {
     uint32_t n = sm__get_u32(r);
     if (r->bad || n > SM_EXCHANGES_MAX)
         return SM_EMALFORMED;
@@ -1329,7 +1338,8 @@ static int sm__restore_exchanges(broker_sm_t *t, sm__rd_t *r) {
     for (uint32_t i = 0; i < n; i++) {
         broker_sm_str_t name = sm__get_str(r);
         uint8_t type = sm__get_u8(r);
-        if (r->bad || name.len == 0 || !broker_exchange_type_valid(type))
+        uint8_t internal = version >= 4u ? sm__get_u8(r) : 0;
+        if (r->bad || name.len == 0 || !broker_exchange_type_valid(type) || internal > 1)
             return SM_EMALFORMED;
         if (i > 0) {
             const broker_exchange_t *p = &t->exchanges[i - 1];
@@ -1339,6 +1349,7 @@ static int sm__restore_exchanges(broker_sm_t *t, sm__rd_t *r) {
         broker_exchange_t *e = &t->exchanges[t->exchange_count++];
         memset(e, 0, sizeof *e);
         e->type = type;
+        e->internal = internal;
         e->name_len = (uint16_t)name.len;
         memcpy(e->name, name.ptr, name.len);
     }
@@ -1498,7 +1509,7 @@ static int sm__restore_body(broker_sm_t *t, sm__rd_t *r) {
         return SM_EMALFORMED;
     int rc = sm__restore_dedup(t, r);
     if (rc == 0)
-        rc = sm__restore_exchanges(t, r);
+        rc = sm__restore_exchanges(t, r, version);
     if (rc == 0)
         rc = sm__restore_queues(t, r, version);
     if (rc == 0)

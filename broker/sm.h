@@ -58,6 +58,8 @@ enum {
     SM_EEXISTS = -105,    /* (sessions) consumer tag / session id in use */
     SM_ENOSPACE = -106,   /* caller's output buffer too small */
     SM_ELOCKED = -107,    /* exclusive queue of another owner (AMQP 405) */
+    SM_EINUSE = -108,     /* (sessions) queue has an exclusive consumer (AMQP 403) */
+    SM_EACCESS = -109,    /* publish to an internal exchange (AMQP 403) */
 };
 
 /* Outcomes of a command that applied (result.status >= 0). */
@@ -98,7 +100,7 @@ typedef struct broker_sm_cmd {
     uint8_t type; /* broker_sm_cmd_type_t */
     broker_sm_str_t queue, exchange, key, dlq;
     broker_sm_str_t destination; /* BIND/UNBIND_EXCHANGE: the bound exchange */
-    uint8_t exchange_type;   /* broker_exchange_type_t */
+    uint8_t exchange_type;   /* broker_exchange_type_t, | BROKER_EXCHANGE_INTERNAL_FLAG */
     uint8_t persistent;      /* 0 or 1 */
     uint32_t delivery_limit; /* 0 = unlimited */
     uint32_t max_messages;   /* 0 = SM_QUEUE_MESSAGES_MAX */

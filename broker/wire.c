@@ -267,6 +267,7 @@ static void wire__declare_exchange(wire__codec_t *c, wire_declare_exchange_t *m)
     wire__enum8(c, &m->kind, WIRE_EXCHANGE_DIRECT, WIRE_EXCHANGE_TOPIC);
     wire__flag(c, &m->durable);
     wire__flag(c, &m->passive);
+    wire__flag(c, &m->internal);
 }
 
 static void wire__delete_exchange(wire__codec_t *c, wire_delete_exchange_t *m) {
@@ -319,6 +320,7 @@ static void wire__consume(wire__codec_t *c, wire_consume_t *m) {
     wire__u32(c, &m->prefetch);
     wire__enum8(c, &m->ack_mode, WIRE_ACK_MANUAL, WIRE_ACK_AUTO);
     WIRE__NAME(c, &m->consumer_tag);
+    wire__flag(c, &m->exclusive);
 }
 
 static void wire__cancel(wire__codec_t *c, wire_cancel_t *m) {
@@ -616,7 +618,8 @@ static int wire__request_eq(const wire_msg_t *a, const wire_msg_t *b) {
     case WIRE_MSG_DECLARE_EXCHANGE: {
         const wire_declare_exchange_t *x = &a->declare_exchange, *y = &b->declare_exchange;
         return x->request_id == y->request_id && wire__bytes_eq(x->name, y->name) &&
-               x->kind == y->kind && x->durable == y->durable && x->passive == y->passive;
+               x->kind == y->kind && x->durable == y->durable && x->passive == y->passive &&
+               x->internal == y->internal;
     }
     case WIRE_MSG_DELETE_EXCHANGE:
         return a->delete_exchange.request_id == b->delete_exchange.request_id &&
@@ -656,7 +659,7 @@ static int wire__request_eq(const wire_msg_t *a, const wire_msg_t *b) {
         const wire_consume_t *x = &a->consume, *y = &b->consume;
         return x->request_id == y->request_id && wire__bytes_eq(x->queue, y->queue) &&
                x->prefetch == y->prefetch && x->ack_mode == y->ack_mode &&
-               wire__bytes_eq(x->consumer_tag, y->consumer_tag);
+               wire__bytes_eq(x->consumer_tag, y->consumer_tag) && x->exclusive == y->exclusive;
     }
     case WIRE_MSG_CANCEL:
         return a->cancel.request_id == b->cancel.request_id &&

@@ -281,6 +281,7 @@ typedef struct wire_declare_exchange {
     uint8_t durable;   /* flag */
     uint8_t passive;   /* flag: only check that it exists with this kind
                           (REPLY NOT_FOUND / PRECONDITION_FAILED) */
+    uint8_t internal;  /* flag: publishes only through exchange bindings */
 } wire_declare_exchange_t;
 
 /* exchange.delete: REPLY OK, NOT_FOUND, or PRECONDITION_FAILED when
@@ -317,6 +318,8 @@ typedef struct wire_consume {
     uint32_t prefetch;         /* unacked deliveries in flight, 0 = unlimited */
     uint8_t ack_mode;          /* wire_ack_mode_t */
     wire_bytes_t consumer_tag; /* client-chosen, <= WIRE_NAME_SIZE_MAX */
+    uint8_t exclusive;         /* flag: the queue's only consumer (else
+                                  ACCESS_REFUSED) */
 } wire_consume_t;
 
 /* Client -> node: basic.cancel (REPLY). Node -> client (request_id 0):

@@ -60,7 +60,7 @@ typedef struct fe_req {
 } fe_req_t;
 
 typedef struct fe_consumer {
-    uint8_t used, active, no_ack;
+    uint8_t used, active, no_ack, exclusive;
     uint16_t channel;
     uint32_t prefetch;
     uint8_t tag_len, queue_len;
@@ -507,6 +507,7 @@ static void fe__consume_msg(const fe_consumer_t *k, wire_msg_t *m) {
     m->consume.consumer_tag = (wire_bytes_t){(const uint8_t *)k->tag, k->tag_len};
     m->consume.prefetch = k->prefetch;
     m->consume.ack_mode = k->no_ack ? WIRE_ACK_AUTO : WIRE_ACK_MANUAL;
+    m->consume.exclusive = k->exclusive;
 }
 
 /* A new session: heartbeat first (so the node opens the session we will
@@ -804,6 +805,10 @@ static int fe__on_frame(fe_conn_t *c, const wire_msg_t *m) {
         }
         if (r->amqp_req > 0) (void)amqp_conn_confirm(c->conn, r->channel, r->amqp_req, 0, 0);
         if (m->nack_publish.reason == WIRE_STATUS_NOT_FOUND) fe__no_exchange(c, r);
+        if (m->nack_publish.reason == WIRE_STATUS_ACCESS_REFUSED)
+            (void)amqp_conn_channel_error(c->conn, r->channel, 403,
+                                          "ACCESS_REFUSED - cannot publish to an internal "
+                                          "exchange", AMQP_BASIC_PUBLISH);
         c->fe->stats.nacks++;
         fe__req_done(c, r);
         return 0;
@@ -915,6 +920,7 @@ static int fe__exchange_declare(void *ctx, const amqp_op_t *op, const amqp_excha
     m.declare_exchange.kind = kind ? kind : WIRE_EXCHANGE_DIRECT; /* passive: unused */
     m.declare_exchange.durable = a->durable;
     m.declare_exchange.passive = a->passive ? 1 : 0;
+    m.declare_exchange.internal = a->internal ? 1 : 0;
     return fe__req_issue(c, &m, &m.declare_exchange.request_id, FE_REQ_OP, op->channel, op->req);
 }
 
@@ -1106,7 +1112,8 @@ static int fe__basic_consume(void *ctx, const amqp_op_t *op, const amqp_basic_co
         (void)amqp_conn_op_fail(c->conn, op->req, 506, "RESOURCE_ERROR - too many consumers");
         return 0;
     }
-    *k = (fe_consumer_t){.used = 1, .no_ack = a->no_ack, .channel = op->channel,
+    *k = (fe_consumer_t){.used = 1, .no_ack = a->no_ack, .exclusive = a->exclusive ? 1 : 0,
+                         .channel = op->channel,
                          .prefetch = c->prefetch[op->channel],
                          .tag_len = (uint8_t)a->consumer_tag.len,
                          .queue_len = (uint8_t)a->queue.len};

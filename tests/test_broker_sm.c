@@ -926,6 +926,21 @@ static void test_exchange_to_exchange(void **state) {
     assert_int_equal(t_xbind(&t, SM_CMD_UNBIND_EXCHANGE, "dst", "src", "a.x"), 0);
     assert_int_equal(t_xbind(&t, SM_CMD_UNBIND_EXCHANGE, "dst", "src", "a.x"), 0); /* idem */
     assert_int_equal(t.sm.xbinding_count, 0);
+    /* an internal exchange: reachable through a binding, not directly */
+    assert_int_equal(t_exchange(&t, "int", BROKER_EXCHANGE_FANOUT | BROKER_EXCHANGE_INTERNAL_FLAG),
+                     0);
+    assert_int_equal(t_exchange(&t, "int", BROKER_EXCHANGE_FANOUT), SM_EMISMATCH);
+    assert_int_equal(t_bind(&t, "int", "qb", ""), 0);
+    assert_int_equal(t_xbind(&t, SM_CMD_BIND_EXCHANGE, "src", "int", "#"), 0);
+    uint32_t before = t_count(&t, "qb");
+    r = t_publish(&t, "src", "z", "via", 0, 0);
+    assert_int_equal(t_count(&t, "qb"), before + 1);
+    broker_sm_cmd_t pub = c_base(SM_CMD_PUBLISH);
+    pub.exchange = broker_sm_str("int");
+    pub.key = broker_sm_str("z");
+    assert_int_equal(t_apply(&t, &pub, &r), SM_EACCESS);
+    assert_int_equal(t_count(&t, "qb"), before + 1);
+    assert_true(broker_sm_check(&t.sm));
     t_close(&t);
 }
 

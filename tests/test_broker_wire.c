@@ -129,7 +129,7 @@ static void fill_request(sample_t *s, int v) {
     case WIRE_MSG_DECLARE_EXCHANGE:
         m->declare_exchange = (wire_declare_exchange_t){
             v64(v, 2), pick(v, 4, N, 3),
-            v == V_MAX ? WIRE_EXCHANGE_TOPIC : WIRE_EXCHANGE_DIRECT, vflag(v), vflag(v)};
+            v == V_MAX ? WIRE_EXCHANGE_TOPIC : WIRE_EXCHANGE_DIRECT, vflag(v), vflag(v), vflag(v)};
         break;
     case WIRE_MSG_EXCHANGE_BIND:
     case WIRE_MSG_EXCHANGE_UNBIND:
@@ -166,7 +166,7 @@ static void fill_request(sample_t *s, int v) {
     case WIRE_MSG_CONSUME:
         m->consume = (wire_consume_t){v64(v, 5), pick(v, 5, N, 1), v32(v, 10),
                                       v == V_MAX ? WIRE_ACK_AUTO : WIRE_ACK_MANUAL,
-                                      pick(v, 8, N, 2)};
+                                      pick(v, 8, N, 2), vflag(v)};
         break;
     case WIRE_MSG_CANCEL:
         m->cancel = (wire_cancel_t){v64(v, 6), pick(v, 8, N, 2)};
@@ -584,7 +584,7 @@ static void test_oversized_fields_decode(void **state) {
     for (uint32_t len = WIRE_NAME_SIZE_MAX; len <= WIRE_NAME_SIZE_MAX + 1; len++) {
         tb_start(&t, WIRE_MSG_DECLARE_EXCHANGE);
         tb_le(&t, 1, 8), tb_str(&t, len, 'x'), tb_le(&t, WIRE_EXCHANGE_FANOUT, 1), tb_le(&t, 0, 1);
-        tb_le(&t, 0, 1); /* passive */
+        tb_le(&t, 0, 1), tb_le(&t, 0, 1); /* passive, internal */
         assert_int_equal(tb_decode(&t), len == WIRE_NAME_SIZE_MAX ? 0 : WIRE_EOVERSIZE);
     }
     /* ERROR detail just over its limit. */
@@ -766,8 +766,10 @@ static int flags_ok(const wire_msg_t *m) {
     case WIRE_MSG_DECLARE_QUEUE: f[0] = &m->declare_queue.durable; break;
     case WIRE_MSG_DECLARE_EXCHANGE:
         f[0] = &m->declare_exchange.durable, f[1] = &m->declare_exchange.passive;
+        f[2] = &m->declare_exchange.internal;
         break;
     case WIRE_MSG_DELETE_EXCHANGE: f[0] = &m->delete_exchange.if_unused; break;
+    case WIRE_MSG_CONSUME: f[0] = &m->consume.exclusive; break;
     case WIRE_MSG_PUBLISH: f[0] = &m->publish.persistent; break;
     case WIRE_MSG_ACK: f[0] = &m->ack.multiple; break;
     case WIRE_MSG_NACK: f[0] = &m->nack.multiple, f[1] = &m->nack.requeue; break;
