@@ -2,9 +2,11 @@
 and without requeue and `multiple`; message_count counts ready messages only
 (delivered-but-unacked ones are not ready) and sees a requeue at once;
 unacked deliveries are back after channel.close and after basic.cancel plus
-close; consumer_count; a consumer whose queue is deleted gets basic.cancel
+close; consumer_count; exclusive consumers; a consumer whose queue is deleted gets basic.cancel
 from the broker (consumer_cancel_notify)."""
 import time
+
+import pika.exceptions as pex
 
 from common import check, connect, name, ok
 
@@ -78,6 +80,30 @@ c3.basic_ack(got[0].delivery_tag)
 c3.close()
 check(count() == 1, "after ack of one and close: count %d, want 1" % count())
 ch.queue_purge(q)
+
+# exclusive consumers: alone on their queue
+xq = name("conf-xcons")
+ch.queue_declare(xq)
+c5 = conn.channel()
+c5.basic_consume(xq, lambda *a: None, exclusive=True)
+for what, kw in (("a second consumer", {}), ("a second exclusive one", {"exclusive": True})):
+    c6 = conn.channel()
+    try:
+        c6.basic_consume(xq, lambda *a: None, **kw)
+        check(False, "%s next to an exclusive consumer was accepted" % what)
+    except pex.ChannelClosedByBroker as e:
+        check(e.reply_code == 403, "%s: %d %s" % (what, e.reply_code, e.reply_text))
+c5.close()
+c6 = conn.channel()
+c6.basic_consume(xq, lambda *a: None)  # free again
+c7 = conn.channel()
+try:
+    c7.basic_consume(xq, lambda *a: None, exclusive=True)
+    check(False, "exclusive consumer next to another consumer was accepted")
+except pex.ChannelClosedByBroker as e:
+    check(e.reply_code == 403, "exclusive next to one: %d" % e.reply_code)
+c6.close()
+ch.queue_delete(xq)
 
 # queue deleted under a consumer: basic.cancel from the broker
 q2 = name("conf-ack-del")

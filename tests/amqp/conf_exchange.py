@@ -79,6 +79,21 @@ channel_error(lambda c: c.exchange_bind(destination=name("nope"), source=src), 4
 ch.exchange_delete(src)
 ch.exchange_delete(mid)
 ch.queue_delete(qx)
+# an internal exchange: only through an exchange binding
+ie, fe = name("conf-internal"), name("conf-front")
+ch.exchange_declare(ie, exchange_type="fanout", internal=True)
+ch.exchange_declare(fe, exchange_type="fanout")
+ch.exchange_bind(destination=ie, source=fe)
+qi = ch.queue_declare("", exclusive=True).method.queue
+ch.queue_bind(qi, ie)
+ch.basic_publish(fe, "", b"via front")
+check(ch.basic_get(qi, auto_ack=True)[2] == b"via front", "internal exchange not reached")
+channel_error(lambda c: c.confirm_delivery() or c.basic_publish(ie, "", b"direct"), 403,
+              "direct publish to an internal exchange")
+channel_error(lambda c: c.exchange_declare(ie, exchange_type="fanout"), 406,
+              "redeclare internal as non-internal")
+ch.exchange_delete(fe)
+ch.exchange_delete(ie)
 # unsupported types: refused on the channel, not by closing the connection
 channel_error(lambda c: c.exchange_declare(name("h"), exchange_type="headers"), 406,
               "headers exchange")
