@@ -961,6 +961,12 @@ static void amqp__on_qos_or_select(amqp_conn_t *c, uint16_t n, amqp__channel_t *
                                    const amqp_method_t *m) {
     int nowait = 0;
     uint32_t ok = AMQP_BASIC_QOS_OK;
+    if (m->id == AMQP_BASIC_QOS && m->u.basic_qos.prefetch_size != 0) {
+        /* A byte window is not implemented: refused as RabbitMQ does. */
+        amqp__conn_error(c, AMQP_REPLY_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - prefetch_size!=0",
+                         m->id);
+        return;
+    }
     if (m->id == AMQP_CONFIRM_SELECT) {
         if (ch->tx_mode) {
             amqp__ch_error(c, n, AMQP_REPLY_PRECONDITION_FAILED,

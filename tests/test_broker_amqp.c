@@ -1521,6 +1521,18 @@ static void test_amqplain_login(void **state) {
     tc_free(t);
 }
 
+static void test_qos_prefetch_size_refused(void **state) {
+    tc_t *t = tc_ready(0);
+    amqp_method_t m = {.id = AMQP_BASIC_QOS};
+    m.u.basic_qos.prefetch_count = 5;
+    feed_method(t, 1, &m);
+    expect_method(t, 1, AMQP_BASIC_QOS_OK, NULL);
+    m.u.basic_qos.prefetch_size = 4096;
+    feed_method(t, 1, &m);
+    expect_conn_close(t, AMQP_REPLY_NOT_IMPLEMENTED);
+    tc_free(t);
+}
+
 static void test_update_secret(void **state) {
     tc_t *t = tc_ready(0);
     amqp_method_t m = {.id = AMQP_CONNECTION_UPDATE_SECRET};
@@ -1870,6 +1882,7 @@ int main(void) {
         cmocka_unit_test(test_backend_errors),
         cmocka_unit_test(test_amqplain_login),
         cmocka_unit_test(test_update_secret),
+        cmocka_unit_test(test_qos_prefetch_size_refused),
         cmocka_unit_test(test_tx_commit_rollback),
         cmocka_unit_test(test_tx_refused_publish),
         cmocka_unit_test(test_current_queue),
