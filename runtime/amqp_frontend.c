@@ -63,9 +63,10 @@ typedef struct fe_consumer {
     uint8_t used, active, no_ack, exclusive;
     uint16_t channel;
     uint32_t prefetch;
-    uint8_t tag_len, queue_len;
-    char tag[WIRE_NAME_SIZE_MAX];
+    uint8_t tag_len, queue_len, wtag_len;
+    char tag[WIRE_NAME_SIZE_MAX];   /* the client's tag (unique per channel) */
     char queue[WIRE_NAME_SIZE_MAX];
+    char wtag[24];                  /* the tag on the wire (unique per connection) */
 } fe_consumer_t;
 
 typedef struct fe_conn fe_conn_t;
@@ -103,6 +104,7 @@ struct fe_conn {
     uint8_t hb_waiting;    /* a HEARTBEAT(0) is unanswered */
     uint64_t last_hb_ns, retry_at_ns, backoff_ns;
     uint64_t next_rid, head_rid;
+    uint64_t next_wtag; /* wire consumer tags: AMQP's are unique per channel only */
     uint32_t deferred; /* requests held behind earlier publishes */
     fe_req_t *reqs; /* FE_WINDOW slots, slot = rid % FE_WINDOW */
     fe_consumer_t consumers[FE_CONSUMERS_MAX];
@@ -504,7 +506,7 @@ static void fe__consume_msg(const fe_consumer_t *k, wire_msg_t *m) {
     memset(m, 0, sizeof *m);
     m->type = WIRE_MSG_CONSUME;
     m->consume.queue = (wire_bytes_t){(const uint8_t *)k->queue, k->queue_len};
-    m->consume.consumer_tag = (wire_bytes_t){(const uint8_t *)k->tag, k->tag_len};
+    m->consume.consumer_tag = (wire_bytes_t){(const uint8_t *)k->wtag, k->wtag_len};
     m->consume.prefetch = k->prefetch;
     m->consume.ack_mode = k->no_ack ? WIRE_ACK_AUTO : WIRE_ACK_MANUAL;
     m->consume.exclusive = k->exclusive;
@@ -621,10 +623,22 @@ static uint16_t fe__reply_code(uint16_t status) {
     }
 }
 
-static fe_consumer_t *fe__consumer(fe_conn_t *c, const uint8_t *tag, size_t len) {
+/* The consumer a node message names (by its wire tag). */
+static fe_consumer_t *fe__consumer(fe_conn_t *c, const uint8_t *wtag, size_t len) {
     for (uint32_t i = 0; i < FE_CONSUMERS_MAX; i++) {
         fe_consumer_t *k = &c->consumers[i];
-        if (k->used && k->tag_len == len && memcmp(k->tag, tag, len) == 0) return k;
+        if (k->used && k->wtag_len == len && memcmp(k->wtag, wtag, len) == 0) return k;
+    }
+    return NULL;
+}
+
+/* The consumer a client method names (by channel and its own tag). */
+static fe_consumer_t *fe__consumer_on(fe_conn_t *c, uint16_t channel, amqp_bytes_t tag) {
+    for (uint32_t i = 0; i < FE_CONSUMERS_MAX; i++) {
+        fe_consumer_t *k = &c->consumers[i];
+        if (k->used && k->channel == channel && k->tag_len == tag.len &&
+            (tag.len == 0 || memcmp(k->tag, tag.ptr, tag.len) == 0))
+            return k;
     }
     return NULL;
 }
@@ -679,7 +693,8 @@ static int fe__on_deliver(fe_conn_t *c, const wire_deliver_t *d) {
     } else {
         fe_consumer_t *k = fe__consumer(c, d->consumer_tag.ptr, d->consumer_tag.len);
         rc = k == NULL ? IO_ENOENT
-                       : amqp_conn_deliver(c->conn, k->channel, fe__b(d->consumer_tag), ref,
+                       : amqp_conn_deliver(c->conn, k->channel,
+                                           (amqp_bytes_t){(const uint8_t *)k->tag, k->tag_len}, ref,
                                            d->redelivered, fe__b(d->exchange),
                                            fe__b(d->routing_key), &props, fe__b(d->body), NULL);
         if (rc == IO_ENOMEM) return 1;
@@ -776,7 +791,8 @@ static void fe__no_exchange(fe_conn_t *c, const fe_req_t *r) {
 static void fe__on_node_cancel(fe_conn_t *c, const wire_cancel_t *cn) {
     fe_consumer_t *k = fe__consumer(c, cn->consumer_tag.ptr, cn->consumer_tag.len);
     if (k == NULL) return;
-    (void)amqp_conn_cancel_consumer(c->conn, k->channel, fe__b(cn->consumer_tag));
+    (void)amqp_conn_cancel_consumer(c->conn, k->channel,
+                                    (amqp_bytes_t){(const uint8_t *)k->tag, k->tag_len});
     memset(k, 0, sizeof *k);
 }
 
@@ -1101,7 +1117,7 @@ static int fe__basic_consume(void *ctx, const amqp_op_t *op, const amqp_basic_co
     fe_conn_t *c = fe__of(ctx, op->conn);
     if (a->queue.len > WIRE_NAME_SIZE_MAX || a->consumer_tag.len > WIRE_NAME_SIZE_MAX)
         return IO_EINVAL;
-    if (fe__consumer(c, a->consumer_tag.ptr, a->consumer_tag.len) != NULL) {
+    if (fe__consumer_on(c, op->channel, a->consumer_tag) != NULL) {
         (void)amqp_conn_op_fail(c->conn, op->req, 530, "NOT_ALLOWED - consumer tag in use");
         return 0;
     }
@@ -1119,6 +1135,8 @@ static int fe__basic_consume(void *ctx, const amqp_op_t *op, const amqp_basic_co
                          .queue_len = (uint8_t)a->queue.len};
     memcpy(k->tag, a->consumer_tag.ptr, a->consumer_tag.len);
     memcpy(k->queue, a->queue.ptr, a->queue.len);
+    k->wtag_len = (uint8_t)snprintf(k->wtag, sizeof k->wtag, "fe.%llu",
+                                    (unsigned long long)++c->next_wtag);
     const int ad = fe__autodel_find(c, a->queue);
     if (ad >= 0) c->autodel_used[ad] = 1;
     wire_msg_t m;
@@ -1160,7 +1178,7 @@ static int fe__cancel_wire(fe_conn_t *c, fe_consumer_t *k, const amqp_op_t *op) 
     wire_msg_t m;
     memset(&m, 0, sizeof m);
     m.type = WIRE_MSG_CANCEL;
-    m.cancel.consumer_tag = (wire_bytes_t){(const uint8_t *)k->tag, k->tag_len};
+    m.cancel.consumer_tag = (wire_bytes_t){(const uint8_t *)k->wtag, k->wtag_len};
     int rc = 0;
     if (op != NULL) rc = fe__req_issue(c, &m, &m.cancel.request_id, FE_REQ_CANCEL, op->channel, op->req);
     else fe__link_send_msg(c, &m);
@@ -1174,8 +1192,8 @@ static int fe__cancel_wire(fe_conn_t *c, fe_consumer_t *k, const amqp_op_t *op) 
 
 static int fe__basic_cancel(void *ctx, const amqp_op_t *op, const amqp_basic_cancel_t *a) {
     fe_conn_t *c = fe__of(ctx, op->conn);
-    fe_consumer_t *k = fe__consumer(c, a->consumer_tag.ptr, a->consumer_tag.len);
-    if (k == NULL || k->channel != op->channel) {
+    fe_consumer_t *k = fe__consumer_on(c, op->channel, a->consumer_tag);
+    if (k == NULL) {
         (void)amqp_conn_op_ok(c->conn, op->req);
         return 0;
     }

@@ -105,6 +105,26 @@ except pex.ChannelClosedByBroker as e:
 c6.close()
 ch.queue_delete(xq)
 
+# the same consumer tag on two channels of one connection (unique per channel)
+tq = name("conf-sametag")
+ch.queue_declare(tq)
+seen = {1: 0, 2: 0}
+ca, cb = conn.channel(), conn.channel()
+ca.basic_consume(tq, lambda c_, m, p, b: seen.__setitem__(1, seen[1] + 1), auto_ack=True,
+                 consumer_tag="same")
+cb.basic_consume(tq, lambda c_, m, p, b: seen.__setitem__(2, seen[2] + 1), auto_ack=True,
+                 consumer_tag="same")
+for i in range(10):
+    ch.basic_publish("", tq, b"t%d" % i)
+deadline = time.monotonic() + 10
+while seen[1] + seen[2] < 10 and time.monotonic() < deadline:
+    conn.process_data_events(time_limit=0.1)
+check(seen[1] + seen[2] == 10 and seen[1] > 0 and seen[2] > 0,
+      "same tag on two channels: %r" % seen)
+ca.basic_cancel("same")
+cb.basic_cancel("same")
+ch.queue_delete(tq)
+
 # queue deleted under a consumer: basic.cancel from the broker
 q2 = name("conf-ack-del")
 ch.queue_declare(q2)
