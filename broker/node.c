@@ -757,7 +757,7 @@ static void node__on_get(broker_node_t *n, io_addr_t from, const wire_get_t *g) 
     p->deadline_ns = io_now_ns(&n->io) + NODE_GET_PARK_NS;
     p->ack_mode = g->ack_mode;
     p->queue_len = (uint16_t)g->queue.len;
-    memcpy(p->queue, g->queue.ptr, g->queue.len);
+    if (g->queue.len) memcpy(p->queue, g->queue.ptr, g->queue.len);
 }
 
 /* Try the parked gets again (after applies, on ticks), oldest first. */

@@ -1561,8 +1561,8 @@ static void deliver_one(tc_t *t, uint16_t ch, const char *tag, uint64_t ref) {
     assert_int_equal(amqp_conn_deliver(t->conn, ch, amqp_cstr(tag), ref, 0, amqp_cstr(""),
                                        amqp_cstr("q"), NULL, amqp_cstr("x"), &dtag), 0);
     expect_method(t, ch, AMQP_BASIC_DELIVER, NULL);
-    uint8_t body[8];
-    read_content(t, ch, body, sizeof body, NULL, t->frame);
+    uint8_t body[8], props[4096];
+    read_content(t, ch, body, sizeof body, NULL, props);
 }
 
 static void consume_on(tc_t *t, uint16_t ch, const char *queue, const char *tag) {
@@ -1681,8 +1681,8 @@ static void test_current_queue(void **state) {
     m.id = AMQP_BASIC_GET;
     feed_method(t, 1, &m);
     expect_method(t, 1, AMQP_BASIC_GET_OK, NULL);
-    uint8_t body[16];
-    read_content(t, 1, body, sizeof body, NULL, t->frame);
+    uint8_t body[16], props[4096];
+    read_content(t, 1, body, sizeof body, NULL, props);
     assert_string_equal(t->fake.op_queue, "q1");
     t->fake.op_queue[0] = '\0';
     consume_on(t, 1, "", "c1");
