@@ -70,6 +70,7 @@ typedef struct amqp__channel {
     uint8_t tx_mode;       /* tx.select seen: publishes and acks wait for commit */
     uint8_t tx_committing; /* commit-ok waits for the committed publishes */
     uint8_t tx_failed;     /* a committed publish was refused by the broker */
+    uint8_t tx_sending;    /* tx.commit is handing its publishes over */
     uint8_t cur_queue_len; /* the "current queue": last one declared */
     uint8_t cur_queue[AMQP_SHORTSTR_SIZE_MAX];
     uint8_t content; /* AMQP__CONTENT_*: where a publish is in its frames */
@@ -1101,7 +1102,9 @@ static void amqp__on_settle(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch,
 
 /* commit-ok once every committed publish has its (internal) confirm. */
 static void amqp__tx_commit_check(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch) {
-    if (!ch->tx_committing || ch->cf_live > 0) return;
+    /* tx_sending: a backend that confirms from inside basic_publish must not
+     * get commit-ok out before the rest of the transaction went over. */
+    if (!ch->tx_committing || ch->tx_sending || ch->cf_live > 0) return;
     ch->tx_committing = 0;
     assert(c->commits_waiting > 0);
     c->commits_waiting--;
@@ -1132,6 +1135,7 @@ static void amqp__tx_commit(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch) {
     if (c->ch[n] != ch || ch->state != AMQP__CH_OPEN) return;
     ch->tx_committing = 1;
     c->commits_waiting++;
+    ch->tx_sending = 1;
     size_t pubs = ch->txp_count;
     for (size_t i = 0; i < pubs; i++) {
         amqp__txpub_t *t = &ch->txp[i];
@@ -1144,6 +1148,7 @@ static void amqp__tx_commit(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch) {
         t->header = t->body = NULL;
     }
     if (c->ch[n] != ch) return;
+    ch->tx_sending = 0;
     ch->txp_count = 0;
     ch->tx_bytes = 0;
     if (ch->state == AMQP__CH_OPEN) amqp__tx_commit_check(c, n, ch);

@@ -99,6 +99,7 @@ struct broker_node {
         char queue[SM_NAME_MAX];
     } parked[NODE_PARKED_GETS_MAX];
     uint32_t parked_count;
+    uint64_t orphans_checked; /* sm.queues_deleted at the last orphan check */
     uint64_t next_epoch;  /* session epochs handed out by this node */
     bool fresh_pending;   /* leader: its term's first entry not applied yet */
     bool snap_installed;  /* the snapshot being saved came from the leader */
@@ -380,6 +381,8 @@ static void node__deliver(broker_node_t *n, const broker_delivery_t *d) {
 /* AMQP consumer cancel notification: consumers whose queue was deleted are
  * detached and their clients told with a CANCEL (request id 0). */
 static void node__drop_orphans(broker_node_t *n) {
+    if (n->orphans_checked == n->sm.queues_deleted) return; /* nothing deleted */
+    n->orphans_checked = n->sm.queues_deleted;
     broker_session_dropped_t dropped[8];
     for (uint32_t round = 0; round < SESSIONS_MAX * SESSION_CONSUMERS_MAX / 8 + 1; round++) {
         const uint32_t k = broker_sessions_drop_orphans(&n->sessions, &n->sm, dropped, 8);

@@ -627,6 +627,7 @@ static int sm__delete_queue(broker_sm_t *sm, const broker_sm_cmd_t *c,
     res->messages = q->count;
     sm__unbind_where(sm, 1, q->name, q->name_len);
     broker_queue_free(q);
+    sm->queues_deleted++;
     memmove(&sm->queues[pos], &sm->queues[pos + 1],
             (sm->queue_count - pos - 1) * sizeof *sm->queues);
     sm->queue_count--;

@@ -145,6 +145,10 @@ typedef struct broker_sm {
     uint64_t published_total, duplicates_total;
     uint64_t dead_lettered_total, dropped_total;
     uint64_t body_bytes; /* all queues */
+    /* Queues deleted since init or restore: not replicated state (neither
+     * digested nor in snapshots), only a cue for the leader to look for
+     * consumers whose queue is gone. */
+    uint64_t queues_deleted;
     broker_queue_t **queues; /* sorted by name */
     uint32_t queue_count, queue_capacity;
     broker_exchange_t *exchanges; /* sorted by name */

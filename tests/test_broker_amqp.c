@@ -34,6 +34,7 @@ typedef struct fake {
     int ops;
     int get_empty;
     int publishes;
+    int confirm_sync;     /* confirm each sequenced publish from inside the call */
     uint64_t last_seq;
     uint8_t mandatory;
     char routing_key[256];
@@ -154,6 +155,9 @@ static int fake_basic_publish(void *ctx, amqp_conn_t *conn, uint16_t channel,
     assert_true(msg->props_raw.len <= sizeof f->props_raw);
     if (msg->props_raw.len) memcpy(f->props_raw, msg->props_raw.ptr, msg->props_raw.len);
     f->props_raw_len = msg->props_raw.len;
+    if (f->confirm_sync && seq) {
+        (void)amqp_conn_confirm(conn, channel, seq, 0, 1);
+    }
     return 0;
 }
 
@@ -1637,6 +1641,23 @@ static void test_tx_commit_rollback(void **state) {
     tc_free(t);
 }
 
+/* A backend that confirms from inside basic_publish: commit-ok still waits
+ * until the whole transaction was handed over. */
+static void test_tx_sync_backend(void **state) {
+    tc_t *t = tc_ready(0);
+    t->fake.confirm_sync = 1;
+    simple(t, 1, AMQP_TX_SELECT);
+    expect_method(t, 1, AMQP_TX_SELECT_OK, NULL);
+    for (int i = 0; i < 3; i++) publish(t, 1, "q", 0, NULL, (const uint8_t *)"abc", 3);
+    simple(t, 1, AMQP_TX_COMMIT);
+    assert_int_equal(t->fake.publishes, 3);
+    expect_method(t, 1, AMQP_TX_COMMIT_OK, NULL);
+    expect_no_output(t); /* exactly one commit-ok */
+    simple(t, 1, AMQP_TX_COMMIT); /* and the next commit works */
+    expect_method(t, 1, AMQP_TX_COMMIT_OK, NULL);
+    tc_free(t);
+}
+
 static void test_tx_refused_publish(void **state) {
     tc_t *t = tc_ready(0);
     simple(t, 1, AMQP_TX_SELECT);
@@ -1885,6 +1906,7 @@ int main(void) {
         cmocka_unit_test(test_qos_prefetch_size_refused),
         cmocka_unit_test(test_tx_commit_rollback),
         cmocka_unit_test(test_tx_refused_publish),
+        cmocka_unit_test(test_tx_sync_backend),
         cmocka_unit_test(test_current_queue),
         cmocka_unit_test(test_unsupported_arguments_refused),
         cmocka_unit_test(test_message_size_limit),
