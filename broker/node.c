@@ -793,6 +793,38 @@ static void node__bind_cmd(uint8_t type, const wire_bind_t *b, broker_sm_cmd_t *
     cmd->key.len = b->routing_key.len;
 }
 
+/* AMQP queue.purge removes ready messages only: the leader names the ones
+ * its sessions have out (protocol hook). Returns true when it answered or
+ * proposed; false to purge everything (nothing is out). */
+static bool node__purge_ready(broker_node_t *n, io_addr_t from, uint64_t request_id,
+                              broker_sm_cmd_t *cmd) {
+    const broker_queue_t *q = broker_sm_queue(&n->sm, cmd->queue.ptr, cmd->queue.len);
+    if (q == NULL || !n->sessions_live) return false;
+    const uint32_t busy = broker_sessions_queue_busy(&n->sessions, q, NULL, 0);
+    if (busy == 0) return false;
+    if (busy > SM_PURGE_KEEP_MAX) {
+        node__reply(n, from, request_id, WIRE_STATUS_RESOURCE_LIMIT, 0, "too many unacked");
+        return true;
+    }
+    uint64_t *ids = malloc(sizeof *ids * busy);
+    uint8_t *keep = malloc(8 * (size_t)busy);
+    if (ids == NULL || keep == NULL) {
+        free(ids);
+        free(keep);
+        node__reply(n, from, request_id, WIRE_STATUS_RESOURCE_LIMIT, 0, NULL);
+        return true;
+    }
+    (void)broker_sessions_queue_busy(&n->sessions, q, ids, busy);
+    for (uint32_t i = 0; i < busy; i++) node__put_u64(keep + 8 * (size_t)i, ids[i]);
+    cmd->type = SM_CMD_PURGE_READY;
+    cmd->keep = keep;
+    cmd->keep_count = busy;
+    node__propose_reply(n, from, request_id, cmd);
+    free(ids);
+    free(keep);
+    return true;
+}
+
 /* exchange.delete if_unused: does the exchange have bindings? */
 static bool node__exchange_used(const broker_node_t *n, broker_sm_str_t name) {
     for (uint32_t i = 0; i < n->sm.binding_count; i++) {
@@ -852,6 +884,7 @@ static void node__on_state_request(broker_node_t *n, io_addr_t from, const wire_
         cmd.type = SM_CMD_PURGE_QUEUE;
         cmd.queue.ptr = (const char *)m->purge_queue.queue.ptr;
         cmd.queue.len = m->purge_queue.queue.len;
+        if (node__purge_ready(n, from, request_id, &cmd)) return;
         break;
     case WIRE_MSG_DELETE_QUEUE: {
         cmd.type = SM_CMD_DELETE_QUEUE;

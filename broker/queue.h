@@ -107,6 +107,11 @@ static inline broker_message_t *broker_queue_at_mut(broker_queue_t *q, uint32_t 
  * the caller then owns (free out->data, or append it elsewhere). */
 void broker_queue_remove(broker_queue_t *q, uint32_t pos, broker_message_t *out);
 
+/* Drop every message but those whose ids are in keep[0..keep_count)
+ * (ascending), in one pass. Returns how many were dropped. */
+uint32_t broker_queue_purge_except(broker_queue_t *q, const uint64_t *keep,
+                                   uint32_t keep_count);
+
 /* Drop every message. Returns how many were dropped. */
 uint32_t broker_queue_purge(broker_queue_t *q);
 

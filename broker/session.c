@@ -830,6 +830,24 @@ void broker_sessions_queue_info(const broker_sessions_t *s, const broker_queue_t
     *ready = q->count - busy;
 }
 
+uint32_t broker_sessions_queue_busy(const broker_sessions_t *s, const broker_queue_t *q,
+                                    uint64_t *out, uint32_t cap) {
+    assert(s != NULL && q != NULL && (out != NULL || cap == 0));
+    int found;
+    uint32_t pos = sessions__track_pos(s, q->name, q->name_len, &found);
+    if (!found) return 0;
+    const sessions__track_t *t = s->tracks[pos];
+    uint32_t lo = 0, n = 0;
+    for (uint32_t i = 0; i < t->pending_count; i++) {
+        const sessions__pending_t *p = &t->pending[i];
+        if (sessions__find_from(q, p->message_id, &lo) < 0) continue;
+        if (p->state == SESSIONS__RETURNING) continue;
+        if (n < cap) out[n] = p->message_id; /* pending is sorted by id */
+        n++;
+    }
+    return n;
+}
+
 uint32_t broker_sessions_drop_orphans(broker_sessions_t *s, const broker_sm_t *sm,
                                       broker_session_dropped_t *out, uint32_t cap) {
     assert(s != NULL && sm != NULL && (out != NULL || cap == 0));

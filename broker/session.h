@@ -187,6 +187,12 @@ uint64_t broker_sessions_next_deadline_ns(const broker_sessions_t *s);
 void broker_sessions_queue_info(const broker_sessions_t *s, const broker_queue_t *q,
                                 uint32_t *ready, uint32_t *consumers);
 
+/* Ids (ascending) of the messages of `q` that are not ready: delivered and
+ * unacked, or being settled (what queue_info does not count). Writes at
+ * most `cap` into out[]; returns how many there are (may exceed cap). */
+uint32_t broker_sessions_queue_busy(const broker_sessions_t *s, const broker_queue_t *q,
+                                    uint64_t *out, uint32_t cap);
+
 /* A consumer dropped because its queue no longer exists. */
 typedef struct broker_session_dropped {
     uint64_t session_id;

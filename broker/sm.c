@@ -154,9 +154,27 @@ static int sm__str_eq(broker_sm_str_t s, const char *b, size_t blen) {
 /* ------------------------------------------------------------------------ */
 /* Command codec */
 
+static uint64_t sm__le64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+/* PURGE_READY ids: strictly ascending. */
+static int sm__keep_sorted(const uint8_t *keep, uint32_t n) {
+    for (uint32_t i = 1; i < n; i++)
+        if (sm__le64(keep + 8 * (size_t)(i - 1)) >= sm__le64(keep + 8 * (size_t)i))
+            return 0;
+    return 1;
+}
+
 static int sm__cmd_valid(const broker_sm_cmd_t *c) {
     assert(c != NULL);
-    if (c->type < SM_CMD_DECLARE_QUEUE || c->type > SM_CMD_DECLARE_QUEUE_EX)
+    if (c->type < SM_CMD_DECLARE_QUEUE || c->type > SM_CMD_PURGE_READY)
+        return 0;
+    if (c->type == SM_CMD_PURGE_READY &&
+        (c->keep_count > SM_PURGE_KEEP_MAX || (c->keep_count > 0 && c->keep == NULL) ||
+         !sm__keep_sorted(c->keep, c->keep_count)))
         return 0;
     if (c->type == SM_CMD_DECLARE_QUEUE_EX && (c->queue_props & ~BROKER_QUEUE_PROPS_ALL))
         return 0;
@@ -198,6 +216,11 @@ static void sm__cmd_walk(const broker_sm_cmd_t *c, sm__sink_t *s) {
     case SM_CMD_DELETE_QUEUE:
     case SM_CMD_PURGE_QUEUE:
         sm__put_str(s, c->queue.ptr, c->queue.len);
+        break;
+    case SM_CMD_PURGE_READY:
+        sm__put_str(s, c->queue.ptr, c->queue.len);
+        sm__put_u32(s, c->keep_count);
+        sm__put(s, c->keep, 8 * (size_t)c->keep_count);
         break;
     case SM_CMD_DECLARE_EXCHANGE:
         sm__put_str(s, c->exchange.ptr, c->exchange.len);
@@ -276,6 +299,15 @@ static void sm__decode_fields(sm__rd_t *r, broker_sm_cmd_t *c) {
     case SM_CMD_PURGE_QUEUE:
         c->queue = sm__get_str(r);
         break;
+    case SM_CMD_PURGE_READY:
+        c->queue = sm__get_str(r);
+        c->keep_count = sm__get_u32(r);
+        if (c->keep_count > SM_PURGE_KEEP_MAX) {
+            r->bad = 1;
+            break;
+        }
+        c->keep = sm__take(r, 8 * (size_t)c->keep_count);
+        break;
     case SM_CMD_DECLARE_EXCHANGE:
         c->exchange = sm__get_str(r);
         c->exchange_type = sm__get_u8(r);
@@ -325,7 +357,7 @@ int broker_sm_cmd_decode(const uint8_t *bytes, size_t len,
     sm__rd_t r = {bytes, len, 0, 0};
     cmd->type = sm__get_u8(&r);
     if (r.bad || cmd->type < SM_CMD_DECLARE_QUEUE ||
-        cmd->type > SM_CMD_DECLARE_QUEUE_EX)
+        cmd->type > SM_CMD_PURGE_READY)
         return SM_EMALFORMED;
     sm__decode_fields(&r, cmd);
     if (r.bad || r.pos != len || !sm__cmd_valid(cmd))
@@ -642,6 +674,26 @@ static int sm__purge_queue(broker_sm_t *sm, const broker_sm_cmd_t *c,
     assert(sm->body_bytes >= q->body_bytes);
     sm->body_bytes -= q->body_bytes;
     res->messages = broker_queue_purge(q);
+    return 0;
+}
+
+static int sm__purge_ready(broker_sm_t *sm, const broker_sm_cmd_t *c,
+                           broker_sm_result_t *res) {
+    broker_queue_t *q = sm__queue(sm, c->queue.ptr, c->queue.len);
+    if (q == NULL)
+        return SM_ENOTFOUND;
+    uint64_t small[64];
+    uint64_t *ids = c->keep_count <= 64 ? small : malloc(8 * (size_t)c->keep_count);
+    if (ids == NULL)
+        return IO_ENOMEM;
+    for (uint32_t i = 0; i < c->keep_count; i++)
+        ids[i] = sm__le64(c->keep + 8 * (size_t)i);
+    const uint64_t before = q->body_bytes;
+    res->messages = broker_queue_purge_except(q, ids, c->keep_count);
+    assert(sm->body_bytes >= before - q->body_bytes);
+    sm->body_bytes -= before - q->body_bytes;
+    if (ids != small)
+        free(ids);
     return 0;
 }
 
@@ -1072,6 +1124,7 @@ int broker_sm_apply_cmd(broker_sm_t *sm, uint64_t index,
         switch (c->type) {
         case SM_CMD_DECLARE_QUEUE:
         case SM_CMD_DECLARE_QUEUE_EX: rc = sm__declare_queue(sm, c, &res); break;
+        case SM_CMD_PURGE_READY: rc = sm__purge_ready(sm, c, &res); break;
         case SM_CMD_DELETE_QUEUE: rc = sm__delete_queue(sm, c, &res); break;
         case SM_CMD_PURGE_QUEUE: rc = sm__purge_queue(sm, c, &res); break;
         case SM_CMD_DECLARE_EXCHANGE: rc = sm__declare_exchange(sm, c); break;

@@ -34,6 +34,7 @@
 #define SM_EXCHANGES_MAX 256u             /* declared, excluding "" */
 #define SM_BINDINGS_MAX 4096u
 #define SM_XBINDINGS_MAX 1024u            /* exchange -> exchange bindings */
+#define SM_PURGE_KEEP_MAX 65536u          /* ids one PURGE_READY keeps */
 #define SM_QUEUE_MESSAGES_MAX BROKER_QUEUE_MESSAGES_MAX /* per queue */
 #define SM_MESSAGE_BODY_MAX BROKER_QUEUE_BODY_MAX       /* 1 MiB */
 #define SM_BODY_BYTES_MAX (256ull * 1024u * 1024u) /* all bodies, all queues */
@@ -87,6 +88,10 @@ typedef enum broker_sm_cmd_type {
     /* DECLARE_QUEUE plus queue_props and owner: a redeclare must match the
      * props (SM_EMISMATCH), an exclusive queue its owner (SM_ELOCKED). */
     SM_CMD_DECLARE_QUEUE_EX = 14,
+    /* PURGE_QUEUE of ready messages only (AMQP): queue, keep_count, then
+     * keep_count message ids (u64, ascending) the leader has out to
+     * consumers; those stay. */
+    SM_CMD_PURGE_READY = 15,
 } broker_sm_cmd_type_t;
 
 /* A borrowed byte string (not NUL-terminated). */
@@ -106,6 +111,8 @@ typedef struct broker_sm_cmd {
     uint32_t max_messages;   /* 0 = SM_QUEUE_MESSAGES_MAX */
     uint8_t queue_props;     /* DECLARE_QUEUE_EX: BROKER_QUEUE_PROP_* */
     uint64_t owner;          /* DECLARE_QUEUE_EX: exclusive owner, 0 = none */
+    const uint8_t *keep;     /* PURGE_READY: keep_count little-endian u64 ids */
+    uint32_t keep_count;
     uint64_t producer_id;    /* 0 = anonymous (never deduplicated) */
     uint64_t sequence;
     uint64_t message_id;

@@ -63,6 +63,18 @@ check(count() == 0, "two unacked on c2: count %d" % count())
 c2.close()
 check(count() == 2, "after channel.close: count %d, want 2" % count())
 
+# queue.purge removes ready messages only: unacked ones come back on close
+ch.queue_purge(q)
+fill(5)
+c8 = conn.channel()
+c8.basic_get(q)
+c8.basic_get(q)
+purged = ch.queue_purge(q).method.message_count
+check(purged == 3, "purge-ok count %d, want 3 (ready only)" % purged)
+check(count() == 0, "after purge: count %d" % count())
+c8.close()
+check(count() == 2, "unacked survived the purge: count %d, want 2" % count())
+
 # an ackable consumer, cancelled: its unacked stay unacked until acked/closed
 c3 = conn.channel()
 c3.basic_qos(prefetch_count=10)

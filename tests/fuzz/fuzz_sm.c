@@ -62,7 +62,7 @@ static void fuzz_structured(fuzz_t *f, const uint8_t *a) {
     static const uint8_t body[] = "payload";
     broker_sm_cmd_t c;
     memset(&c, 0, sizeof c);
-    c.type = (uint8_t)(a[0] % SM_CMD_DECLARE_QUEUE_EX + 1);
+    c.type = (uint8_t)(a[0] % SM_CMD_PURGE_READY + 1); /* PURGE_READY: keep none */
     c.queue = broker_sm_str(fuzz_names[a[1] % 6]);
     c.exchange = broker_sm_str(a[2] & 1 ? "" : fuzz_names[(a[2] >> 1) % 6]);
     c.key = broker_sm_str(fuzz_keys[a[3] % 6]);
