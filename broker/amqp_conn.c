@@ -46,9 +46,33 @@ typedef struct amqp__confirm {
     uint8_t sent;
 } amqp__confirm_t;
 
+/* A publish held by a transaction until tx.commit (owns header and body). */
+typedef struct amqp__txpub {
+    uint8_t mandatory, exchange_len, rk_len;
+    uint8_t exchange[AMQP_SHORTSTR_SIZE_MAX];
+    uint8_t rk[AMQP_SHORTSTR_SIZE_MAX];
+    uint8_t *header;
+    size_t header_len;
+    uint8_t *body;
+    size_t body_len;
+} amqp__txpub_t;
+
+/* An ack/nack/reject held by a transaction until tx.commit. */
+typedef struct amqp__txack {
+    uint64_t tag;
+    uint8_t multiple;
+    uint8_t how; /* enum amqp_settle */
+} amqp__txack_t;
+
 typedef struct amqp__channel {
     uint8_t state;
     uint8_t confirm_mode;
+    uint8_t tx_mode;       /* tx.select seen: publishes and acks wait for commit */
+    uint8_t tx_committing; /* commit-ok waits for the committed publishes */
+    uint8_t tx_failed;     /* a committed publish was refused by the broker */
+    uint8_t tx_sending;    /* tx.commit is handing its publishes over */
+    uint8_t cur_queue_len; /* the "current queue": last one declared */
+    uint8_t cur_queue[AMQP_SHORTSTR_SIZE_MAX];
     uint8_t content; /* AMQP__CONTENT_*: where a publish is in its frames */
     uint8_t mandatory;
     uint8_t exchange_len;
@@ -67,6 +91,10 @@ typedef struct amqp__channel {
     amqp__confirm_t *cf;
     size_t cf_head, cf_end, cf_cap, cf_live;
     amqp__consumer_t consumers[AMQP_CONN_CONSUMERS_MAX];
+    amqp__txpub_t *txp;
+    size_t txp_count, txp_cap, tx_bytes;
+    amqp__txack_t *txa;
+    size_t txa_count, txa_cap;
 } amqp__channel_t;
 
 /* A backend op awaiting its answer. `name` keeps what the reply must echo
@@ -101,6 +129,15 @@ struct amqp_conn {
     uint64_t name_counter;
     int in_pump;
     int closed_notified;
+    uint32_t commits_waiting; /* channels whose tx.commit-ok is owed */
+    /* The last basic.ack/nack confirm frame, if it is the last output and
+     * confirmed every publish up to its tag: a following confirm of the next
+     * lowest one rewrites it (multiple=1), as RabbitMQ's clients expect. */
+    int last_cf_valid;
+    size_t last_cf_off;
+    uint16_t last_cf_channel;
+    uint8_t last_cf_ack;
+    uint64_t last_cf_tag;
     /* time: feed/output only raise flags; tick turns them into times */
     int rx_seen, tx_seen, time_known, closing_time_known;
     uint64_t started_ns, last_rx_ns, last_tx_ns, closing_ns;
@@ -231,10 +268,24 @@ static void amqp__content_reset(amqp__channel_t *ch) {
     ch->content = AMQP__CONTENT_NONE;
 }
 
+/* Drop what an uncommitted transaction holds (rollback, close). */
+static void amqp__tx_reset(amqp__channel_t *ch) {
+    for (size_t i = 0; i < ch->txp_count; i++) {
+        free(ch->txp[i].header);
+        free(ch->txp[i].body);
+    }
+    ch->txp_count = 0;
+    ch->txa_count = 0;
+    ch->tx_bytes = 0;
+}
+
 static void amqp__ch_free(amqp_conn_t *c, uint16_t n) {
     amqp__channel_t *ch = c->ch[n];
     assert(ch != NULL);
     amqp__content_reset(ch);
+    amqp__tx_reset(ch);
+    free(ch->txp);
+    free(ch->txa);
     free(ch->un);
     free(ch->cf);
     free(ch);
@@ -324,6 +375,12 @@ static void amqp__ch_release(amqp_conn_t *c, uint16_t n) {
     assert(ch != NULL);
     ch->state = AMQP__CH_CLOSING;
     amqp__content_reset(ch);
+    amqp__tx_reset(ch);
+    if (ch->tx_committing) {
+        ch->tx_committing = 0;
+        assert(c->commits_waiting > 0);
+        c->commits_waiting--;
+    }
     memset(ch->consumers, 0, sizeof ch->consumers);
     for (size_t i = 0; i < AMQP_CONN_PENDING_MAX; i++)
         if (c->pend[i].used && c->pend[i].channel == n) c->pend[i].used = 0;
@@ -458,13 +515,15 @@ static void amqp__send_start(amqp_conn_t *c) {
     amqp_wr_u8(&w, 'F');
     size_t caps = amqp_wr_table_begin(&w);
     amqp_wr_field_bool(&w, "publisher_confirms", 1);
-    amqp_wr_field_bool(&w, "exchange_exchange_bindings", 0);
+    /* What clients check before using a feature: only what we do. */
+    amqp_wr_field_bool(&w, "exchange_exchange_bindings", c->be.exchange_bind != NULL);
     amqp_wr_field_bool(&w, "basic.nack", 1);
     amqp_wr_field_bool(&w, "consumer_cancel_notify", 1);
-    amqp_wr_field_bool(&w, "connection.blocked", 0);
+    amqp_wr_field_bool(&w, "connection.blocked", c->cfg.connection_blocked ? 1 : 0);
     amqp_wr_field_bool(&w, "consumer_priorities", 0);
     amqp_wr_field_bool(&w, "authentication_failure_close", 1);
-    amqp_wr_field_bool(&w, "per_consumer_qos", 0);
+    /* basic.qos sets the prefetch of the channel's later consumers. */
+    amqp_wr_field_bool(&w, "per_consumer_qos", 1);
     amqp_wr_field_bool(&w, "direct_reply_to", 0);
     amqp_wr_table_end(&w, caps);
     amqp_wr_table_end(&w, outer);
@@ -473,7 +532,7 @@ static void amqp__send_start(amqp_conn_t *c) {
     m.u.connection_start.version_major = 0;
     m.u.connection_start.version_minor = 9;
     m.u.connection_start.server_properties = (amqp_table_t){props + 4, w.len - 4};
-    m.u.connection_start.mechanisms = amqp_cstr("PLAIN");
+    m.u.connection_start.mechanisms = amqp_cstr("PLAIN AMQPLAIN");
     m.u.connection_start.locales = amqp_cstr("en_US");
     (void)amqp__send_method(c, 0, &m);
 }
@@ -491,30 +550,59 @@ static int amqp__auth(amqp_conn_t *c, amqp_bytes_t user, amqp_bytes_t pass) {
            amqp_bytes_eq(pass, "guest");
 }
 
-static void amqp__on_start_ok(amqp_conn_t *c, const amqp_connection_start_ok_t *a) {
-    uint32_t id = AMQP_CONNECTION_START_OK;
-    if (!amqp_bytes_eq(a->mechanism, "PLAIN")) {
-        amqp__conn_error(c, AMQP_REPLY_ACCESS_REFUSED, "only PLAIN is supported", id);
-        return;
-    }
-    /* PLAIN response: [authzid] NUL user NUL password */
-    const uint8_t *r = a->response.ptr;
-    size_t len = a->response.len;
+/* PLAIN response: [authzid] NUL user NUL password. Returns 0 or -1. */
+static int amqp__plain(amqp_bytes_t resp, amqp_bytes_t *user, amqp_bytes_t *pass) {
+    const uint8_t *r = resp.ptr;
+    size_t len = resp.len;
     const uint8_t *z1 = len ? memchr(r, 0, len) : NULL;
     const uint8_t *z2 = z1 ? memchr(z1 + 1, 0, len - (size_t)(z1 + 1 - r)) : NULL;
-    if (!z2) {
-        amqp__conn_error(c, AMQP_REPLY_ACCESS_REFUSED, "malformed PLAIN response", id);
-        return;
-    }
-    amqp_bytes_t user = {z1 + 1, (size_t)(z2 - z1 - 1)};
-    amqp_bytes_t pass = {z2 + 1, len - (size_t)(z2 + 1 - r)};
-    if (user.len > AMQP_SHORTSTR_SIZE_MAX || !amqp__auth(c, user, pass)) {
+    if (!z2) return -1;
+    *user = (amqp_bytes_t){z1 + 1, (size_t)(z2 - z1 - 1)};
+    *pass = (amqp_bytes_t){z2 + 1, len - (size_t)(z2 + 1 - r)};
+    return 0;
+}
+
+/* AMQPLAIN response: a field table without its length prefix holding LOGIN
+ * and PASSWORD as long strings (what RabbitMQ's older clients send).
+ * Returns 0 or -1. */
+static int amqp__amqplain(amqp_bytes_t resp, amqp_bytes_t *user, amqp_bytes_t *pass) {
+    amqp_table_t t = {resp.len ? resp.ptr : NULL, resp.len};
+    if (amqp_table_validate(t, 0, 1) != 0) return -1;
+    amqp_field_t login, password;
+    if (amqp_table_get(t, "LOGIN", &login) != 1 || login.kind != 'S') return -1;
+    if (amqp_table_get(t, "PASSWORD", &password) != 1 || password.kind != 'S') return -1;
+    *user = login.v.bytes;
+    *pass = password.v.bytes;
+    return 0;
+}
+
+static void amqp__on_start_ok(amqp_conn_t *c, const amqp_connection_start_ok_t *a) {
+    uint32_t id = AMQP_CONNECTION_START_OK;
+    amqp_bytes_t user = {NULL, 0}, pass = {NULL, 0};
+    int rc;
+    const char *mech = "PLAIN";
+    if (amqp_bytes_eq(a->mechanism, "PLAIN")) {
+        rc = amqp__plain(a->response, &user, &pass);
+    } else if (amqp_bytes_eq(a->mechanism, "AMQPLAIN")) {
+        mech = "AMQPLAIN";
+        rc = amqp__amqplain(a->response, &user, &pass);
+    } else {
         amqp__conn_error(c, AMQP_REPLY_ACCESS_REFUSED,
-                         "ACCESS_REFUSED - Login was refused using authentication "
-                         "mechanism PLAIN", id);
+                         "ACCESS_REFUSED - only PLAIN and AMQPLAIN are supported", id);
         return;
     }
-    memcpy(c->user, user.ptr, user.len);
+    if (rc != 0) {
+        amqp__conn_error(c, AMQP_REPLY_ACCESS_REFUSED, "malformed login response", id);
+        return;
+    }
+    if (user.len > AMQP_SHORTSTR_SIZE_MAX || !amqp__auth(c, user, pass)) {
+        char text[96];
+        snprintf(text, sizeof text,
+                 "ACCESS_REFUSED - Login was refused using authentication mechanism %s", mech);
+        amqp__conn_error(c, AMQP_REPLY_ACCESS_REFUSED, text, id);
+        return;
+    }
+    if (user.len) memcpy(c->user, user.ptr, user.len);
     c->user[user.len] = '\0';
     amqp_method_t m = {.id = AMQP_CONNECTION_TUNE};
     m.u.connection_tune.channel_max = c->channel_max;
@@ -622,6 +710,63 @@ static void amqp__on_ch_open(amqp_conn_t *c, uint16_t n) {
     (void)amqp__send_method(c, n, &m);
 }
 
+/* ---- arguments, current queue, transactions ---------------------------- */
+
+/*
+ * The broker implements no x-arguments (TTL, expiry, max-length,
+ * dead-lettering, alternate exchanges, priorities, ...): refusing them is
+ * better than ignoring them, because a client that asked for a TTL must not
+ * believe it got one. The one exception is x-queue-type = "classic", which
+ * is what this broker's queues are. Returns 0 when `t` is acceptable, else
+ * 1 after closing the channel with 406.
+ */
+static int amqp__args_refused(amqp_conn_t *c, uint16_t n, amqp_table_t t, const char *what,
+                              uint32_t method_id) {
+    if (t.len == 0) return 0;
+    amqp_table_iter_t it;
+    amqp_table_iter_init(&it, t, 0);
+    amqp_bytes_t key;
+    amqp_field_t val;
+    for (size_t i = 0; i < AMQP_FRAME_MAX_DEFAULT; i++) {
+        int rc = amqp_table_next(&it, &key, &val);
+        if (rc == 0) return 0;
+        if (rc < 0) break;
+        if (method_id == AMQP_QUEUE_DECLARE && amqp_bytes_eq(key, "x-queue-type") &&
+            val.kind == 'S' && amqp_bytes_eq(val.v.bytes, "classic"))
+            continue;
+        char text[AMQP_SHORTSTR_SIZE_MAX + 1];
+        snprintf(text, sizeof text,
+                 "PRECONDITION_FAILED - %s argument '%.*s' is not supported by this broker",
+                 what, (int)(key.len > 64 ? 64 : key.len), (const char *)key.ptr);
+        amqp__ch_error(c, n, AMQP_REPLY_PRECONDITION_FAILED, text, method_id);
+        return 1;
+    }
+    amqp__ch_error(c, n, AMQP_REPLY_PRECONDITION_FAILED, "PRECONDITION_FAILED - bad arguments",
+                   method_id);
+    return 1;
+}
+
+static void amqp__set_current_queue(amqp__channel_t *ch, amqp_bytes_t q) {
+    assert(q.len <= AMQP_SHORTSTR_SIZE_MAX);
+    if (q.len) memcpy(ch->cur_queue, q.ptr, q.len);
+    ch->cur_queue_len = (uint8_t)q.len;
+}
+
+/* AMQP 0-9-1: an empty queue name means the channel's current queue (the
+ * last one declared on it). Returns 0 with *q filled in, or 1 after closing
+ * the channel with 404 when none was declared yet. */
+static int amqp__current_queue(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch,
+                               amqp_bytes_t *q, uint32_t method_id) {
+    if (q->len) return 0;
+    if (ch->cur_queue_len == 0) {
+        amqp__ch_error(c, n, AMQP_REPLY_NOT_FOUND, "NOT_FOUND - no previously declared queue",
+                       method_id);
+        return 1;
+    }
+    *q = amqp__b(ch->cur_queue, ch->cur_queue_len);
+    return 0;
+}
+
 static void amqp__on_consume(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch,
                              amqp_method_t *m) {
     amqp_basic_consume_t *a = &m->u.basic_consume;
@@ -629,6 +774,9 @@ static void amqp__on_consume(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch,
         amqp__conn_error(c, AMQP_REPLY_NOT_IMPLEMENTED, "basic.consume", m->id);
         return;
     }
+    if (amqp__current_queue(c, n, ch, &a->queue, m->id)) return;
+    if (amqp__args_refused(c, n, a->arguments, "consumer", m->id)) return;
+
     if (amqp__consumer_find(ch, a->consumer_tag)) {
         amqp__conn_error(c, AMQP_REPLY_NOT_ALLOWED, "attempt to reuse consumer tag", m->id);
         return;
@@ -715,6 +863,8 @@ static int amqp__has_slot(const amqp_conn_t *c, uint32_t id) {
     switch (id) {
     case AMQP_EXCHANGE_DECLARE: return b->exchange_declare != NULL;
     case AMQP_EXCHANGE_DELETE: return b->exchange_delete != NULL;
+    case AMQP_EXCHANGE_BIND: return b->exchange_bind != NULL;
+    case AMQP_EXCHANGE_UNBIND: return b->exchange_unbind != NULL;
     case AMQP_QUEUE_DECLARE: return b->queue_declare != NULL;
     case AMQP_QUEUE_BIND: return b->queue_bind != NULL;
     case AMQP_QUEUE_UNBIND: return b->queue_unbind != NULL;
@@ -734,6 +884,8 @@ static int amqp__call_slot(amqp_conn_t *c, const amqp_op_t *op, const amqp_metho
     switch (m->id) {
     case AMQP_EXCHANGE_DECLARE: return b->exchange_declare(b->ctx, op, &m->u.exchange_declare);
     case AMQP_EXCHANGE_DELETE: return b->exchange_delete(b->ctx, op, &m->u.exchange_delete);
+    case AMQP_EXCHANGE_BIND: return b->exchange_bind(b->ctx, op, &m->u.exchange_bind);
+    case AMQP_EXCHANGE_UNBIND: return b->exchange_unbind(b->ctx, op, &m->u.exchange_unbind);
     case AMQP_QUEUE_DECLARE: return b->queue_declare(b->ctx, op, &m->u.queue_declare);
     case AMQP_QUEUE_BIND: return b->queue_bind(b->ctx, op, &m->u.queue_bind);
     case AMQP_QUEUE_UNBIND: return b->queue_unbind(b->ctx, op, &m->u.queue_unbind);
@@ -769,7 +921,8 @@ static void amqp__op(amqp_conn_t *c, uint16_t n, const amqp_method_t *m, int now
     amqp__start_op(c, n, m, nowait, amqp__b(NULL, 0), 0);
 }
 
-static void amqp__on_queue_declare(amqp_conn_t *c, uint16_t n, amqp_method_t *m) {
+static void amqp__on_queue_declare(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch,
+                                   amqp_method_t *m) {
     amqp_queue_declare_t *a = &m->u.queue_declare;
     uint8_t name[AMQP_SHORTSTR_SIZE_MAX];
     uint8_t len = 0;
@@ -777,18 +930,50 @@ static void amqp__on_queue_declare(amqp_conn_t *c, uint16_t n, amqp_method_t *m)
         amqp__conn_error(c, AMQP_REPLY_NOT_IMPLEMENTED, "queue.declare", m->id);
         return;
     }
-    if (a->queue.len == 0 && !a->passive) {
+    if (!a->passive && amqp__args_refused(c, n, a->arguments, "queue", m->id)) return;
+    if (a->queue.len == 0 && a->passive) {
+        if (amqp__current_queue(c, n, ch, &a->queue, m->id)) return;
+    } else if (a->queue.len == 0) {
         amqp__make_name(c, "amq.gen-", name, &len);
         a->queue = amqp__b(name, len);
     }
+    /* The current queue changes at once, so a nowait declare followed by
+     * a bind with an empty name binds this queue. */
+    amqp__set_current_queue(ch, a->queue);
     amqp__start_op(c, n, m, a->nowait, a->queue, 0);
+}
+
+static void amqp__on_exchange_declare(amqp_conn_t *c, uint16_t n, amqp_method_t *m) {
+    const amqp_exchange_declare_t *a = &m->u.exchange_declare;
+    if (!a->passive) {
+        const char *refused = NULL;
+        if (a->auto_delete) refused = "PRECONDITION_FAILED - auto-delete exchanges are not "
+                                      "supported by this broker";
+        if (refused) {
+            amqp__ch_error(c, n, AMQP_REPLY_PRECONDITION_FAILED, refused, m->id);
+            return;
+        }
+        if (amqp__args_refused(c, n, a->arguments, "exchange", m->id)) return;
+    }
+    amqp__op(c, n, m, a->nowait);
 }
 
 static void amqp__on_qos_or_select(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch,
                                    const amqp_method_t *m) {
     int nowait = 0;
     uint32_t ok = AMQP_BASIC_QOS_OK;
+    if (m->id == AMQP_BASIC_QOS && m->u.basic_qos.prefetch_size != 0) {
+        /* A byte window is not implemented: refused as RabbitMQ does. */
+        amqp__conn_error(c, AMQP_REPLY_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - prefetch_size!=0",
+                         m->id);
+        return;
+    }
     if (m->id == AMQP_CONFIRM_SELECT) {
+        if (ch->tx_mode) {
+            amqp__ch_error(c, n, AMQP_REPLY_PRECONDITION_FAILED,
+                           "PRECONDITION_FAILED - cannot switch from tx to confirm mode", m->id);
+            return;
+        }
         ch->confirm_mode = 1; /* publishes after this carry sequence numbers */
         nowait = m->u.confirm_select.nowait;
         ok = AMQP_CONFIRM_SELECT_OK;
@@ -798,6 +983,199 @@ static void amqp__on_qos_or_select(amqp_conn_t *c, uint16_t n, amqp__channel_t *
         return;
     }
     amqp__start_op(c, n, m, nowait, amqp__b(NULL, 0), 0);
+}
+
+/* Hand one complete publish to the backend. In confirm and tx mode it gets
+ * a sequence number (tx: commit-ok waits for all of them). */
+static void amqp__publish_send(amqp_conn_t *c, uint16_t n, amqp_bytes_t exchange,
+                               amqp_bytes_t rk, uint8_t mandatory, const uint8_t *header,
+                               size_t header_len, const uint8_t *body, size_t body_len) {
+    amqp__channel_t *ch = c->ch[n];
+    uint64_t seq = 0;
+    if (ch->confirm_mode || ch->tx_mode) {
+        /* amqp__may_dispatch admitted the publish only below the window. */
+        assert(ch->cf_live < AMQP_CONN_CONFIRMS_MAX);
+        if (ch->cf_end == ch->cf_cap) {
+            size_t j = 0; /* squeeze out holes, then grow */
+            for (size_t i = ch->cf_head; i < ch->cf_end; i++)
+                if (!ch->cf[i].sent) ch->cf[j++] = ch->cf[i];
+            ch->cf_head = 0;
+            ch->cf_end = j;
+        }
+        if (ch->cf_end == ch->cf_cap) {
+            size_t cap = ch->cf_cap ? ch->cf_cap * 2 : 16;
+            if (cap > AMQP_CONN_CONFIRMS_MAX) cap = AMQP_CONN_CONFIRMS_MAX;
+            amqp__confirm_t *p = realloc(ch->cf, cap * sizeof *p);
+            if (!p || cap == ch->cf_cap) {
+                if (p) ch->cf = p;
+                amqp__conn_error(c, AMQP_REPLY_INTERNAL_ERROR, "confirm window", 0);
+                return;
+            }
+            ch->cf = p;
+            ch->cf_cap = cap;
+        }
+        seq = ++ch->last_publish_seq;
+        ch->cf[ch->cf_end++] = (amqp__confirm_t){seq, 0};
+        ch->cf_live++;
+    }
+    amqp_content_header_t h;
+    int rc = amqp_content_header_decode(header, header_len, &h);
+    assert(rc == 0);
+    amqp_publish_t msg = {
+        .exchange = exchange,
+        .routing_key = rk,
+        .mandatory = mandatory,
+        .props = &h.props,
+        .props_raw = amqp__b(header + 12, header_len - 12),
+        .body = amqp__b(body, body_len),
+    };
+    rc = c->be.basic_publish(c->be.ctx, c, n, seq, &msg);
+    if (rc < 0)
+        amqp__conn_error(c, AMQP_REPLY_INTERNAL_ERROR, "backend failure", AMQP_BASIC_PUBLISH);
+}
+
+/* A publish inside a transaction: keep it (header and body move over). */
+static void amqp__tx_hold_publish(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch) {
+    if (ch->txp_count == AMQP_CONN_TX_PUBLISHES_MAX ||
+        ch->tx_bytes + ch->body_len > AMQP_CONN_TX_BYTES_MAX) {
+        amqp__ch_error(c, n, AMQP_REPLY_PRECONDITION_FAILED,
+                       "PRECONDITION_FAILED - transaction too large (commit more often)",
+                       AMQP_BASIC_PUBLISH);
+        return;
+    }
+    if (ch->txp_count == ch->txp_cap) {
+        size_t cap = ch->txp_cap ? ch->txp_cap * 2 : 8;
+        amqp__txpub_t *p = realloc(ch->txp, cap * sizeof *p);
+        if (!p) {
+            amqp__conn_error(c, AMQP_REPLY_INTERNAL_ERROR, "out of memory", AMQP_BASIC_PUBLISH);
+            return;
+        }
+        ch->txp = p;
+        ch->txp_cap = cap;
+    }
+    amqp__txpub_t *t = &ch->txp[ch->txp_count++];
+    t->mandatory = ch->mandatory;
+    t->exchange_len = ch->exchange_len;
+    t->rk_len = ch->rk_len;
+    memcpy(t->exchange, ch->exchange, ch->exchange_len);
+    memcpy(t->rk, ch->rk, ch->rk_len);
+    t->header = ch->header;
+    t->header_len = ch->header_len;
+    t->body = ch->body;
+    t->body_len = (size_t)ch->body_len;
+    ch->tx_bytes += t->body_len;
+    ch->header = NULL; /* owned by the transaction now */
+    ch->body = NULL;
+}
+
+/* An ack/nack/reject inside a transaction: checked now, applied at commit. */
+static void amqp__tx_hold_settle(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch, uint32_t id,
+                                 uint64_t tag, int multiple, enum amqp_settle how) {
+    int known = multiple ? tag <= ch->last_delivery_tag
+                         : amqp__un_find(ch, tag) != SIZE_MAX;
+    if (!known) {
+        amqp__ch_error(c, n, AMQP_REPLY_PRECONDITION_FAILED,
+                       "PRECONDITION_FAILED - unknown delivery tag", id);
+        return;
+    }
+    if (ch->txa_count == AMQP_CONN_TX_ACKS_MAX) {
+        amqp__ch_error(c, n, AMQP_REPLY_PRECONDITION_FAILED,
+                       "PRECONDITION_FAILED - transaction too large (commit more often)", id);
+        return;
+    }
+    if (ch->txa_count == ch->txa_cap) {
+        size_t cap = ch->txa_cap ? ch->txa_cap * 2 : 16;
+        amqp__txack_t *p = realloc(ch->txa, cap * sizeof *p);
+        if (!p) {
+            amqp__conn_error(c, AMQP_REPLY_INTERNAL_ERROR, "out of memory", id);
+            return;
+        }
+        ch->txa = p;
+        ch->txa_cap = cap;
+    }
+    ch->txa[ch->txa_count++] = (amqp__txack_t){tag, multiple ? 1 : 0, (uint8_t)how};
+}
+
+static void amqp__on_settle(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch,
+                            uint32_t id, uint64_t tag, int multiple,
+                            enum amqp_settle how);
+
+/* commit-ok once every committed publish has its (internal) confirm. */
+static void amqp__tx_commit_check(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch) {
+    /* tx_sending: a backend that confirms from inside basic_publish must not
+     * get commit-ok out before the rest of the transaction went over. */
+    if (!ch->tx_committing || ch->tx_sending || ch->cf_live > 0) return;
+    ch->tx_committing = 0;
+    assert(c->commits_waiting > 0);
+    c->commits_waiting--;
+    if (ch->tx_failed) {
+        ch->tx_failed = 0;
+        amqp__ch_error(c, n, AMQP_REPLY_PRECONDITION_FAILED,
+                       "PRECONDITION_FAILED - the broker refused a publish of the transaction",
+                       AMQP_TX_COMMIT);
+        return;
+    }
+    amqp__reply_simple(c, n, AMQP_TX_COMMIT_OK);
+}
+
+/*
+ * tx.commit as RabbitMQ defines it: the channel's held acks apply, then its
+ * held publishes go to the broker; commit-ok goes out when the broker has
+ * stored (confirmed) every one of them, and the connection reads nothing
+ * else meanwhile, so what the client does after commit-ok sees the commit.
+ */
+static void amqp__tx_commit(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch) {
+    size_t acks = ch->txa_count;
+    ch->txa_count = 0;
+    for (size_t i = 0; i < acks && c->ch[n] == ch && ch->state == AMQP__CH_OPEN; i++) {
+        amqp__txack_t a = ch->txa[i];
+        if (!a.multiple && amqp__un_find(ch, a.tag) == SIZE_MAX) continue; /* settled twice */
+        amqp__on_settle(c, n, ch, AMQP_BASIC_ACK, a.tag, a.multiple, (enum amqp_settle)a.how);
+    }
+    if (c->ch[n] != ch || ch->state != AMQP__CH_OPEN) return;
+    ch->tx_committing = 1;
+    c->commits_waiting++;
+    ch->tx_sending = 1;
+    size_t pubs = ch->txp_count;
+    for (size_t i = 0; i < pubs; i++) {
+        amqp__txpub_t *t = &ch->txp[i];
+        if (c->ch[n] == ch && ch->state == AMQP__CH_OPEN && c->state == AMQP_CONN_S_RUNNING)
+            amqp__publish_send(c, n, amqp__b(t->exchange, t->exchange_len),
+                               amqp__b(t->rk, t->rk_len), t->mandatory, t->header,
+                               t->header_len, t->body, t->body_len);
+        free(t->header);
+        free(t->body);
+        t->header = t->body = NULL;
+    }
+    if (c->ch[n] != ch) return;
+    ch->tx_sending = 0;
+    ch->txp_count = 0;
+    ch->tx_bytes = 0;
+    if (ch->state == AMQP__CH_OPEN) amqp__tx_commit_check(c, n, ch);
+}
+
+static void amqp__on_tx(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch, uint32_t id) {
+    if (id == AMQP_TX_SELECT) {
+        if (ch->confirm_mode) {
+            amqp__ch_error(c, n, AMQP_REPLY_PRECONDITION_FAILED,
+                           "PRECONDITION_FAILED - cannot switch from confirm to tx mode", id);
+            return;
+        }
+        ch->tx_mode = 1;
+        amqp__reply_simple(c, n, AMQP_TX_SELECT_OK);
+        return;
+    }
+    if (!ch->tx_mode) {
+        amqp__ch_error(c, n, AMQP_REPLY_PRECONDITION_FAILED,
+                       "PRECONDITION_FAILED - channel is not transactional", id);
+        return;
+    }
+    if (id == AMQP_TX_COMMIT) {
+        amqp__tx_commit(c, n, ch);
+        return;
+    }
+    amqp__tx_reset(ch); /* rollback: held publishes and acks are forgotten */
+    amqp__reply_simple(c, n, AMQP_TX_ROLLBACK_OK);
 }
 
 static void amqp__channel_method(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch,
@@ -828,35 +1206,61 @@ static void amqp__channel_method(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch
         (void)amqp__send_method(c, n, &r);
         return;
     }
-    case AMQP_EXCHANGE_DECLARE: amqp__op(c, n, m, m->u.exchange_declare.nowait); return;
+    case AMQP_EXCHANGE_DECLARE: amqp__on_exchange_declare(c, n, m); return;
     case AMQP_EXCHANGE_DELETE: amqp__op(c, n, m, m->u.exchange_delete.nowait); return;
-    case AMQP_QUEUE_DECLARE: amqp__on_queue_declare(c, n, m); return;
-    case AMQP_QUEUE_BIND: amqp__op(c, n, m, m->u.queue_bind.nowait); return;
-    case AMQP_QUEUE_UNBIND: amqp__op(c, n, m, 0); return;
-    case AMQP_QUEUE_PURGE: amqp__op(c, n, m, m->u.queue_purge.nowait); return;
-    case AMQP_QUEUE_DELETE: amqp__op(c, n, m, m->u.queue_delete.nowait); return;
+    case AMQP_QUEUE_DECLARE: amqp__on_queue_declare(c, n, ch, m); return;
+    case AMQP_QUEUE_BIND: {
+        amqp_queue_bind_t *a = &m->u.queue_bind;
+        /* RabbitMQ's shortcut: empty queue and key bind the current queue
+         * under its own name. */
+        if (a->queue.len == 0 && a->routing_key.len == 0 && ch->cur_queue_len)
+            a->routing_key = amqp__b(ch->cur_queue, ch->cur_queue_len);
+        if (amqp__current_queue(c, n, ch, &a->queue, m->id)) return;
+        if (amqp__args_refused(c, n, a->arguments, "binding", m->id)) return;
+        amqp__op(c, n, m, a->nowait);
+        return;
+    }
+    case AMQP_QUEUE_UNBIND:
+        if (amqp__current_queue(c, n, ch, &m->u.queue_unbind.queue, m->id)) return;
+        amqp__op(c, n, m, 0);
+        return;
+    case AMQP_QUEUE_PURGE:
+        if (amqp__current_queue(c, n, ch, &m->u.queue_purge.queue, m->id)) return;
+        amqp__op(c, n, m, m->u.queue_purge.nowait);
+        return;
+    case AMQP_QUEUE_DELETE:
+        if (amqp__current_queue(c, n, ch, &m->u.queue_delete.queue, m->id)) return;
+        amqp__op(c, n, m, m->u.queue_delete.nowait);
+        return;
     case AMQP_BASIC_QOS:
     case AMQP_CONFIRM_SELECT: amqp__on_qos_or_select(c, n, ch, m); return;
     case AMQP_BASIC_CONSUME: amqp__on_consume(c, n, ch, m); return;
     case AMQP_BASIC_CANCEL: amqp__on_cancel(c, n, ch, m); return;
     case AMQP_BASIC_PUBLISH: amqp__on_publish(c, n, ch, &m->u.basic_publish); return;
     case AMQP_BASIC_GET:
+        if (amqp__current_queue(c, n, ch, &m->u.basic_get.queue, m->id)) return;
         if (!amqp__has_slot(c, m->id)) amqp__op(c, n, m, 0);
         else amqp__start_op(c, n, m, 0, amqp__b(NULL, 0), m->u.basic_get.no_ack);
         return;
     case AMQP_BASIC_ACK:
-        amqp__on_settle(c, n, ch, m->id, m->u.basic_ack.delivery_tag,
-                        m->u.basic_ack.multiple, AMQP_SETTLE_ACK);
-        return;
     case AMQP_BASIC_NACK:
-        amqp__on_settle(c, n, ch, m->id, m->u.basic_nack.delivery_tag,
-                        m->u.basic_nack.multiple,
-                        m->u.basic_nack.requeue ? AMQP_SETTLE_REQUEUE : AMQP_SETTLE_DROP);
+    case AMQP_BASIC_REJECT: {
+        uint64_t tag = m->u.basic_ack.delivery_tag;
+        int multiple = m->u.basic_ack.multiple;
+        enum amqp_settle how = AMQP_SETTLE_ACK;
+        if (m->id == AMQP_BASIC_NACK) {
+            tag = m->u.basic_nack.delivery_tag;
+            multiple = m->u.basic_nack.multiple;
+            how = m->u.basic_nack.requeue ? AMQP_SETTLE_REQUEUE : AMQP_SETTLE_DROP;
+        } else if (m->id == AMQP_BASIC_REJECT) {
+            tag = m->u.basic_reject.delivery_tag;
+            multiple = 0;
+            how = m->u.basic_reject.requeue ? AMQP_SETTLE_REQUEUE : AMQP_SETTLE_DROP;
+        }
+        if (ch->tx_mode) amqp__tx_hold_settle(c, n, ch, m->id, tag, multiple, how);
+        else amqp__on_settle(c, n, ch, m->id, tag, multiple, how);
         return;
-    case AMQP_BASIC_REJECT:
-        amqp__on_settle(c, n, ch, m->id, m->u.basic_reject.delivery_tag, 0,
-                        m->u.basic_reject.requeue ? AMQP_SETTLE_REQUEUE : AMQP_SETTLE_DROP);
-        return;
+    }
     case AMQP_BASIC_RECOVER:
     case AMQP_BASIC_RECOVER_ASYNC:
         /* Both requeue: redelivering to the same consumer is not offered. */
@@ -864,12 +1268,15 @@ static void amqp__channel_method(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch
         if (m->id == AMQP_BASIC_RECOVER) amqp__reply_simple(c, n, AMQP_BASIC_RECOVER_OK);
         return;
     case AMQP_EXCHANGE_BIND:
+        if (amqp__args_refused(c, n, m->u.exchange_bind.arguments, "binding", m->id)) return;
+        amqp__op(c, n, m, m->u.exchange_bind.nowait);
+        return;
     case AMQP_EXCHANGE_UNBIND:
+        amqp__op(c, n, m, m->u.exchange_unbind.nowait);
+        return;
     case AMQP_TX_SELECT:
     case AMQP_TX_COMMIT:
-    case AMQP_TX_ROLLBACK:
-        amqp__conn_error(c, AMQP_REPLY_NOT_IMPLEMENTED, amqp_method_name(m->id), m->id);
-        return;
+    case AMQP_TX_ROLLBACK: amqp__on_tx(c, n, ch, m->id); return;
     default:
         /* A server-to-client method (deliver, declare-ok, ...) or a
          * connection method on a channel: an invalid command. */
@@ -882,50 +1289,15 @@ static void amqp__channel_method(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch
 
 static void amqp__publish_done(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch) {
     assert(ch->content == AMQP__CONTENT_BODY && ch->body_len == ch->body_size);
-    uint64_t seq = 0;
-    if (ch->confirm_mode) {
-        /* amqp__may_dispatch admitted the publish only below the window. */
-        assert(ch->cf_live < AMQP_CONN_CONFIRMS_MAX);
-        if (ch->cf_end == ch->cf_cap) {
-            size_t j = 0; /* squeeze out holes, then grow */
-            for (size_t i = ch->cf_head; i < ch->cf_end; i++)
-                if (!ch->cf[i].sent) ch->cf[j++] = ch->cf[i];
-            ch->cf_head = 0;
-            ch->cf_end = j;
-        }
-        if (ch->cf_end == ch->cf_cap) {
-            size_t cap = ch->cf_cap ? ch->cf_cap * 2 : 16;
-            if (cap > AMQP_CONN_CONFIRMS_MAX) cap = AMQP_CONN_CONFIRMS_MAX;
-            amqp__confirm_t *p = realloc(ch->cf, cap * sizeof *p);
-            if (!p || cap == ch->cf_cap) {
-                if (p) ch->cf = p;
-                amqp__conn_error(c, AMQP_REPLY_INTERNAL_ERROR, "confirm window", 0);
-                return;
-            }
-            ch->cf = p;
-            ch->cf_cap = cap;
-        }
-        seq = ++ch->last_publish_seq;
-        ch->cf[ch->cf_end++] = (amqp__confirm_t){seq, 0};
-        ch->cf_live++;
+    if (ch->tx_mode) {
+        amqp__tx_hold_publish(c, n, ch);
+    } else {
+        amqp__publish_send(c, n, amqp__b(ch->exchange, ch->exchange_len),
+                           amqp__b(ch->rk, ch->rk_len), ch->mandatory, ch->header,
+                           ch->header_len, ch->body, (size_t)ch->body_len);
     }
-    amqp_content_header_t h;
-    int rc = amqp_content_header_decode(ch->header, ch->header_len, &h);
-    assert(rc == 0);
-    amqp_publish_t msg = {
-        .exchange = amqp__b(ch->exchange, ch->exchange_len),
-        .routing_key = amqp__b(ch->rk, ch->rk_len),
-        .mandatory = ch->mandatory,
-        .props = &h.props,
-        .props_raw = amqp__b(ch->header + 12, ch->header_len - 12),
-        .body = amqp__b(ch->body, (size_t)ch->body_len),
-    };
-    rc = c->be.basic_publish(c->be.ctx, c, n, seq, &msg);
     ch = c->ch[n];
     if (ch) amqp__content_reset(ch);
-    if (rc < 0)
-        amqp__conn_error(c, AMQP_REPLY_INTERNAL_ERROR, "backend failure",
-                         AMQP_BASIC_PUBLISH);
 }
 
 static void amqp__on_header(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch,
@@ -941,8 +1313,9 @@ static void amqp__on_header(amqp_conn_t *c, uint16_t n, amqp__channel_t *ch,
                          AMQP_BASIC_PUBLISH);
         return;
     }
-    uint32_t body_max = c->cfg.body_size_max;
-    if (h.body_size > body_max) {
+    /* body plus properties: what the broker has to store */
+    uint64_t size = h.body_size + (f->size - 12u);
+    if (size > c->cfg.body_size_max) {
         amqp__ch_error(c, n, AMQP_REPLY_PRECONDITION_FAILED,
                        "PRECONDITION_FAILED - message size exceeds maximum",
                        AMQP_BASIC_PUBLISH);
@@ -992,7 +1365,9 @@ static void amqp__conn0_frame(amqp_conn_t *c, const amqp_frame_t *f) {
     }
     if (m.id == AMQP_CONNECTION_CLOSE) amqp__on_conn_close(c, &m.u.connection_close);
     else if (m.id == AMQP_CONNECTION_UPDATE_SECRET)
-        amqp__conn_error(c, AMQP_REPLY_NOT_IMPLEMENTED, "update-secret", m.id);
+        /* Credentials are checked once, at login, and never expire here:
+         * a new secret changes nothing, so it is simply acknowledged. */
+        amqp__reply_simple(c, 0, AMQP_CONNECTION_UPDATE_SECRET_OK);
     else amqp__conn_error(c, AMQP_REPLY_COMMAND_INVALID, "unexpected method", m.id);
 }
 
@@ -1081,6 +1456,7 @@ static int amqp__may_dispatch(const amqp_conn_t *c, const amqp_frame_t *f) {
     int sync_waiting;
     if (amqp__pend_count(c, &sync_waiting) >= AMQP_CONN_PENDING_MAX) return 0;
     if (sync_waiting) return 0;
+    if (c->commits_waiting) return 0; /* a tx.commit-ok is owed */
     if (f->type == AMQP_FRAME_METHOD && f->size >= 4 && f->payload[0] == 0 &&
         f->payload[1] == AMQP_CLASS_BASIC && f->payload[2] == 0 && f->payload[3] == 40) {
         const amqp__channel_t *ch = amqp__ch(c, f->channel);
@@ -1219,6 +1595,7 @@ void amqp_conn_output_consume(amqp_conn_t *c, size_t n) {
     if (n == 0) return;
     memmove(c->out, c->out + n, c->out_len - n);
     c->out_len -= n;
+    c->last_cf_valid = 0; /* sent frames cannot change any more */
     amqp__pump(c); /* below the high mark again: buffered input may go on */
 }
 
@@ -1308,6 +1685,8 @@ int amqp_conn_op_ok(amqp_conn_t *c, uint64_t req) {
     switch (op.method) {
     case AMQP_EXCHANGE_DECLARE: m.id = AMQP_EXCHANGE_DECLARE_OK; break;
     case AMQP_EXCHANGE_DELETE: m.id = AMQP_EXCHANGE_DELETE_OK; break;
+    case AMQP_EXCHANGE_BIND: m.id = AMQP_EXCHANGE_BIND_OK; break;
+    case AMQP_EXCHANGE_UNBIND: m.id = AMQP_EXCHANGE_UNBIND_OK; break;
     case AMQP_QUEUE_BIND: m.id = AMQP_QUEUE_BIND_OK; break;
     case AMQP_QUEUE_UNBIND: m.id = AMQP_QUEUE_UNBIND_OK; break;
     case AMQP_BASIC_QOS: m.id = AMQP_BASIC_QOS_OK; break;
@@ -1460,8 +1839,24 @@ int amqp_conn_deliver(amqp_conn_t *c, uint16_t n, amqp_bytes_t consumer_tag,
     return 0;
 }
 
+#define AMQP__CONFIRM_FRAME_SIZE 21u /* header 7, class+method 4, tag 8, bits 1, end 1 */
+
+/* Send a confirm. covers_head: every publish up to `seq` is confirmed once
+ * this frame is read, so a later confirm of the next lowest publish may be
+ * merged into it. */
 static void amqp__send_confirm(amqp_conn_t *c, uint16_t n, uint64_t seq, int multiple,
-                               int ack) {
+                               int ack, int covers_head) {
+    /* Only the very next sequence number: then the merged frame cannot be
+     * read as covering a publish confirmed otherwise. */
+    if (covers_head && c->last_cf_valid && c->last_cf_channel == n &&
+        c->last_cf_ack == (ack ? 1 : 0) && seq == c->last_cf_tag + 1 &&
+        c->last_cf_off + AMQP__CONFIRM_FRAME_SIZE == c->out_len) {
+        uint8_t *f = c->out + c->last_cf_off;
+        c->last_cf_tag = seq;
+        for (int i = 0; i < 8; i++) f[11 + i] = (uint8_t)(seq >> (56 - 8 * i));
+        f[19] |= 1u; /* multiple */
+        return;
+    }
     amqp_method_t m = {0};
     if (ack) {
         m.id = AMQP_BASIC_ACK;
@@ -1473,14 +1868,21 @@ static void amqp__send_confirm(amqp_conn_t *c, uint16_t n, uint64_t seq, int mul
         m.u.basic_nack.multiple = multiple ? 1 : 0;
         m.u.basic_nack.requeue = 0;
     }
-    (void)amqp__send_method(c, n, &m);
+    const size_t off = c->out_len;
+    if (amqp__send_method(c, n, &m) != 0) return;
+    assert(c->out_len - off == AMQP__CONFIRM_FRAME_SIZE);
+    c->last_cf_valid = covers_head;
+    c->last_cf_off = off;
+    c->last_cf_channel = n;
+    c->last_cf_ack = ack ? 1 : 0;
+    c->last_cf_tag = seq;
 }
 
 int amqp_conn_confirm(amqp_conn_t *c, uint16_t n, uint64_t seq, int multiple, int ack) {
     assert(c != NULL);
     if (c->state != AMQP_CONN_S_RUNNING) return IO_ECANCELED;
     amqp__channel_t *ch = amqp__ch_open(c, n);
-    if (!ch || !ch->confirm_mode) return IO_ENOENT;
+    if (!ch || !(ch->confirm_mode || ch->tx_committing)) return IO_ENOENT;
     /* Targets: unsent entries in [head, last) with seq <= `seq`. */
     size_t first = SIZE_MAX, last = ch->cf_head, targets = 0, holes = 0;
     for (size_t i = ch->cf_head; i < ch->cf_end && ch->cf[i].seq <= seq; i++) {
@@ -1491,23 +1893,36 @@ int amqp_conn_confirm(amqp_conn_t *c, uint16_t n, uint64_t seq, int multiple, in
         targets++;
     }
     if (targets == 0) return IO_ENOENT;
-    if (multiple && targets > 1 && holes == 0) {
-        /* Every unconfirmed seq up to the last target, none confirmed in
-         * between: one frame says it all. */
-        uint64_t top = ch->cf[last - 1].seq;
-        for (size_t i = first; i < last; i++) ch->cf[i].sent = 1;
-        ch->cf_live -= targets;
-        amqp__send_confirm(c, n, top, 1, ack);
-    } else {
+    if (ch->tx_mode) {
+        /* A committed publish: no basic.ack in tx mode, commit-ok instead. */
         for (size_t i = first; i < last; i++) {
             if (ch->cf[i].sent || (!multiple && ch->cf[i].seq != seq)) continue;
             ch->cf[i].sent = 1;
             ch->cf_live--;
-            amqp__send_confirm(c, n, ch->cf[i].seq, 0, ack);
+        }
+        if (!ack) ch->tx_failed = 1;
+    } else if (multiple && targets > 1 && holes == 0) {
+        /* Every unconfirmed seq up to the last target, none confirmed in
+         * between: one frame says it all. */
+        uint64_t top = ch->cf[last - 1].seq;
+        const int head = first == ch->cf_head;
+        for (size_t i = first; i < last; i++) ch->cf[i].sent = 1;
+        ch->cf_live -= targets;
+        amqp__send_confirm(c, n, top, 1, ack, head);
+    } else {
+        for (size_t i = first; i < last; i++) {
+            if (ch->cf[i].sent || (!multiple && ch->cf[i].seq != seq)) continue;
+            /* the lowest unconfirmed one (only holes before it)? */
+            int head = 1;
+            for (size_t j = ch->cf_head; j < i && head; j++) head = ch->cf[j].sent;
+            ch->cf[i].sent = 1;
+            ch->cf_live--;
+            amqp__send_confirm(c, n, ch->cf[i].seq, 0, ack, head);
         }
     }
     while (ch->cf_head < ch->cf_end && ch->cf[ch->cf_head].sent) ch->cf_head++;
     if (ch->cf_head == ch->cf_end) ch->cf_head = ch->cf_end = 0;
+    amqp__tx_commit_check(c, n, ch);
     amqp__pump(c); /* the confirm window may have opened */
     return 0;
 }
@@ -1542,6 +1957,16 @@ int amqp_conn_cancel_consumer(amqp_conn_t *c, uint16_t n, amqp_bytes_t consumer_
     m.u.basic_cancel.nowait = 1;
     (void)amqp__send_method(c, n, &m);
     memset(k, 0, sizeof *k);
+    return 0;
+}
+
+int amqp_conn_channel_error(amqp_conn_t *c, uint16_t n, uint16_t reply_code,
+                            const char *text, uint32_t method_id) {
+    assert(c != NULL);
+    if (reply_code < 300) return IO_EINVAL;
+    if (c->state != AMQP_CONN_S_RUNNING || !amqp__ch_open(c, n)) return IO_ENOENT;
+    amqp__ch_error(c, n, reply_code, text, method_id);
+    amqp__pump(c);
     return 0;
 }
 

@@ -44,7 +44,13 @@
 #define AMQP_CONN_UNACKED_MAX 8192u        /* deliveries awaiting ack, per channel */
 #define AMQP_CONN_CONFIRMS_MAX 16384u      /* publishes awaiting confirm, per channel */
 #define AMQP_CONN_PENDING_MAX 32u          /* backend ops awaiting an answer */
-#define AMQP_CONN_BODY_SIZE_MAX (1u << 20) /* hard cap on a message body */
+/* Hard cap on one message: body plus encoded properties. A larger publish
+ * closes its channel (406) at its content header, before any body byte is
+ * accepted. The backend may lower it (body_size_max) to what it can store. */
+#define AMQP_CONN_BODY_SIZE_MAX (1u << 20)
+#define AMQP_CONN_TX_PUBLISHES_MAX 1024u      /* publishes one transaction holds */
+#define AMQP_CONN_TX_ACKS_MAX 8192u           /* acks/nacks one transaction holds */
+#define AMQP_CONN_TX_BYTES_MAX (64u << 20)    /* body bytes one transaction holds */
 #define AMQP_CONN_OUTPUT_HIGH_BYTES (1u << 20) /* stop reading/delivering above */
 #define AMQP_CONN_OUTPUT_MAX_BYTES (4u << 20)  /* never buffer more than this */
 #define AMQP_CONN_USERS_MAX 16u
@@ -100,6 +106,11 @@ typedef struct amqp_backend {
                             const amqp_exchange_declare_t *a);
     int (*exchange_delete)(void *ctx, const amqp_op_t *op,
                            const amqp_exchange_delete_t *a);
+    /* Exchange-to-exchange bindings; NULL = not offered (the capability
+     * exchange_exchange_bindings says so). */
+    int (*exchange_bind)(void *ctx, const amqp_op_t *op, const amqp_exchange_bind_t *a);
+    int (*exchange_unbind)(void *ctx, const amqp_op_t *op,
+                           const amqp_exchange_unbind_t *a);
     /* a->queue is already the server-made "amq.gen-..." name when the client
      * left it empty. Answer with amqp_conn_queue_ok(). */
     int (*queue_declare)(void *ctx, const amqp_op_t *op,
@@ -145,7 +156,8 @@ typedef struct amqp_conn_config {
     uint16_t channel_max;    /* offered; 0 = AMQP_CONN_CHANNEL_MAX_DEFAULT */
     uint32_t frame_max;      /* offered; 0 = AMQP_FRAME_MAX_DEFAULT (cap) */
     uint16_t heartbeat_s;    /* offered; 0 disables unless the client asks */
-    uint32_t body_size_max;  /* 0 = AMQP_CONN_BODY_SIZE_MAX (cap) */
+    uint32_t body_size_max;  /* body + properties; 0 = AMQP_CONN_BODY_SIZE_MAX (cap) */
+    int connection_blocked;  /* the owner sends connection.blocked (capability) */
     uint64_t conn_id;        /* names server-made queues and consumer tags */
     int loopback;            /* the peer is local: guest/guest allowed */
     const amqp_user_t *users; /* user table, may be NULL */
@@ -278,6 +290,13 @@ int amqp_conn_return(amqp_conn_t *conn, uint16_t channel, uint16_t reply_code,
  * removed; its unacked deliveries stay unacked. Returns 0 or IO_ENOENT. */
 int amqp_conn_cancel_consumer(amqp_conn_t *conn, uint16_t channel,
                               amqp_bytes_t consumer_tag);
+
+/* A channel error found after the fact (e.g. a publish to a missing
+ * exchange: 404): channel.close with the code; a code >= 500 closes the
+ * connection instead. `method_id` names the method at fault (0 = none).
+ * Returns 0, IO_ENOENT (channel not open) or IO_EINVAL (code < 300). */
+int amqp_conn_channel_error(amqp_conn_t *conn, uint16_t channel, uint16_t reply_code,
+                            const char *text, uint32_t method_id);
 
 /* Server-initiated connection.close (e.g. 320 CONNECTION_FORCED when the
  * node stops). Releases unacked deliveries. Returns 0 or IO_ECANCELED if

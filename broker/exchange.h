@@ -27,8 +27,13 @@ typedef enum broker_exchange_type {
 } broker_exchange_type_t;
 
 /* A declared exchange (the default exchange "" is implicit, never stored). */
+/* In a DECLARE_EXCHANGE command's exchange_type: the exchange is internal
+ * (AMQP: reachable only through exchange-to-exchange bindings). */
+#define BROKER_EXCHANGE_INTERNAL_FLAG 0x80u
+
 typedef struct broker_exchange {
     uint8_t type; /* broker_exchange_type_t */
+    uint8_t internal; /* 1: publishes must come through another exchange */
     uint16_t name_len;
     char name[BROKER_EXCHANGE_NAME_MAX + 1]; /* NUL-terminated copy */
 } broker_exchange_t;

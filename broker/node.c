@@ -19,6 +19,10 @@
 #define NODE_CMDS_BATCH 256u
 #define NODE_DISPATCH_ROUNDS_MAX 64u
 #define NODE_TICK_NS UINT64_C(20000000)
+/* basic.get parked behind a requeue being committed: at most this many, for
+ * at most this long (then answered empty, as before). */
+#define NODE_PARKED_GETS_MAX 64u
+#define NODE_GET_PARK_NS UINT64_C(2000000000)
 #define NODE_ENVELOPE_HEADER 12u
 
 enum { NODE_TIMER_TICK = 1, NODE_TIMER_FSYNC = 2 };
@@ -47,6 +51,7 @@ typedef struct node_pending {
 typedef struct node_client {
     io_addr_t addr;
     uint64_t session_id; /* 0 = none open */
+    uint64_t owner;      /* from its HEARTBEATs: owner of exclusive queues */
 } node_client_t;
 
 struct broker_node {
@@ -84,6 +89,17 @@ struct broker_node {
 
     uint64_t confirms_sent, nacks_sent, deliveries_sent;
     bool get_delivered; /* set by node__deliver for the GET consumer */
+    /* basic.get that found only messages whose requeue is still being
+     * committed: answered once they are ready again (AMQP protocol hook). */
+    struct node_parked_get {
+        io_addr_t from;
+        uint64_t request_id, deadline_ns;
+        uint8_t ack_mode;
+        uint16_t queue_len;
+        char queue[SM_NAME_MAX];
+    } parked[NODE_PARKED_GETS_MAX];
+    uint32_t parked_count;
+    uint64_t orphans_checked; /* sm.queues_deleted at the last orphan check */
     uint64_t next_epoch;  /* session epochs handed out by this node */
     bool fresh_pending;   /* leader: its term's first entry not applied yet */
     bool snap_installed;  /* the snapshot being saved came from the leader */
@@ -155,16 +171,23 @@ static void node__fail(broker_node_t *n, const char *why) {
     io_trace(&n->io, "node.failed", why);
 }
 
-static void node__reply(broker_node_t *n, io_addr_t to, uint64_t request_id,
-                        uint16_t status, uint64_t count, const char *detail) {
+static void node__reply_full(broker_node_t *n, io_addr_t to, uint64_t request_id,
+                             uint16_t status, uint64_t count, uint32_t consumers,
+                             const char *detail) {
     wire_msg_t m;
     memset(&m, 0, sizeof m);
     m.type = WIRE_MSG_REPLY;
     m.reply.request_id = request_id;
     m.reply.status = status;
     m.reply.count = count;
+    m.reply.consumers = consumers;
     m.reply.detail = wire_str(detail);
     node__send(n, to, &m);
+}
+
+static void node__reply(broker_node_t *n, io_addr_t to, uint64_t request_id,
+                        uint16_t status, uint64_t count, const char *detail) {
+    node__reply_full(n, to, request_id, status, count, 0, detail);
 }
 
 static void node__not_leader(broker_node_t *n, io_addr_t to, uint64_t request_id) {
@@ -212,6 +235,9 @@ static uint16_t node__status_of(int rc) {
     case SM_ELIMIT: return WIRE_STATUS_RESOURCE_LIMIT;
     case IO_ENOMEM: return WIRE_STATUS_RESOURCE_LIMIT;
     case SM_EEXISTS: return WIRE_STATUS_PRECONDITION_FAILED;
+    case SM_ELOCKED: return WIRE_STATUS_RESOURCE_LOCKED;
+    case SM_EINUSE: return WIRE_STATUS_ACCESS_REFUSED;
+    case SM_EACCESS: return WIRE_STATUS_ACCESS_REFUSED;
     default: return WIRE_STATUS_INVALID;
     }
 }
@@ -275,6 +301,12 @@ static void node__resolve(broker_node_t *n, uint64_t index, uint64_t term,
             else
                 node__nack_publish(n, copy.client, copy.request_id, copy.producer_id,
                                    copy.sequence, node__status_of(rc));
+        } else if (rc == 0 && res->queue != NULL && n->sessions_live) {
+            /* queue.declare-ok: what clients see (AMQP protocol hook) */
+            uint32_t ready = 0, consumers = 0;
+            broker_sessions_queue_info(&n->sessions, res->queue, &ready, &consumers);
+            node__reply_full(n, copy.client, copy.request_id, WIRE_STATUS_OK, ready,
+                             consumers, NULL);
         } else {
             node__reply(n, copy.client, copy.request_id, node__status_of(rc),
                         rc == 0 ? res->messages : 0, NULL);
@@ -337,15 +369,38 @@ static void node__deliver(broker_node_t *n, const broker_delivery_t *d) {
         memcmp(d->consumer_tag, NODE_GET_TAG, d->consumer_tag_len) == 0) {
         /* A basic.get answer: empty consumer tag, messages left. */
         m.deliver.consumer_tag.len = 0;
-        m.deliver.message_count = d->queue->count > 0 ? d->queue->count - 1 : 0;
+        uint32_t ready = 0, consumers = 0; /* this one is pending already */
+        broker_sessions_queue_info(&n->sessions, d->queue, &ready, &consumers);
+        m.deliver.message_count = ready;
         n->get_delivered = true;
     }
     node__send(n, (io_addr_t)(d->session_id >> 32), &m);
     n->deliveries_sent++;
 }
 
+/* AMQP consumer cancel notification: consumers whose queue was deleted are
+ * detached and their clients told with a CANCEL (request id 0). */
+static void node__drop_orphans(broker_node_t *n) {
+    if (n->orphans_checked == n->sm.queues_deleted) return; /* nothing deleted */
+    n->orphans_checked = n->sm.queues_deleted;
+    broker_session_dropped_t dropped[8];
+    for (uint32_t round = 0; round < SESSIONS_MAX * SESSION_CONSUMERS_MAX / 8 + 1; round++) {
+        const uint32_t k = broker_sessions_drop_orphans(&n->sessions, &n->sm, dropped, 8);
+        for (uint32_t i = 0; i < k; i++) {
+            wire_msg_t m;
+            memset(&m, 0, sizeof m);
+            m.type = WIRE_MSG_CANCEL;
+            m.cancel.consumer_tag.ptr = (const uint8_t *)dropped[i].tag;
+            m.cancel.consumer_tag.len = dropped[i].tag_len;
+            node__send(n, (io_addr_t)(dropped[i].session_id >> 32), &m);
+        }
+        if (k < 8) return;
+    }
+}
+
 static void node__dispatch(broker_node_t *n) {
     if (!n->sessions_live) return;
+    node__drop_orphans(n);
     for (uint32_t round = 0; round < NODE_DISPATCH_ROUNDS_MAX; round++) {
         uint32_t nd = 0, nc = 0;
         (void)broker_sessions_dispatch(&n->sessions, &n->sm, io_now_ns(&n->io),
@@ -360,6 +415,7 @@ static void node__dispatch(broker_node_t *n) {
 static void node__sessions_reset(broker_node_t *n, bool live) {
     if (n->sessions_live) broker_sessions_close(&n->sessions);
     n->sessions_live = false;
+    n->parked_count = 0; /* their clients time out and re-send */
     for (uint32_t i = 0; i < n->client_count; i++) n->clients[i].session_id = 0;
     if (live) {
         broker_sessions_config_t sc = {.ack_timeout_ns = n->cfg.ack_timeout_ns};
@@ -385,6 +441,7 @@ static node_client_t *node__client(broker_node_t *n, io_addr_t addr, bool create
     n->client_count++;
     n->clients[lo].addr = addr;
     n->clients[lo].session_id = 0;
+    n->clients[lo].owner = 0;
     return &n->clients[lo];
 }
 
@@ -429,6 +486,7 @@ static uint64_t node__session(broker_node_t *n, io_addr_t addr, uint64_t epoch) 
 /* ---- applying committed entries ------------------------------------------------------ */
 
 static void node__maybe_snapshot(broker_node_t *n);
+static void node__retry_gets(broker_node_t *n);
 
 static void node__apply(broker_node_t *n, uint64_t commit) {
     if (n->phase != NODE_RUNNING) return;
@@ -450,6 +508,7 @@ static void node__apply(broker_node_t *n, uint64_t commit) {
         if (n->pending_count > 0) node__resolve(n, i, e->term, rc, &res);
     }
     if (raft_is_leader(&n->raft)) node__dispatch(n);
+    if (raft_is_leader(&n->raft)) node__retry_gets(n);
     node__maybe_snapshot(n);
 }
 
@@ -615,17 +674,40 @@ static void node__propose_reply(broker_node_t *n, io_addr_t from, uint64_t reque
     (void)node__pending_push(n, &pend);
 }
 
+/* AMQP exclusive queues (protocol hook): is queue `name` exclusive to a
+ * connection other than the one behind `from`? (queue.delete is not
+ * checked: a queue orphaned by a crashed front end must stay removable.) */
+static bool node__locked(broker_node_t *n, io_addr_t from, const uint8_t *name, size_t len) {
+    const broker_queue_t *q = broker_sm_queue(&n->sm, (const char *)name, len);
+    if (q == NULL || q->owner == 0) return false;
+    const node_client_t *c = node__client(n, from, false);
+    return c == NULL || c->owner != q->owner;
+}
+
 static void node__on_declare_queue(broker_node_t *n, io_addr_t from,
                                    const wire_declare_queue_t *d) {
+    if (node__locked(n, from, d->name.ptr, d->name.len)) {
+        node__reply(n, from, d->request_id, WIRE_STATUS_RESOURCE_LOCKED, 0,
+                    "RESOURCE_LOCKED - the queue is exclusive to another connection");
+        return;
+    }
     if (d->flags & WIRE_QUEUE_PASSIVE) {
         const broker_queue_t *q = broker_sm_queue(&n->sm, (const char *)d->name.ptr, d->name.len);
-        node__reply(n, from, d->request_id, q ? WIRE_STATUS_OK : WIRE_STATUS_NOT_FOUND,
-                    q ? q->count : 0, NULL);
+        uint32_t ready = 0, consumers = 0;
+        if (q != NULL) broker_sessions_queue_info(&n->sessions, q, &ready, &consumers);
+        node__reply_full(n, from, d->request_id, q ? WIRE_STATUS_OK : WIRE_STATUS_NOT_FOUND,
+                         ready, consumers, NULL);
         return;
     }
     broker_sm_cmd_t cmd;
     memset(&cmd, 0, sizeof cmd);
-    cmd.type = SM_CMD_DECLARE_QUEUE;
+    cmd.type = SM_CMD_DECLARE_QUEUE_EX;
+    cmd.queue_props = (uint8_t)((d->durable ? BROKER_QUEUE_PROP_DURABLE : 0u) |
+                                ((d->flags & WIRE_QUEUE_EXCLUSIVE) ? BROKER_QUEUE_PROP_EXCLUSIVE : 0u) |
+                                ((d->flags & WIRE_QUEUE_AUTO_DELETE) ? BROKER_QUEUE_PROP_AUTO_DELETE
+                                                                     : 0u));
+    const node_client_t *cl = node__client(n, from, false);
+    cmd.owner = cl != NULL ? cl->owner : 0;
     cmd.queue.ptr = (const char *)d->name.ptr;
     cmd.queue.len = d->name.len;
     cmd.dlq.ptr = (const char *)d->dlq.ptr;
@@ -634,26 +716,75 @@ static void node__on_declare_queue(broker_node_t *n, io_addr_t from,
     node__propose_reply(n, from, d->request_id, &cmd);
 }
 
-/* basic.get: a one-shot consumer with prefetch 1 on the client's session. */
-static void node__on_get(broker_node_t *n, io_addr_t from, const wire_get_t *g) {
+/* basic.get: a one-shot consumer with prefetch 1 on the client's session.
+ * Returns 1 when answered, 0 when nothing is ready now but a requeue of
+ * the queue is being committed (the caller parks it). */
+static int node__get_once(broker_node_t *n, io_addr_t from, uint64_t request_id,
+                          const char *queue, size_t queue_len, uint8_t ack_mode, bool last) {
     node_client_t *c = node__client(n, from, true);
     const uint64_t sid = c && c->session_id ? c->session_id : node__session(n, from, 0);
     if (sid == 0) {
-        node__reply(n, from, g->request_id, WIRE_STATUS_RESOURCE_LIMIT, 0, NULL);
-        return;
+        node__reply(n, from, request_id, WIRE_STATUS_RESOURCE_LIMIT, 0, NULL);
+        return 1;
     }
     int rc = broker_sessions_consume(&n->sessions, &n->sm, sid, NODE_GET_TAG,
-                                     sizeof NODE_GET_TAG - 1, (const char *)g->queue.ptr,
-                                     g->queue.len, 1, g->ack_mode == WIRE_ACK_AUTO);
+                                     sizeof NODE_GET_TAG - 1, queue, queue_len, 1,
+                                     ack_mode == WIRE_ACK_AUTO);
     if (rc != 0) {
-        node__reply(n, from, g->request_id, node__status_of(rc), 0, NULL);
-        return;
+        node__reply(n, from, request_id, node__status_of(rc), 0, NULL);
+        return 1;
     }
     n->get_delivered = false;
     node__dispatch(n);
     (void)broker_sessions_cancel(&n->sessions, sid, NODE_GET_TAG, sizeof NODE_GET_TAG - 1);
-    if (!n->get_delivered) node__reply(n, from, g->request_id, WIRE_STATUS_EMPTY, 0, NULL);
+    const bool delivered = n->get_delivered;
     n->get_delivered = false;
+    if (delivered) return 1;
+    /* Counts show a requeued message as ready at once (queue_info); a get
+     * must not then say empty: wait for its RETURN to apply. */
+    const broker_queue_t *q = broker_sm_queue(&n->sm, queue, queue_len);
+    uint32_t ready = 0, consumers = 0;
+    if (q != NULL) broker_sessions_queue_info(&n->sessions, q, &ready, &consumers);
+    if (!last && ready > 0) return 0;
+    node__reply(n, from, request_id, WIRE_STATUS_EMPTY, 0, NULL);
+    return 1;
+}
+
+static void node__on_get(broker_node_t *n, io_addr_t from, const wire_get_t *g) {
+    if (node__locked(n, from, g->queue.ptr, g->queue.len)) {
+        node__reply(n, from, g->request_id, WIRE_STATUS_RESOURCE_LOCKED, 0,
+                    "RESOURCE_LOCKED - the queue is exclusive to another connection");
+        return;
+    }
+    const bool room = n->parked_count < NODE_PARKED_GETS_MAX;
+    if (node__get_once(n, from, g->request_id, (const char *)g->queue.ptr, g->queue.len,
+                       g->ack_mode, !room))
+        return;
+    struct node_parked_get *p = &n->parked[n->parked_count++];
+    p->from = from;
+    p->request_id = g->request_id;
+    p->deadline_ns = io_now_ns(&n->io) + NODE_GET_PARK_NS;
+    p->ack_mode = g->ack_mode;
+    p->queue_len = (uint16_t)g->queue.len;
+    if (g->queue.len) memcpy(p->queue, g->queue.ptr, g->queue.len);
+}
+
+/* Try the parked gets again (after applies, on ticks), oldest first. */
+static void node__retry_gets(broker_node_t *n) {
+    if (!n->sessions_live || n->parked_count == 0) return;
+    const uint64_t now = io_now_ns(&n->io);
+    uint32_t out = 0;
+    const uint32_t count = n->parked_count;
+    n->parked_count = 0; /* node__get_once never parks; keep the loop simple */
+    struct node_parked_get keep[NODE_PARKED_GETS_MAX];
+    for (uint32_t i = 0; i < count; i++) {
+        const struct node_parked_get p = n->parked[i];
+        if (!node__get_once(n, p.from, p.request_id, p.queue, p.queue_len, p.ack_mode,
+                            now >= p.deadline_ns))
+            keep[out++] = p;
+    }
+    memcpy(n->parked, keep, out * sizeof keep[0]);
+    n->parked_count = out;
 }
 
 /* BIND and UNBIND carry the same fields. */
@@ -668,24 +799,98 @@ static void node__bind_cmd(uint8_t type, const wire_bind_t *b, broker_sm_cmd_t *
     cmd->key.len = b->routing_key.len;
 }
 
+/* AMQP queue.purge removes ready messages only: the leader names the ones
+ * its sessions have out (protocol hook). Returns true when it answered or
+ * proposed; false to purge everything (nothing is out). */
+static bool node__purge_ready(broker_node_t *n, io_addr_t from, uint64_t request_id,
+                              broker_sm_cmd_t *cmd) {
+    const broker_queue_t *q = broker_sm_queue(&n->sm, cmd->queue.ptr, cmd->queue.len);
+    if (q == NULL || !n->sessions_live) return false;
+    const uint32_t busy = broker_sessions_queue_busy(&n->sessions, q, NULL, 0);
+    if (busy == 0) return false;
+    if (busy > SM_PURGE_KEEP_MAX) {
+        node__reply(n, from, request_id, WIRE_STATUS_RESOURCE_LIMIT, 0, "too many unacked");
+        return true;
+    }
+    uint64_t *ids = malloc(sizeof *ids * busy);
+    uint8_t *keep = malloc(8 * (size_t)busy);
+    if (ids == NULL || keep == NULL) {
+        free(ids);
+        free(keep);
+        node__reply(n, from, request_id, WIRE_STATUS_RESOURCE_LIMIT, 0, NULL);
+        return true;
+    }
+    (void)broker_sessions_queue_busy(&n->sessions, q, ids, busy);
+    for (uint32_t i = 0; i < busy; i++) node__put_u64(keep + 8 * (size_t)i, ids[i]);
+    cmd->type = SM_CMD_PURGE_READY;
+    cmd->keep = keep;
+    cmd->keep_count = busy;
+    node__propose_reply(n, from, request_id, cmd);
+    free(ids);
+    free(keep);
+    return true;
+}
+
+/* exchange.delete if_unused: does the exchange have bindings? */
+static bool node__exchange_used(const broker_node_t *n, broker_sm_str_t name) {
+    for (uint32_t i = 0; i < n->sm.binding_count; i++) {
+        const broker_binding_t *b = &n->sm.bindings[i];
+        if (b->exchange_len == name.len && memcmp(b->exchange, name.ptr, name.len) == 0)
+            return true;
+    }
+    for (uint32_t i = 0; i < n->sm.xbinding_count; i++) {
+        const broker_binding_t *b = &n->sm.xbindings[i];
+        if (b->exchange_len == name.len && memcmp(b->exchange, name.ptr, name.len) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* Requests that only change the replicated state: propose, REPLY on apply. */
 static void node__on_state_request(broker_node_t *n, io_addr_t from, const wire_msg_t *m,
                                    uint64_t request_id) {
+    const wire_bytes_t *queue = m->type == WIRE_MSG_BIND         ? &m->bind.queue
+                                : m->type == WIRE_MSG_UNBIND      ? &m->unbind.queue
+                                : m->type == WIRE_MSG_PURGE_QUEUE ? &m->purge_queue.queue
+                                                                  : NULL;
+    if (queue != NULL && node__locked(n, from, queue->ptr, queue->len)) {
+        node__reply(n, from, request_id, WIRE_STATUS_RESOURCE_LOCKED, 0,
+                    "RESOURCE_LOCKED - the queue is exclusive to another connection");
+        return;
+    }
     broker_sm_cmd_t cmd;
     memset(&cmd, 0, sizeof cmd);
     switch (m->type) {
     case WIRE_MSG_DECLARE_EXCHANGE:
+        if (m->declare_exchange.passive) {
+            const broker_exchange_t *x = broker_sm_exchange(
+                &n->sm, (const char *)m->declare_exchange.name.ptr, m->declare_exchange.name.len);
+            node__reply(n, from, request_id, x ? WIRE_STATUS_OK : WIRE_STATUS_NOT_FOUND, 0,
+                        x ? NULL : "NOT_FOUND - no such exchange");
+            return;
+        }
         cmd.type = SM_CMD_DECLARE_EXCHANGE;
         cmd.exchange.ptr = (const char *)m->declare_exchange.name.ptr;
         cmd.exchange.len = m->declare_exchange.name.len;
-        cmd.exchange_type = m->declare_exchange.kind;
+        cmd.exchange_type = (uint8_t)(m->declare_exchange.kind |
+                                      (m->declare_exchange.internal
+                                           ? BROKER_EXCHANGE_INTERNAL_FLAG : 0u));
         break;
     case WIRE_MSG_BIND: node__bind_cmd(SM_CMD_BIND, &m->bind, &cmd); break;
     case WIRE_MSG_UNBIND: node__bind_cmd(SM_CMD_UNBIND, &m->unbind, &cmd); break;
+    case WIRE_MSG_EXCHANGE_BIND:
+    case WIRE_MSG_EXCHANGE_UNBIND:
+        node__bind_cmd(m->type == WIRE_MSG_EXCHANGE_BIND ? SM_CMD_BIND_EXCHANGE
+                                                         : SM_CMD_UNBIND_EXCHANGE,
+                       &m->exchange_bind, &cmd);
+        cmd.destination = cmd.queue; /* the wire's queue field names it */
+        cmd.queue = (broker_sm_str_t){"", 0};
+        break;
     case WIRE_MSG_PURGE_QUEUE:
         cmd.type = SM_CMD_PURGE_QUEUE;
         cmd.queue.ptr = (const char *)m->purge_queue.queue.ptr;
         cmd.queue.len = m->purge_queue.queue.len;
+        if (node__purge_ready(n, from, request_id, &cmd)) return;
         break;
     case WIRE_MSG_DELETE_QUEUE: {
         cmd.type = SM_CMD_DELETE_QUEUE;
@@ -694,7 +899,26 @@ static void node__on_state_request(broker_node_t *n, io_addr_t from, const wire_
         const broker_queue_t *q = broker_sm_queue(&n->sm, cmd.queue.ptr, cmd.queue.len);
         if (q != NULL && m->delete_queue.if_empty && q->count > 0) {
             node__reply(n, from, request_id, WIRE_STATUS_PRECONDITION_FAILED, q->count,
-                        "queue not empty");
+                        "PRECONDITION_FAILED - queue not empty");
+            return;
+        }
+        uint32_t ready = 0, consumers = 0;
+        if (q != NULL) broker_sessions_queue_info(&n->sessions, q, &ready, &consumers);
+        if (q != NULL && m->delete_queue.if_unused && consumers > 0) {
+            node__reply(n, from, request_id, WIRE_STATUS_PRECONDITION_FAILED, 0,
+                        "PRECONDITION_FAILED - queue in use");
+            return;
+        }
+        break;
+    }
+    case WIRE_MSG_DELETE_EXCHANGE: {
+        const wire_delete_exchange_t *d = &m->delete_exchange;
+        cmd.type = SM_CMD_DELETE_EXCHANGE;
+        cmd.exchange.ptr = (const char *)d->name.ptr;
+        cmd.exchange.len = d->name.len;
+        if (d->if_unused && node__exchange_used(n, cmd.exchange)) {
+            node__reply(n, from, request_id, WIRE_STATUS_PRECONDITION_FAILED, 0,
+                        "PRECONDITION_FAILED - exchange in use");
             return;
         }
         break;
@@ -742,6 +966,9 @@ static bool node__request_id(const wire_msg_t *m, uint64_t *id) {
     case WIRE_MSG_UNBIND: *id = m->unbind.request_id; return true;
     case WIRE_MSG_PURGE_QUEUE: *id = m->purge_queue.request_id; return true;
     case WIRE_MSG_DELETE_QUEUE: *id = m->delete_queue.request_id; return true;
+    case WIRE_MSG_DELETE_EXCHANGE: *id = m->delete_exchange.request_id; return true;
+    case WIRE_MSG_EXCHANGE_BIND:
+    case WIRE_MSG_EXCHANGE_UNBIND: *id = m->exchange_bind.request_id; return true;
     case WIRE_MSG_CONSUME: *id = m->consume.request_id; return true;
     case WIRE_MSG_CANCEL: *id = m->cancel.request_id; return true;
     case WIRE_MSG_GET: *id = m->get.request_id; return true;
@@ -762,6 +989,8 @@ static void node__on_client(broker_node_t *n, io_addr_t from, const wire_msg_t *
     switch (m->type) {
     case WIRE_MSG_HEARTBEAT: {
         const uint64_t sid = node__session(n, from, m->heartbeat.session_id);
+        node_client_t *cl = node__client(n, from, false);
+        if (cl != NULL) cl->owner = m->heartbeat.owner;
         wire_msg_t r = *m;
         r.heartbeat.session_id = sid & 0xffffffffu; /* the client keeps this epoch */
         node__send(n, from, &r);
@@ -773,16 +1002,25 @@ static void node__on_client(broker_node_t *n, io_addr_t from, const wire_msg_t *
     case WIRE_MSG_BIND:
     case WIRE_MSG_UNBIND:
     case WIRE_MSG_PURGE_QUEUE:
-    case WIRE_MSG_DELETE_QUEUE: node__on_state_request(n, from, m, request_id); return;
+    case WIRE_MSG_DELETE_QUEUE:
+    case WIRE_MSG_DELETE_EXCHANGE:
+    case WIRE_MSG_EXCHANGE_BIND:
+    case WIRE_MSG_EXCHANGE_UNBIND: node__on_state_request(n, from, m, request_id); return;
     case WIRE_MSG_CONSUME: {
+        if (node__locked(n, from, m->consume.queue.ptr, m->consume.queue.len)) {
+            node__reply(n, from, request_id, WIRE_STATUS_RESOURCE_LOCKED, 0,
+                        "RESOURCE_LOCKED - the queue is exclusive to another connection");
+            return;
+        }
         node_client_t *c = node__client(n, from, true);
         uint64_t sid = c && c->session_id ? c->session_id : node__session(n, from, 0);
-        int rc = sid ? broker_sessions_consume(&n->sessions, &n->sm, sid,
-                                               (const char *)m->consume.consumer_tag.ptr,
-                                               m->consume.consumer_tag.len,
-                                               (const char *)m->consume.queue.ptr,
-                                               m->consume.queue.len, m->consume.prefetch,
-                                               m->consume.ack_mode == WIRE_ACK_AUTO)
+        int rc = sid ? broker_sessions_consume_ex(&n->sessions, &n->sm, sid,
+                                                  (const char *)m->consume.consumer_tag.ptr,
+                                                  m->consume.consumer_tag.len,
+                                                  (const char *)m->consume.queue.ptr,
+                                                  m->consume.queue.len, m->consume.prefetch,
+                                                  m->consume.ack_mode == WIRE_ACK_AUTO,
+                                                  m->consume.exclusive)
                      : SM_ELIMIT;
         /* count = the session epoch, for the client's heartbeats. */
         node__reply(n, from, request_id, node__status_of(rc),
@@ -890,6 +1128,7 @@ static void node__on_tick(broker_node_t *n) {
     }
     /* Forget the sessions that expired so a returning client opens anew. */
     node__dispatch(n);
+    node__retry_gets(n);
     (void)io_timer_set(&n->io, io_now_ns(&n->io) + NODE_TICK_NS,
                        broker_token_make(BROKER_TOKEN_NODE, NODE_TIMER_TICK));
 }

@@ -120,6 +120,28 @@ void broker_queue_remove(broker_queue_t *q, uint32_t pos,
         q->head = 0;
 }
 
+uint32_t broker_queue_purge_except(broker_queue_t *q, const uint64_t *keep,
+                                   uint32_t keep_count) {
+    assert(q != NULL && (keep != NULL || keep_count == 0));
+    broker_message_t *base = q->slots + q->head;
+    uint32_t w = 0, k = 0;
+    const uint32_t n = q->count;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint64_t id = base[i].message_id;
+        while (k < keep_count && keep[k] < id) k++;
+        if (k < keep_count && keep[k] == id) {
+            base[w++] = base[i];
+            continue;
+        }
+        assert(q->body_bytes >= base[i].body_len);
+        q->body_bytes -= base[i].body_len;
+        free(base[i].data);
+    }
+    q->count = w;
+    if (w == 0) q->head = 0;
+    return n - w;
+}
+
 uint32_t broker_queue_purge(broker_queue_t *q) {
     assert(q != NULL);
     uint32_t n = q->count;

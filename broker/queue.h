@@ -24,6 +24,14 @@
                                                 also bounded by SM_BODY_BYTES_MAX */
 #define BROKER_QUEUE_BODY_MAX (1024u * 1024u) /* equals SM_MESSAGE_BODY_MAX */
 
+/* AMQP queue properties: a redeclare must match them (406 otherwise). */
+enum {
+    BROKER_QUEUE_PROP_DURABLE = 1u << 0,
+    BROKER_QUEUE_PROP_EXCLUSIVE = 1u << 1,
+    BROKER_QUEUE_PROP_AUTO_DELETE = 1u << 2,
+};
+#define BROKER_QUEUE_PROPS_ALL 0x7u
+
 typedef struct broker_message {
     uint64_t message_id;    /* unique in its queue, ascending */
     uint64_t producer_id;   /* 0 = anonymous producer */
@@ -52,6 +60,8 @@ typedef struct broker_queue {
     char dlq[BROKER_QUEUE_NAME_MAX + 1];  /* "" = no dead-letter queue */
     uint32_t delivery_limit; /* 0 = unlimited */
     uint32_t max_messages;   /* 1..BROKER_QUEUE_MESSAGES_MAX */
+    uint8_t props;           /* BROKER_QUEUE_PROP_* as declared (AMQP) */
+    uint64_t owner;          /* exclusive queue: the owning connection, 0 = none */
     /* messages live in slots [head, head + count) of `slots` */
     broker_message_t *slots;
     uint32_t head, count, capacity;
@@ -96,6 +106,11 @@ static inline broker_message_t *broker_queue_at_mut(broker_queue_t *q, uint32_t 
 /* Remove the message at `pos` and hand it (with its buffer) to *out, which
  * the caller then owns (free out->data, or append it elsewhere). */
 void broker_queue_remove(broker_queue_t *q, uint32_t pos, broker_message_t *out);
+
+/* Drop every message but those whose ids are in keep[0..keep_count)
+ * (ascending), in one pass. Returns how many were dropped. */
+uint32_t broker_queue_purge_except(broker_queue_t *q, const uint64_t *keep,
+                                   uint32_t keep_count);
 
 /* Drop every message. Returns how many were dropped. */
 uint32_t broker_queue_purge(broker_queue_t *q);

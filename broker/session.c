@@ -34,6 +34,7 @@ typedef struct broker_sessions__track {
     sessions__pending_t *pending; /* sorted by message_id */
     uint32_t pending_count, pending_capacity;
     uint32_t consumers; /* attached consumers */
+    uint8_t exclusive;  /* its one consumer is exclusive (AMQP basic.consume) */
     uint32_t unsettled; /* pending entries not DELIVERED: what gc may drop */
     /* SM index gc last ran at: only applying a command (the SETTLE or RETURN
      * a resolve proposed, a purge, ...) can make an entry droppable. */
@@ -54,6 +55,7 @@ typedef struct broker_sessions__consumer {
     uint32_t unacked;
     uint32_t round; /* auto-ack: deliveries in this dispatch call */
     uint8_t auto_ack;
+    uint8_t exclusive;
     uint16_t tag_len;
     char tag[SM_NAME_MAX + 1];
 } sessions__consumer_t;
@@ -329,6 +331,28 @@ int broker_sessions_consume(broker_sessions_t *s, const broker_sm_t *sm,
     return 0;
 }
 
+int broker_sessions_consume_ex(broker_sessions_t *s, const broker_sm_t *sm, uint64_t id,
+                               const char *tag, size_t tag_len, const char *queue,
+                               size_t queue_len, uint32_t prefetch, int auto_ack,
+                               int exclusive) {
+    assert(s != NULL && sm != NULL);
+    int found;
+    uint32_t pos = queue_len <= SM_NAME_MAX ? sessions__track_pos(s, queue, queue_len, &found) : 0;
+    if (queue_len <= SM_NAME_MAX && found) {
+        const sessions__track_t *t = s->tracks[pos];
+        if (t->exclusive || (exclusive && t->consumers > 0))
+            return SM_EINUSE;
+    }
+    int rc = broker_sessions_consume(s, sm, id, tag, tag_len, queue, queue_len, prefetch,
+                                     auto_ack);
+    if (rc != 0 || !exclusive)
+        return rc;
+    sessions__consumer_t *c = &s->consumers[s->consumer_count - 1]; /* just added */
+    c->exclusive = 1;
+    c->track->exclusive = 1;
+    return 0;
+}
+
 static void sessions__consumer_remove(broker_sessions_t *s, uint32_t i) {
     assert(i < s->consumer_count);
     sessions__consumer_t *c = &s->consumers[i];
@@ -336,6 +360,7 @@ static void sessions__consumer_remove(broker_sessions_t *s, uint32_t i) {
     assert(ss != NULL && ss->consumers > 0 && c->track->consumers > 0);
     ss->consumers--;
     c->track->consumers--;
+    if (c->exclusive) c->track->exclusive = 0;
     memmove(&s->consumers[i], &s->consumers[i + 1],
             (s->consumer_count - i - 1) * sizeof *s->consumers);
     s->consumer_count--;
@@ -778,4 +803,69 @@ int broker_sessions_dispatch(broker_sessions_t *s, const broker_sm_t *sm,
     *n_deliveries = o.nd;
     *n_cmds = o.nc;
     return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* What clients see */
+
+void broker_sessions_queue_info(const broker_sessions_t *s, const broker_queue_t *q,
+                                uint32_t *ready, uint32_t *consumers) {
+    assert(s != NULL && q != NULL && ready != NULL && consumers != NULL);
+    *ready = q->count;
+    *consumers = 0;
+    int found;
+    uint32_t pos = sessions__track_pos(s, q->name, q->name_len, &found);
+    if (!found) return;
+    const sessions__track_t *t = s->tracks[pos];
+    *consumers = t->consumers;
+    uint32_t lo = 0, busy = 0;
+    for (uint32_t i = 0; i < t->pending_count; i++) {
+        const sessions__pending_t *p = &t->pending[i];
+        int64_t at = sessions__find_from(q, p->message_id, &lo);
+        if (at < 0) continue; /* gone already: not counted in q->count */
+        if (p->state == SESSIONS__RETURNING) continue; /* ready again */
+        busy++;
+    }
+    assert(busy <= q->count);
+    *ready = q->count - busy;
+}
+
+uint32_t broker_sessions_queue_busy(const broker_sessions_t *s, const broker_queue_t *q,
+                                    uint64_t *out, uint32_t cap) {
+    assert(s != NULL && q != NULL && (out != NULL || cap == 0));
+    int found;
+    uint32_t pos = sessions__track_pos(s, q->name, q->name_len, &found);
+    if (!found) return 0;
+    const sessions__track_t *t = s->tracks[pos];
+    uint32_t lo = 0, n = 0;
+    for (uint32_t i = 0; i < t->pending_count; i++) {
+        const sessions__pending_t *p = &t->pending[i];
+        if (sessions__find_from(q, p->message_id, &lo) < 0) continue;
+        if (p->state == SESSIONS__RETURNING) continue;
+        if (n < cap) out[n] = p->message_id; /* pending is sorted by id */
+        n++;
+    }
+    return n;
+}
+
+uint32_t broker_sessions_drop_orphans(broker_sessions_t *s, const broker_sm_t *sm,
+                                      broker_session_dropped_t *out, uint32_t cap) {
+    assert(s != NULL && sm != NULL && (out != NULL || cap == 0));
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->consumer_count && n < cap;) {
+        const sessions__consumer_t *c = &s->consumers[i];
+        const sessions__track_t *t = c->track;
+        if (broker_sm_queue(sm, t->name, t->name_len) != NULL) {
+            i++;
+            continue;
+        }
+        out[n].session_id = c->session_id;
+        out[n].tag_len = c->tag_len;
+        memcpy(out[n].tag, c->tag, c->tag_len);
+        out[n].tag[c->tag_len] = '\0';
+        n++;
+        sessions__consumer_remove(s, i); /* the next one moved to i */
+    }
+    sessions__tracks_prune(s);
+    return n;
 }

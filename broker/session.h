@@ -129,6 +129,14 @@ int broker_sessions_consume(broker_sessions_t *s, const broker_sm_t *sm,
                             const char *queue, size_t queue_len,
                             uint32_t prefetch, int auto_ack);
 
+/* broker_sessions_consume with AMQP's exclusive consumers: SM_EINUSE when
+ * the queue has an exclusive consumer, or has any consumer and `exclusive`
+ * is asked. (basic.get is not affected.) */
+int broker_sessions_consume_ex(broker_sessions_t *s, const broker_sm_t *sm, uint64_t id,
+                               const char *tag, size_t tag_len, const char *queue,
+                               size_t queue_len, uint32_t prefetch, int auto_ack,
+                               int exclusive);
+
 /* Detach consumer `tag`. Its unacked deliveries stay with the session (AMQP
  * basic.cancel). Error: SM_ENOTFOUND. */
 int broker_sessions_cancel(broker_sessions_t *s, uint64_t id, const char *tag,
@@ -171,6 +179,33 @@ int broker_sessions_tick(broker_sessions_t *s, uint64_t now_ns,
 
 /* Earliest time tick() has work, or UINT64_MAX. For arming a timer. */
 uint64_t broker_sessions_next_deadline_ns(const broker_sessions_t *s);
+
+/* What a client should see of queue `q` (AMQP queue.declare-ok and
+ * basic.get-ok): *ready = messages neither delivered-and-unacked nor being
+ * settled (a message whose RETURN is proposed counts as ready at once, so a
+ * requeue is visible immediately); *consumers = consumers attached. */
+void broker_sessions_queue_info(const broker_sessions_t *s, const broker_queue_t *q,
+                                uint32_t *ready, uint32_t *consumers);
+
+/* Ids (ascending) of the messages of `q` that are not ready: delivered and
+ * unacked, or being settled (what queue_info does not count). Writes at
+ * most `cap` into out[]; returns how many there are (may exceed cap). */
+uint32_t broker_sessions_queue_busy(const broker_sessions_t *s, const broker_queue_t *q,
+                                    uint64_t *out, uint32_t cap);
+
+/* A consumer dropped because its queue no longer exists. */
+typedef struct broker_session_dropped {
+    uint64_t session_id;
+    uint16_t tag_len;
+    char tag[SM_NAME_MAX + 1];
+} broker_session_dropped_t;
+
+/* Detach consumers whose queue is gone from `sm` (queue.delete), filling
+ * out[0..cap) so the caller can tell their clients (AMQP consumer cancel
+ * notification). Returns how many were detached (call again while it
+ * returns cap). Their unacked deliveries stay with the session. */
+uint32_t broker_sessions_drop_orphans(broker_sessions_t *s, const broker_sm_t *sm,
+                                      broker_session_dropped_t *out, uint32_t cap);
 
 /* Unacked deliveries of session `id` (0 if unknown). */
 uint32_t broker_sessions_unacked(const broker_sessions_t *s, uint64_t id);

@@ -18,7 +18,8 @@
 #include <string.h>
 
 #define SM__SNAPSHOT_MAGIC 0x4D53434Cu /* "LCSM" little endian */
-#define SM__SNAPSHOT_VERSION 2u
+#define SM__SNAPSHOT_VERSION 4u /* 3: exchange bindings; 4: queue props, owner,
+                                    internal exchanges */
 #define SM__FNV_OFFSET 0xcbf29ce484222325ull
 #define SM__FNV_PRIME 0x100000001b3ull
 
@@ -153,19 +154,40 @@ static int sm__str_eq(broker_sm_str_t s, const char *b, size_t blen) {
 /* ------------------------------------------------------------------------ */
 /* Command codec */
 
+static uint64_t sm__le64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+/* PURGE_READY ids: strictly ascending. */
+static int sm__keep_sorted(const uint8_t *keep, uint32_t n) {
+    for (uint32_t i = 1; i < n; i++)
+        if (sm__le64(keep + 8 * (size_t)(i - 1)) >= sm__le64(keep + 8 * (size_t)i))
+            return 0;
+    return 1;
+}
+
 static int sm__cmd_valid(const broker_sm_cmd_t *c) {
     assert(c != NULL);
-    if (c->type < SM_CMD_DECLARE_QUEUE || c->type > SM_CMD_REJECT_DISCARD)
+    if (c->type < SM_CMD_DECLARE_QUEUE || c->type > SM_CMD_PURGE_READY)
         return 0;
-    if (!sm__name_ok(c->queue.ptr, c->queue.len) ||
+    if (c->type == SM_CMD_PURGE_READY &&
+        (c->keep_count > SM_PURGE_KEEP_MAX || (c->keep_count > 0 && c->keep == NULL) ||
+         !sm__keep_sorted(c->keep, c->keep_count)))
+        return 0;
+    if (c->type == SM_CMD_DECLARE_QUEUE_EX && (c->queue_props & ~BROKER_QUEUE_PROPS_ALL))
+        return 0;
+    if (!sm__name_ok(c->destination.ptr, c->destination.len) ||
+        !sm__name_ok(c->queue.ptr, c->queue.len) ||
         !sm__name_ok(c->exchange.ptr, c->exchange.len) ||
         !sm__name_ok(c->key.ptr, c->key.len) ||
         !sm__name_ok(c->dlq.ptr, c->dlq.len))
         return 0;
     if (c->type == SM_CMD_DECLARE_EXCHANGE &&
-        !broker_exchange_type_valid(c->exchange_type))
+        !broker_exchange_type_valid(c->exchange_type & ~BROKER_EXCHANGE_INTERNAL_FLAG))
         return 0;
-    if (c->type == SM_CMD_DECLARE_QUEUE &&
+    if ((c->type == SM_CMD_DECLARE_QUEUE || c->type == SM_CMD_DECLARE_QUEUE_EX) &&
         c->max_messages > SM_QUEUE_MESSAGES_MAX)
         return 0;
     if (c->type == SM_CMD_PUBLISH &&
@@ -181,14 +203,24 @@ static void sm__cmd_walk(const broker_sm_cmd_t *c, sm__sink_t *s) {
     sm__put_u8(s, c->type);
     switch (c->type) {
     case SM_CMD_DECLARE_QUEUE:
+    case SM_CMD_DECLARE_QUEUE_EX:
         sm__put_str(s, c->queue.ptr, c->queue.len);
         sm__put_str(s, c->dlq.ptr, c->dlq.len);
         sm__put_u32(s, c->delivery_limit);
         sm__put_u32(s, c->max_messages);
+        if (c->type == SM_CMD_DECLARE_QUEUE_EX) {
+            sm__put_u8(s, c->queue_props);
+            sm__put_u64(s, c->owner);
+        }
         break;
     case SM_CMD_DELETE_QUEUE:
     case SM_CMD_PURGE_QUEUE:
         sm__put_str(s, c->queue.ptr, c->queue.len);
+        break;
+    case SM_CMD_PURGE_READY:
+        sm__put_str(s, c->queue.ptr, c->queue.len);
+        sm__put_u32(s, c->keep_count);
+        sm__put(s, c->keep, 8 * (size_t)c->keep_count);
         break;
     case SM_CMD_DECLARE_EXCHANGE:
         sm__put_str(s, c->exchange.ptr, c->exchange.len);
@@ -201,6 +233,12 @@ static void sm__cmd_walk(const broker_sm_cmd_t *c, sm__sink_t *s) {
     case SM_CMD_UNBIND:
         sm__put_str(s, c->exchange.ptr, c->exchange.len);
         sm__put_str(s, c->queue.ptr, c->queue.len);
+        sm__put_str(s, c->key.ptr, c->key.len);
+        break;
+    case SM_CMD_BIND_EXCHANGE:
+    case SM_CMD_UNBIND_EXCHANGE:
+        sm__put_str(s, c->exchange.ptr, c->exchange.len);
+        sm__put_str(s, c->destination.ptr, c->destination.len);
         sm__put_str(s, c->key.ptr, c->key.len);
         break;
     case SM_CMD_PUBLISH:
@@ -247,14 +285,28 @@ int broker_sm_cmd_encode(const broker_sm_cmd_t *cmd, uint8_t *buf, size_t cap,
 static void sm__decode_fields(sm__rd_t *r, broker_sm_cmd_t *c) {
     switch (c->type) {
     case SM_CMD_DECLARE_QUEUE:
+    case SM_CMD_DECLARE_QUEUE_EX:
         c->queue = sm__get_str(r);
         c->dlq = sm__get_str(r);
         c->delivery_limit = sm__get_u32(r);
         c->max_messages = sm__get_u32(r);
+        if (c->type == SM_CMD_DECLARE_QUEUE_EX) {
+            c->queue_props = sm__get_u8(r);
+            c->owner = sm__get_u64(r);
+        }
         break;
     case SM_CMD_DELETE_QUEUE:
     case SM_CMD_PURGE_QUEUE:
         c->queue = sm__get_str(r);
+        break;
+    case SM_CMD_PURGE_READY:
+        c->queue = sm__get_str(r);
+        c->keep_count = sm__get_u32(r);
+        if (c->keep_count > SM_PURGE_KEEP_MAX) {
+            r->bad = 1;
+            break;
+        }
+        c->keep = sm__take(r, 8 * (size_t)c->keep_count);
         break;
     case SM_CMD_DECLARE_EXCHANGE:
         c->exchange = sm__get_str(r);
@@ -267,6 +319,12 @@ static void sm__decode_fields(sm__rd_t *r, broker_sm_cmd_t *c) {
     case SM_CMD_UNBIND:
         c->exchange = sm__get_str(r);
         c->queue = sm__get_str(r);
+        c->key = sm__get_str(r);
+        break;
+    case SM_CMD_BIND_EXCHANGE:
+    case SM_CMD_UNBIND_EXCHANGE:
+        c->exchange = sm__get_str(r);
+        c->destination = sm__get_str(r);
         c->key = sm__get_str(r);
         break;
     case SM_CMD_PUBLISH:
@@ -295,11 +353,11 @@ int broker_sm_cmd_decode(const uint8_t *bytes, size_t len,
     assert(bytes != NULL || len == 0);
     static const broker_sm_str_t empty = {"", 0};
     memset(cmd, 0, sizeof *cmd);
-    cmd->queue = cmd->exchange = cmd->key = cmd->dlq = empty;
+    cmd->queue = cmd->exchange = cmd->key = cmd->dlq = cmd->destination = empty;
     sm__rd_t r = {bytes, len, 0, 0};
     cmd->type = sm__get_u8(&r);
     if (r.bad || cmd->type < SM_CMD_DECLARE_QUEUE ||
-        cmd->type > SM_CMD_REJECT_DISCARD)
+        cmd->type > SM_CMD_PURGE_READY)
         return SM_EMALFORMED;
     sm__decode_fields(&r, cmd);
     if (r.bad || r.pos != len || !sm__cmd_valid(cmd))
@@ -326,6 +384,7 @@ void broker_sm_close(broker_sm_t *sm) {
     free(sm->queues);
     free(sm->exchanges);
     free(sm->bindings);
+    free(sm->xbindings);
     free(sm->dedup);
     memset(sm, 0, sizeof *sm);
 }
@@ -399,20 +458,26 @@ static int sm__binding_cmp(const broker_binding_t *b, broker_sm_str_t ex,
     return c;
 }
 
-static uint32_t sm__binding_pos(const broker_sm_t *sm, broker_sm_str_t ex,
-                                broker_sm_str_t q, broker_sm_str_t key,
-                                int *found) {
-    uint32_t lo = 0, hi = sm->binding_count;
+/* Lower bound in a sorted binding table (queue or exchange bindings). */
+static uint32_t sm__table_pos(const broker_binding_t *t, uint32_t count,
+                              broker_sm_str_t ex, broker_sm_str_t q,
+                              broker_sm_str_t key, int *found) {
+    uint32_t lo = 0, hi = count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (sm__binding_cmp(&sm->bindings[mid], ex, q, key) < 0)
+        if (sm__binding_cmp(&t[mid], ex, q, key) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    *found = lo < sm->binding_count &&
-             sm__binding_cmp(&sm->bindings[lo], ex, q, key) == 0;
+    *found = lo < count && sm__binding_cmp(&t[lo], ex, q, key) == 0;
     return lo;
+}
+
+static uint32_t sm__binding_pos(const broker_sm_t *sm, broker_sm_str_t ex,
+                                broker_sm_str_t q, broker_sm_str_t key,
+                                int *found) {
+    return sm__table_pos(sm->bindings, sm->binding_count, ex, q, key, found);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -531,12 +596,17 @@ static int sm__declare_queue(broker_sm_t *sm, const broker_sm_cmd_t *c,
     uint32_t max = c->max_messages ? c->max_messages : SM_QUEUE_MESSAGES_MAX;
     int found;
     uint32_t pos = sm__queue_pos(sm, c->queue.ptr, c->queue.len, &found);
+    const int ex = c->type == SM_CMD_DECLARE_QUEUE_EX;
     if (found) {
         const broker_queue_t *q = sm->queues[pos];
+        if (ex && q->owner != 0 && q->owner != c->owner)
+            return SM_ELOCKED; /* AMQP checks exclusivity first */
         if (!sm__str_eq(c->dlq, q->dlq, q->dlq_len) ||
-            q->delivery_limit != c->delivery_limit || q->max_messages != max)
+            q->delivery_limit != c->delivery_limit || q->max_messages != max ||
+            (ex && q->props != c->queue_props))
             return SM_EMISMATCH;
         res->messages = q->count;
+        res->queue = q;
         return 0;
     }
     if (sm->queue_count >= SM_QUEUES_MAX)
@@ -549,10 +619,15 @@ static int sm__declare_queue(broker_sm_t *sm, const broker_sm_cmd_t *c,
                                          c->delivery_limit, max);
     if (q == NULL)
         return IO_ENOMEM;
+    if (ex) {
+        q->props = c->queue_props;
+        q->owner = (c->queue_props & BROKER_QUEUE_PROP_EXCLUSIVE) ? c->owner : 0;
+    }
     memmove(&sm->queues[pos + 1], &sm->queues[pos],
             (sm->queue_count - pos) * sizeof *sm->queues);
     sm->queues[pos] = q;
     sm->queue_count++;
+    res->queue = q;
     return 0;
 }
 
@@ -584,6 +659,7 @@ static int sm__delete_queue(broker_sm_t *sm, const broker_sm_cmd_t *c,
     res->messages = q->count;
     sm__unbind_where(sm, 1, q->name, q->name_len);
     broker_queue_free(q);
+    sm->queues_deleted++;
     memmove(&sm->queues[pos], &sm->queues[pos + 1],
             (sm->queue_count - pos - 1) * sizeof *sm->queues);
     sm->queue_count--;
@@ -601,6 +677,26 @@ static int sm__purge_queue(broker_sm_t *sm, const broker_sm_cmd_t *c,
     return 0;
 }
 
+static int sm__purge_ready(broker_sm_t *sm, const broker_sm_cmd_t *c,
+                           broker_sm_result_t *res) {
+    broker_queue_t *q = sm__queue(sm, c->queue.ptr, c->queue.len);
+    if (q == NULL)
+        return SM_ENOTFOUND;
+    uint64_t small[64];
+    uint64_t *ids = c->keep_count <= 64 ? small : malloc(8 * (size_t)c->keep_count);
+    if (ids == NULL)
+        return IO_ENOMEM;
+    for (uint32_t i = 0; i < c->keep_count; i++)
+        ids[i] = sm__le64(c->keep + 8 * (size_t)i);
+    const uint64_t before = q->body_bytes;
+    res->messages = broker_queue_purge_except(q, ids, c->keep_count);
+    assert(sm->body_bytes >= before - q->body_bytes);
+    sm->body_bytes -= before - q->body_bytes;
+    if (ids != small)
+        free(ids);
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Apply: exchanges and bindings */
 
@@ -610,8 +706,12 @@ static int sm__declare_exchange(broker_sm_t *sm, const broker_sm_cmd_t *c) {
     int found;
     uint32_t pos =
         sm__exchange_pos(sm, c->exchange.ptr, c->exchange.len, &found);
+    const uint8_t type = (uint8_t)(c->exchange_type & ~BROKER_EXCHANGE_INTERNAL_FLAG);
+    const uint8_t internal = (c->exchange_type & BROKER_EXCHANGE_INTERNAL_FLAG) ? 1 : 0;
     if (found)
-        return sm->exchanges[pos].type == c->exchange_type ? 0 : SM_EMISMATCH;
+        return sm->exchanges[pos].type == type && sm->exchanges[pos].internal == internal
+                   ? 0
+                   : SM_EMISMATCH;
     if (sm->exchange_count >= SM_EXCHANGES_MAX)
         return SM_ELIMIT;
     if (broker_table_grow((void **)&sm->exchanges, &sm->exchange_capacity,
@@ -622,7 +722,8 @@ static int sm__declare_exchange(broker_sm_t *sm, const broker_sm_cmd_t *c) {
             (sm->exchange_count - pos) * sizeof *sm->exchanges);
     broker_exchange_t *e = &sm->exchanges[pos];
     memset(e, 0, sizeof *e);
-    e->type = c->exchange_type;
+    e->type = type;
+    e->internal = internal;
     e->name_len = (uint16_t)c->exchange.len;
     memcpy(e->name, c->exchange.ptr, c->exchange.len);
     sm->exchange_count++;
@@ -638,6 +739,14 @@ static int sm__delete_exchange(broker_sm_t *sm, const broker_sm_cmd_t *c) {
     if (!found)
         return SM_ENOTFOUND;
     sm__unbind_where(sm, 0, c->exchange.ptr, c->exchange.len);
+    uint32_t out = 0; /* exchange bindings from or to it go too */
+    for (uint32_t i = 0; i < sm->xbinding_count; i++) {
+        const broker_binding_t *b = &sm->xbindings[i];
+        if (!sm__str_eq(c->exchange, b->exchange, b->exchange_len) &&
+            !sm__str_eq(c->exchange, b->queue, b->queue_len))
+            sm->xbindings[out++] = *b;
+    }
+    sm->xbinding_count = out;
     memmove(&sm->exchanges[pos], &sm->exchanges[pos + 1],
             (sm->exchange_count - pos - 1) * sizeof *sm->exchanges);
     sm->exchange_count--;
@@ -696,10 +805,101 @@ static int sm__unbind(broker_sm_t *sm, const broker_sm_cmd_t *c) {
     return 0;
 }
 
+/* BIND_EXCHANGE / UNBIND_EXCHANGE: both ends declared exchanges (the
+ * default exchange takes and gives no bindings). */
+static int sm__xbinding_check(const broker_sm_t *sm, const broker_sm_cmd_t *c) {
+    if (c->exchange.len == 0 || c->destination.len == 0)
+        return SM_EINVALID;
+    if (broker_sm_exchange(sm, c->exchange.ptr, c->exchange.len) == NULL ||
+        broker_sm_exchange(sm, c->destination.ptr, c->destination.len) == NULL)
+        return SM_ENOTFOUND;
+    return 0;
+}
+
+static int sm__xbind(broker_sm_t *sm, const broker_sm_cmd_t *c) {
+    int rc = sm__xbinding_check(sm, c);
+    if (rc != 0)
+        return rc;
+    int found;
+    uint32_t pos = sm__table_pos(sm->xbindings, sm->xbinding_count, c->exchange,
+                                 c->destination, c->key, &found);
+    if (found)
+        return 0; /* idempotent */
+    if (sm->xbinding_count >= SM_XBINDINGS_MAX)
+        return SM_ELIMIT;
+    if (broker_table_grow((void **)&sm->xbindings, &sm->xbinding_capacity,
+                          sm->xbinding_count + 1, sizeof *sm->xbindings,
+                          SM_XBINDINGS_MAX))
+        return IO_ENOMEM;
+    memmove(&sm->xbindings[pos + 1], &sm->xbindings[pos],
+            (sm->xbinding_count - pos) * sizeof *sm->xbindings);
+    broker_binding_t *b = &sm->xbindings[pos];
+    memset(b, 0, sizeof *b);
+    b->exchange_len = (uint16_t)c->exchange.len;
+    b->queue_len = (uint16_t)c->destination.len;
+    b->key_len = (uint16_t)c->key.len;
+    memcpy(b->exchange, c->exchange.ptr, c->exchange.len);
+    memcpy(b->queue, c->destination.ptr, c->destination.len);
+    if (c->key.len > 0)
+        memcpy(b->key, c->key.ptr, c->key.len);
+    sm->xbinding_count++;
+    return 0;
+}
+
+static int sm__xunbind(broker_sm_t *sm, const broker_sm_cmd_t *c) {
+    int rc = sm__xbinding_check(sm, c);
+    if (rc != 0)
+        return rc;
+    int found;
+    uint32_t pos = sm__table_pos(sm->xbindings, sm->xbinding_count, c->exchange,
+                                 c->destination, c->key, &found);
+    if (!found)
+        return 0;
+    memmove(&sm->xbindings[pos], &sm->xbindings[pos + 1],
+            (sm->xbinding_count - pos - 1) * sizeof *sm->xbindings);
+    sm->xbinding_count--;
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Apply: publish */
 
-/* Queues the message goes to, in name order, each at most once. */
+/* Add the queues exchange `ex` routes key `key` to (not yet in targets). */
+static uint32_t sm__route_one(const broker_sm_t *sm, const broker_exchange_t *ex,
+                              broker_sm_str_t key, broker_queue_t **targets,
+                              uint32_t n) {
+    broker_sm_str_t none = {"", 0};
+    broker_sm_str_t name = {ex->name, ex->name_len};
+    int found;
+    uint32_t i = sm__binding_pos(sm, name, none, none, &found);
+    for (; i < sm->binding_count; i++) {
+        const broker_binding_t *b = &sm->bindings[i];
+        if (!sm__str_eq(name, b->exchange, b->exchange_len))
+            break;
+        if (!broker_exchange_matches(ex->type, b->key, b->key_len, key.ptr, key.len))
+            continue;
+        broker_queue_t *q = sm__queue(sm, b->queue, b->queue_len);
+        assert(q != NULL); /* deleting a queue deletes its bindings */
+        uint32_t k = 0;
+        while (k < n && targets[k] != q)
+            k++;
+        if (k < n)
+            continue; /* already a target */
+        assert(n < SM_QUEUES_MAX);
+        targets[n++] = q;
+    }
+    return n;
+}
+
+static int sm__queue_name_cmp(const void *a, const void *b) {
+    const broker_queue_t *x = *(broker_queue_t *const *)a;
+    const broker_queue_t *y = *(broker_queue_t *const *)b;
+    return broker_name_cmp(x->name, x->name_len, y->name, y->name_len);
+}
+
+/* Queues the message goes to, in name order, each at most once: through
+ * the exchange's queue bindings, then again through every exchange bound
+ * to it whose binding matches (breadth first, each exchange once). */
 static uint32_t sm__route(const broker_sm_t *sm, const broker_sm_cmd_t *c,
                           const broker_exchange_t *ex,
                           broker_queue_t **targets) {
@@ -708,24 +908,34 @@ static uint32_t sm__route(const broker_sm_t *sm, const broker_sm_cmd_t *c,
         targets[0] = q;
         return q != NULL ? 1 : 0;
     }
-    broker_sm_str_t none = {"", 0};
-    int found;
-    uint32_t i = sm__binding_pos(sm, c->exchange, none, none, &found);
-    uint32_t n = 0;
-    for (; i < sm->binding_count; i++) {
-        const broker_binding_t *b = &sm->bindings[i];
-        if (!sm__str_eq(c->exchange, b->exchange, b->exchange_len))
-            break;
-        if (!broker_exchange_matches(ex->type, b->key, b->key_len, c->key.ptr,
-                                     c->key.len))
-            continue;
-        broker_queue_t *q = sm__queue(sm, b->queue, b->queue_len);
-        assert(q != NULL); /* deleting a queue deletes its bindings */
-        if (n > 0 && targets[n - 1] == q)
-            continue; /* sorted by queue: duplicates are adjacent */
-        assert(n < SM_QUEUES_MAX);
-        targets[n++] = q;
+    const broker_exchange_t *todo[SM_EXCHANGES_MAX];
+    uint32_t head = 0, tail = 0, n = 0;
+    todo[tail++] = ex;
+    while (head < tail) {
+        const broker_exchange_t *x = todo[head++];
+        n = sm__route_one(sm, x, c->key, targets, n);
+        broker_sm_str_t name = {x->name, x->name_len};
+        broker_sm_str_t none = {"", 0};
+        int found;
+        uint32_t i = sm__table_pos(sm->xbindings, sm->xbinding_count, name, none, none,
+                                   &found);
+        for (; i < sm->xbinding_count; i++) {
+            const broker_binding_t *b = &sm->xbindings[i];
+            if (!sm__str_eq(name, b->exchange, b->exchange_len))
+                break;
+            if (!broker_exchange_matches(x->type, b->key, b->key_len, c->key.ptr, c->key.len))
+                continue;
+            const broker_exchange_t *d = broker_sm_exchange(sm, b->queue, b->queue_len);
+            assert(d != NULL); /* deleting an exchange deletes its bindings */
+            uint32_t k = 0;
+            while (k < tail && todo[k] != d)
+                k++;
+            if (k == tail && tail < SM_EXCHANGES_MAX)
+                todo[tail++] = d;
+        }
     }
+    if (n > 1) /* names are unique: a total, deterministic order */
+        qsort(targets, n, sizeof *targets, sm__queue_name_cmp);
     return n;
 }
 
@@ -767,6 +977,8 @@ static int sm__publish(broker_sm_t *sm, uint64_t index,
         ex = broker_sm_exchange(sm, c->exchange.ptr, c->exchange.len);
         if (ex == NULL)
             return SM_ENOTFOUND;
+        if (ex->internal)
+            return SM_EACCESS; /* only through an exchange binding */
     }
     int dedup = sm->config.dedup && c->producer_id != 0;
     uint32_t pos;
@@ -910,13 +1122,17 @@ int broker_sm_apply_cmd(broker_sm_t *sm, uint64_t index,
     sm->last_applied = index;
     if (sm__cmd_valid(c)) {
         switch (c->type) {
-        case SM_CMD_DECLARE_QUEUE: rc = sm__declare_queue(sm, c, &res); break;
+        case SM_CMD_DECLARE_QUEUE:
+        case SM_CMD_DECLARE_QUEUE_EX: rc = sm__declare_queue(sm, c, &res); break;
+        case SM_CMD_PURGE_READY: rc = sm__purge_ready(sm, c, &res); break;
         case SM_CMD_DELETE_QUEUE: rc = sm__delete_queue(sm, c, &res); break;
         case SM_CMD_PURGE_QUEUE: rc = sm__purge_queue(sm, c, &res); break;
         case SM_CMD_DECLARE_EXCHANGE: rc = sm__declare_exchange(sm, c); break;
         case SM_CMD_DELETE_EXCHANGE: rc = sm__delete_exchange(sm, c); break;
         case SM_CMD_BIND: rc = sm__bind(sm, c); break;
         case SM_CMD_UNBIND: rc = sm__unbind(sm, c); break;
+        case SM_CMD_BIND_EXCHANGE: rc = sm__xbind(sm, c); break;
+        case SM_CMD_UNBIND_EXCHANGE: rc = sm__xunbind(sm, c); break;
         case SM_CMD_PUBLISH: rc = sm__publish(sm, index, c, &res); break;
         case SM_CMD_SETTLE: rc = sm__settle(sm, c); break;
         case SM_CMD_RETURN: rc = sm__return(sm, index, c, &res); break;
@@ -1008,6 +1224,22 @@ static int sm__check_bindings(const broker_sm_t *sm) {
     return 1;
 }
 
+static int sm__check_xbindings(const broker_sm_t *sm) {
+    if (sm->xbinding_count > SM_XBINDINGS_MAX)
+        return 0;
+    for (uint32_t i = 0; i < sm->xbinding_count; i++) {
+        const broker_binding_t *b = &sm->xbindings[i];
+        broker_sm_str_t src = {b->exchange, b->exchange_len};
+        broker_sm_str_t dst = {b->queue, b->queue_len};
+        broker_sm_str_t key = {b->key, b->key_len};
+        if (broker_sm_exchange(sm, src.ptr, src.len) == NULL ||
+            broker_sm_exchange(sm, dst.ptr, dst.len) == NULL ||
+            (i > 0 && sm__binding_cmp(&sm->xbindings[i - 1], src, dst, key) >= 0))
+            return 0;
+    }
+    return 1;
+}
+
 int broker_sm_check(const broker_sm_t *sm) {
     assert(sm != NULL);
     if (sm->next_message_id == 0 || sm->queue_count > SM_QUEUES_MAX ||
@@ -1016,7 +1248,7 @@ int broker_sm_check(const broker_sm_t *sm) {
         sm->dedup_count > SM_DEDUP_PRODUCERS_MAX ||
         sm->body_bytes > SM_BODY_BYTES_MAX)
         return 0;
-    if (!sm__check_tables(sm) || !sm__check_bindings(sm))
+    if (!sm__check_tables(sm) || !sm__check_bindings(sm) || !sm__check_xbindings(sm))
         return 0;
     uint64_t bytes = 0;
     for (uint32_t i = 0; i < sm->queue_count; i++) {
@@ -1034,6 +1266,8 @@ static void sm__walk_queue(const broker_queue_t *q, sm__sink_t *s) {
     sm__put_str(s, q->dlq, q->dlq_len);
     sm__put_u32(s, q->delivery_limit);
     sm__put_u32(s, q->max_messages);
+    sm__put_u8(s, q->props); /* since version 4 */
+    sm__put_u64(s, q->owner);
     sm__put_u32(s, q->count);
     for (uint32_t i = 0; i < q->count; i++) {
         const broker_message_t *m = broker_queue_at(q, i);
@@ -1071,6 +1305,7 @@ static void sm__walk(const broker_sm_t *sm, sm__sink_t *s) {
     for (uint32_t i = 0; i < sm->exchange_count; i++) {
         sm__put_str(s, sm->exchanges[i].name, sm->exchanges[i].name_len);
         sm__put_u8(s, sm->exchanges[i].type);
+        sm__put_u8(s, sm->exchanges[i].internal); /* since version 4 */
     }
     sm__put_u32(s, sm->queue_count);
     for (uint32_t i = 0; i < sm->queue_count; i++)
@@ -1078,6 +1313,13 @@ static void sm__walk(const broker_sm_t *sm, sm__sink_t *s) {
     sm__put_u32(s, sm->binding_count);
     for (uint32_t i = 0; i < sm->binding_count; i++) {
         const broker_binding_t *b = &sm->bindings[i];
+        sm__put_str(s, b->exchange, b->exchange_len);
+        sm__put_str(s, b->queue, b->queue_len);
+        sm__put_str(s, b->key, b->key_len);
+    }
+    sm__put_u32(s, sm->xbinding_count); /* since version 3 */
+    for (uint32_t i = 0; i < sm->xbinding_count; i++) {
+        const broker_binding_t *b = &sm->xbindings[i];
         sm__put_str(s, b->exchange, b->exchange_len);
         sm__put_str(s, b->queue, b->queue_len);
         sm__put_str(s, b->key, b->key_len);
@@ -1140,7 +1382,7 @@ static int sm__restore_dedup(broker_sm_t *t, sm__rd_t *r) {
     return 0;
 }
 
-static int sm__restore_exchanges(broker_sm_t *t, sm__rd_t *r) {
+static int sm__restore_exchanges(broker_sm_t *t, sm__rd_t *r, uint32_t version) {
     uint32_t n = sm__get_u32(r);
     if (r->bad || n > SM_EXCHANGES_MAX)
         return SM_EMALFORMED;
@@ -1150,7 +1392,8 @@ static int sm__restore_exchanges(broker_sm_t *t, sm__rd_t *r) {
     for (uint32_t i = 0; i < n; i++) {
         broker_sm_str_t name = sm__get_str(r);
         uint8_t type = sm__get_u8(r);
-        if (r->bad || name.len == 0 || !broker_exchange_type_valid(type))
+        uint8_t internal = version >= 4u ? sm__get_u8(r) : 0;
+        if (r->bad || name.len == 0 || !broker_exchange_type_valid(type) || internal > 1)
             return SM_EMALFORMED;
         if (i > 0) {
             const broker_exchange_t *p = &t->exchanges[i - 1];
@@ -1160,6 +1403,7 @@ static int sm__restore_exchanges(broker_sm_t *t, sm__rd_t *r) {
         broker_exchange_t *e = &t->exchanges[t->exchange_count++];
         memset(e, 0, sizeof *e);
         e->type = type;
+        e->internal = internal;
         e->name_len = (uint16_t)name.len;
         memcpy(e->name, name.ptr, name.len);
     }
@@ -1201,14 +1445,18 @@ static int sm__restore_message(broker_sm_t *t, broker_queue_t *q,
     return 0;
 }
 
-static int sm__restore_queue(broker_sm_t *t, sm__rd_t *r) {
+static int sm__restore_queue(broker_sm_t *t, sm__rd_t *r, uint32_t version) {
     broker_sm_str_t name = sm__get_str(r);
     broker_sm_str_t dlq = sm__get_str(r);
     uint32_t limit = sm__get_u32(r);
     uint32_t max = sm__get_u32(r);
+    uint8_t props = version >= 4u ? sm__get_u8(r) : 0;
+    uint64_t owner = version >= 4u ? sm__get_u64(r) : 0;
     uint32_t count = sm__get_u32(r);
     if (r->bad || name.len == 0 || sm__str_eq(dlq, name.ptr, name.len) ||
-        max == 0 || max > SM_QUEUE_MESSAGES_MAX || count > max)
+        max == 0 || max > SM_QUEUE_MESSAGES_MAX || count > max ||
+        (props & ~BROKER_QUEUE_PROPS_ALL) ||
+        (owner != 0 && !(props & BROKER_QUEUE_PROP_EXCLUSIVE)))
         return SM_EMALFORMED;
     if (t->queue_count > 0) {
         const broker_queue_t *p = t->queues[t->queue_count - 1];
@@ -1219,6 +1467,8 @@ static int sm__restore_queue(broker_sm_t *t, sm__rd_t *r) {
         broker_queue_new(name.ptr, name.len, dlq.ptr, dlq.len, limit, max);
     if (q == NULL)
         return IO_ENOMEM;
+    q->props = props;
+    q->owner = owner;
     t->queues[t->queue_count++] = q; /* owned by t from here on */
     if (count > 0 && broker_queue_reserve(q, count) != 0)
         return IO_ENOMEM;
@@ -1230,7 +1480,7 @@ static int sm__restore_queue(broker_sm_t *t, sm__rd_t *r) {
     return 0;
 }
 
-static int sm__restore_queues(broker_sm_t *t, sm__rd_t *r) {
+static int sm__restore_queues(broker_sm_t *t, sm__rd_t *r, uint32_t version) {
     uint32_t n = sm__get_u32(r);
     if (r->bad || n > SM_QUEUES_MAX)
         return SM_EMALFORMED;
@@ -1238,7 +1488,7 @@ static int sm__restore_queues(broker_sm_t *t, sm__rd_t *r) {
                           sizeof *t->queues, SM_QUEUES_MAX))
         return IO_ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
-        int rc = sm__restore_queue(t, r);
+        int rc = sm__restore_queue(t, r, version);
         if (rc != 0)
             return rc;
     }
@@ -1274,9 +1524,34 @@ static int sm__restore_bindings(broker_sm_t *t, sm__rd_t *r) {
     return 0;
 }
 
+static int sm__restore_xbindings(broker_sm_t *t, sm__rd_t *r) {
+    uint32_t n = sm__get_u32(r);
+    if (r->bad || n > SM_XBINDINGS_MAX)
+        return SM_EMALFORMED;
+    for (uint32_t i = 0; i < n; i++) {
+        broker_sm_cmd_t c;
+        memset(&c, 0, sizeof c);
+        c.exchange = sm__get_str(r);
+        c.destination = sm__get_str(r);
+        c.key = sm__get_str(r);
+        if (r->bad || sm__xbinding_check(t, &c) != 0 ||
+            (i > 0 && sm__binding_cmp(&t->xbindings[i - 1], c.exchange, c.destination,
+                                      c.key) >= 0))
+            return SM_EMALFORMED;
+        int rc = sm__xbind(t, &c); /* sorted input: appends */
+        if (rc != 0)
+            return rc == IO_ENOMEM ? rc : SM_EMALFORMED;
+    }
+    return 0;
+}
+
 static int sm__restore_body(broker_sm_t *t, sm__rd_t *r) {
-    if (sm__get_u32(r) != SM__SNAPSHOT_MAGIC ||
-        sm__get_u32(r) != SM__SNAPSHOT_VERSION)
+    if (sm__get_u32(r) != SM__SNAPSHOT_MAGIC)
+        return SM_EMALFORMED;
+    /* Versions 2 (no exchange bindings) and 3 (no queue props) are still
+     * read: a node upgraded on its old data dir. */
+    const uint32_t version = sm__get_u32(r);
+    if (version < 2u || version > SM__SNAPSHOT_VERSION)
         return SM_EMALFORMED;
     t->last_applied = sm__get_u64(r);
     t->next_message_id = sm__get_u64(r);
@@ -1288,11 +1563,13 @@ static int sm__restore_body(broker_sm_t *t, sm__rd_t *r) {
         return SM_EMALFORMED;
     int rc = sm__restore_dedup(t, r);
     if (rc == 0)
-        rc = sm__restore_exchanges(t, r);
+        rc = sm__restore_exchanges(t, r, version);
     if (rc == 0)
-        rc = sm__restore_queues(t, r);
+        rc = sm__restore_queues(t, r, version);
     if (rc == 0)
         rc = sm__restore_bindings(t, r);
+    if (rc == 0 && version >= 3u)
+        rc = sm__restore_xbindings(t, r);
     if (rc == 0 && (r->bad || r->pos != r->len))
         rc = SM_EMALFORMED;
     return rc;

@@ -8,7 +8,8 @@
  * the same broker_sm_digest(), and a snapshot round trip keeps the digest.
  *
  * State: exchanges (direct, fanout, topic; the default exchange "" is
- * implicit and routes to the queue named by the routing key), bindings,
+ * implicit and routes to the queue named by the routing key), bindings
+ * (exchange -> queue and exchange -> exchange),
  * queues of messages (see broker/queue.h), a producer dedup table and a few
  * counters. Tables are sorted arrays (by name), so iteration is in name order.
  *
@@ -32,6 +33,8 @@
 #define SM_QUEUES_MAX 1024u
 #define SM_EXCHANGES_MAX 256u             /* declared, excluding "" */
 #define SM_BINDINGS_MAX 4096u
+#define SM_XBINDINGS_MAX 1024u            /* exchange -> exchange bindings */
+#define SM_PURGE_KEEP_MAX 65536u          /* ids one PURGE_READY keeps */
 #define SM_QUEUE_MESSAGES_MAX BROKER_QUEUE_MESSAGES_MAX /* per queue */
 #define SM_MESSAGE_BODY_MAX BROKER_QUEUE_BODY_MAX       /* 1 MiB */
 #define SM_BODY_BYTES_MAX (256ull * 1024u * 1024u) /* all bodies, all queues */
@@ -55,6 +58,9 @@ enum {
     SM_EINVALID = -104,   /* well-formed but not allowed (bind to "", ...) */
     SM_EEXISTS = -105,    /* (sessions) consumer tag / session id in use */
     SM_ENOSPACE = -106,   /* caller's output buffer too small */
+    SM_ELOCKED = -107,    /* exclusive queue of another owner (AMQP 405) */
+    SM_EINUSE = -108,     /* (sessions) queue has an exclusive consumer (AMQP 403) */
+    SM_EACCESS = -109,    /* publish to an internal exchange (AMQP 403) */
 };
 
 /* Outcomes of a command that applied (result.status >= 0). */
@@ -77,6 +83,15 @@ typedef enum broker_sm_cmd_type {
     SM_CMD_SETTLE = 9,          /* queue, message_id: acked, remove */
     SM_CMD_RETURN = 10,         /* queue, message_id: back to ready, count+1 */
     SM_CMD_REJECT_DISCARD = 11, /* queue, message_id: dead-letter or drop */
+    SM_CMD_BIND_EXCHANGE = 12,  /* exchange (source), destination, key */
+    SM_CMD_UNBIND_EXCHANGE = 13,/* exchange (source), destination, key */
+    /* DECLARE_QUEUE plus queue_props and owner: a redeclare must match the
+     * props (SM_EMISMATCH), an exclusive queue its owner (SM_ELOCKED). */
+    SM_CMD_DECLARE_QUEUE_EX = 14,
+    /* PURGE_QUEUE of ready messages only (AMQP): queue, keep_count, then
+     * keep_count message ids (u64, ascending) the leader has out to
+     * consumers; those stay. */
+    SM_CMD_PURGE_READY = 15,
 } broker_sm_cmd_type_t;
 
 /* A borrowed byte string (not NUL-terminated). */
@@ -89,10 +104,15 @@ typedef struct broker_sm_str {
 typedef struct broker_sm_cmd {
     uint8_t type; /* broker_sm_cmd_type_t */
     broker_sm_str_t queue, exchange, key, dlq;
-    uint8_t exchange_type;   /* broker_exchange_type_t */
+    broker_sm_str_t destination; /* BIND/UNBIND_EXCHANGE: the bound exchange */
+    uint8_t exchange_type;   /* broker_exchange_type_t, | BROKER_EXCHANGE_INTERNAL_FLAG */
     uint8_t persistent;      /* 0 or 1 */
     uint32_t delivery_limit; /* 0 = unlimited */
     uint32_t max_messages;   /* 0 = SM_QUEUE_MESSAGES_MAX */
+    uint8_t queue_props;     /* DECLARE_QUEUE_EX: BROKER_QUEUE_PROP_* */
+    uint64_t owner;          /* DECLARE_QUEUE_EX: exclusive owner, 0 = none */
+    const uint8_t *keep;     /* PURGE_READY: keep_count little-endian u64 ids */
+    uint32_t keep_count;
     uint64_t producer_id;    /* 0 = anonymous (never deduplicated) */
     uint64_t sequence;
     uint64_t message_id;
@@ -108,6 +128,9 @@ typedef struct broker_sm_result {
     uint32_t messages;   /* PURGE/DELETE_QUEUE: removed; DECLARE: in queue */
     uint8_t dead_lettered; /* RETURN/REJECT_DISCARD: moved to the DLQ */
     uint8_t dropped;       /* RETURN/REJECT_DISCARD: dropped (no/full DLQ) */
+    /* DECLARE_QUEUE: the queue (valid until the next apply), so the leader
+     * can answer with what clients see of it (ready count, consumers). */
+    const broker_queue_t *queue;
 } broker_sm_result_t;
 
 typedef struct broker_sm_config {
@@ -129,12 +152,23 @@ typedef struct broker_sm {
     uint64_t published_total, duplicates_total;
     uint64_t dead_lettered_total, dropped_total;
     uint64_t body_bytes; /* all queues */
+    /* Queues deleted since init or restore: not replicated state (neither
+     * digested nor in snapshots), only a cue for the leader to look for
+     * consumers whose queue is gone. */
+    uint64_t queues_deleted;
     broker_queue_t **queues; /* sorted by name */
     uint32_t queue_count, queue_capacity;
     broker_exchange_t *exchanges; /* sorted by name */
     uint32_t exchange_count, exchange_capacity;
     broker_binding_t *bindings; /* sorted by (exchange, queue, key) */
     uint32_t binding_count, binding_capacity;
+    /* Exchange-to-exchange bindings (AMQP exchange.bind): `exchange` is the
+     * source, `queue` names the destination exchange; sorted likewise. A
+     * message routed by a source is routed again by each matching
+     * destination (each exchange at most once per publish: cycles are
+     * harmless), and lands in each queue at most once. */
+    broker_binding_t *xbindings;
+    uint32_t xbinding_count, xbinding_capacity;
     broker_sm_dedup_t *dedup; /* sorted by producer_id */
     uint32_t dedup_count, dedup_capacity;
 } broker_sm_t;

@@ -266,6 +266,14 @@ static void wire__declare_exchange(wire__codec_t *c, wire_declare_exchange_t *m)
     WIRE__NAME(c, &m->name);
     wire__enum8(c, &m->kind, WIRE_EXCHANGE_DIRECT, WIRE_EXCHANGE_TOPIC);
     wire__flag(c, &m->durable);
+    wire__flag(c, &m->passive);
+    wire__flag(c, &m->internal);
+}
+
+static void wire__delete_exchange(wire__codec_t *c, wire_delete_exchange_t *m) {
+    wire__u64(c, &m->request_id);
+    WIRE__NAME(c, &m->name);
+    wire__flag(c, &m->if_unused);
 }
 
 static void wire__bind(wire__codec_t *c, wire_bind_t *m) {
@@ -312,6 +320,7 @@ static void wire__consume(wire__codec_t *c, wire_consume_t *m) {
     wire__u32(c, &m->prefetch);
     wire__enum8(c, &m->ack_mode, WIRE_ACK_MANUAL, WIRE_ACK_AUTO);
     WIRE__NAME(c, &m->consumer_tag);
+    wire__flag(c, &m->exclusive);
 }
 
 static void wire__cancel(wire__codec_t *c, wire_cancel_t *m) {
@@ -341,6 +350,7 @@ static void wire__reject(wire__codec_t *c, wire_reject_t *m) {
 static void wire__heartbeat(wire__codec_t *c, wire_heartbeat_t *m) {
     wire__u64(c, &m->session_id);
     wire__u64(c, &m->timestamp_ns);
+    wire__u64(c, &m->owner);
 }
 
 static void wire__confirm(wire__codec_t *c, wire_confirm_t *m) {
@@ -382,6 +392,7 @@ static void wire__reply(wire__codec_t *c, wire_reply_t *m) {
     wire__u64(c, &m->request_id);
     wire__status(c, &m->status);
     wire__u64(c, &m->count);
+    wire__u32(c, &m->consumers);
     wire__bytes(c, &m->detail, WIRE_DETAIL_SIZE_MAX);
 }
 
@@ -415,7 +426,10 @@ static void wire__visit(wire__codec_t *c, wire_msg_t *m) {
     case WIRE_MSG_GET: wire__get(c, &m->get); break;
     case WIRE_MSG_PURGE_QUEUE: wire__purge_queue(c, &m->purge_queue); break;
     case WIRE_MSG_DELETE_QUEUE: wire__delete_queue(c, &m->delete_queue); break;
+    case WIRE_MSG_DELETE_EXCHANGE: wire__delete_exchange(c, &m->delete_exchange); break;
     case WIRE_MSG_UNBIND: wire__bind(c, &m->unbind); break;
+    case WIRE_MSG_EXCHANGE_BIND:
+    case WIRE_MSG_EXCHANGE_UNBIND: wire__bind(c, &m->exchange_bind); break;
     case WIRE_MSG_CONFIRM: wire__confirm(c, &m->confirm); break;
     case WIRE_MSG_NACK_PUBLISH: wire__nack_publish(c, &m->nack_publish); break;
     case WIRE_MSG_NOT_LEADER: wire__not_leader(c, &m->not_leader); break;
@@ -604,10 +618,17 @@ static int wire__request_eq(const wire_msg_t *a, const wire_msg_t *b) {
     case WIRE_MSG_DECLARE_EXCHANGE: {
         const wire_declare_exchange_t *x = &a->declare_exchange, *y = &b->declare_exchange;
         return x->request_id == y->request_id && wire__bytes_eq(x->name, y->name) &&
-               x->kind == y->kind && x->durable == y->durable;
+               x->kind == y->kind && x->durable == y->durable && x->passive == y->passive &&
+               x->internal == y->internal;
     }
+    case WIRE_MSG_DELETE_EXCHANGE:
+        return a->delete_exchange.request_id == b->delete_exchange.request_id &&
+               wire__bytes_eq(a->delete_exchange.name, b->delete_exchange.name) &&
+               a->delete_exchange.if_unused == b->delete_exchange.if_unused;
     case WIRE_MSG_BIND:
-    case WIRE_MSG_UNBIND: {
+    case WIRE_MSG_UNBIND:
+    case WIRE_MSG_EXCHANGE_BIND:
+    case WIRE_MSG_EXCHANGE_UNBIND: {
         const wire_bind_t *x = &a->bind, *y = &b->bind;
         return x->request_id == y->request_id &&
                wire__bytes_eq(x->exchange, y->exchange) &&
@@ -638,7 +659,7 @@ static int wire__request_eq(const wire_msg_t *a, const wire_msg_t *b) {
         const wire_consume_t *x = &a->consume, *y = &b->consume;
         return x->request_id == y->request_id && wire__bytes_eq(x->queue, y->queue) &&
                x->prefetch == y->prefetch && x->ack_mode == y->ack_mode &&
-               wire__bytes_eq(x->consumer_tag, y->consumer_tag);
+               wire__bytes_eq(x->consumer_tag, y->consumer_tag) && x->exclusive == y->exclusive;
     }
     case WIRE_MSG_CANCEL:
         return a->cancel.request_id == b->cancel.request_id &&
@@ -656,7 +677,8 @@ static int wire__request_eq(const wire_msg_t *a, const wire_msg_t *b) {
                a->reject.session_id == b->reject.session_id;
     case WIRE_MSG_HEARTBEAT:
         return a->heartbeat.session_id == b->heartbeat.session_id &&
-               a->heartbeat.timestamp_ns == b->heartbeat.timestamp_ns;
+               a->heartbeat.timestamp_ns == b->heartbeat.timestamp_ns &&
+               a->heartbeat.owner == b->heartbeat.owner;
     default: return -1;
     }
 }
@@ -694,6 +716,7 @@ static int wire__answer_eq(const wire_msg_t *a, const wire_msg_t *b) {
     case WIRE_MSG_REPLY:
         return a->reply.request_id == b->reply.request_id &&
                a->reply.status == b->reply.status && a->reply.count == b->reply.count &&
+               a->reply.consumers == b->reply.consumers &&
                wire__bytes_eq(a->reply.detail, b->reply.detail);
     case WIRE_MSG_ERROR:
         return a->error.request_id == b->error.request_id &&
@@ -737,7 +760,10 @@ const char *wire_type_name(unsigned type) {
     case WIRE_MSG_GET: return "GET";
     case WIRE_MSG_PURGE_QUEUE: return "PURGE_QUEUE";
     case WIRE_MSG_DELETE_QUEUE: return "DELETE_QUEUE";
+    case WIRE_MSG_DELETE_EXCHANGE: return "DELETE_EXCHANGE";
     case WIRE_MSG_UNBIND: return "UNBIND";
+    case WIRE_MSG_EXCHANGE_BIND: return "EXCHANGE_BIND";
+    case WIRE_MSG_EXCHANGE_UNBIND: return "EXCHANGE_UNBIND";
     case WIRE_MSG_CONFIRM: return "CONFIRM";
     case WIRE_MSG_NACK_PUBLISH: return "NACK_PUBLISH";
     case WIRE_MSG_NOT_LEADER: return "NOT_LEADER";
@@ -790,6 +816,7 @@ const char *wire_status_name(unsigned status) {
     case WIRE_STATUS_INTERNAL: return "INTERNAL";
     case WIRE_STATUS_PROTOCOL: return "PROTOCOL";
     case WIRE_STATUS_EMPTY: return "EMPTY";
+    case WIRE_STATUS_RESOURCE_LOCKED: return "RESOURCE_LOCKED";
     default: return "UNKNOWN";
     }
 }

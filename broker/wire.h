@@ -46,7 +46,7 @@
 /* ---- framing constants --------------------------------------------------- */
 
 #define WIRE_MAGIC 0x4C43u /* "CL" as the first two bytes on the wire */
-#define WIRE_VERSION 3u
+#define WIRE_VERSION 4u
 #define WIRE_HEADER_SIZE 12u
 
 /* ---- limits (every one is checked on encode and on decode) ----------------- */
@@ -115,7 +115,7 @@ typedef enum wire_type {
     WIRE_MSG_BIND = 18,
     WIRE_MSG_PUBLISH = 19,
     WIRE_MSG_CONSUME = 20,
-    WIRE_MSG_CANCEL = 21,
+    WIRE_MSG_CANCEL = 21, /* node -> client too: the consumer's queue is gone */
     WIRE_MSG_ACK = 22,
     WIRE_MSG_NACK = 23,
     WIRE_MSG_REJECT = 24,
@@ -124,6 +124,9 @@ typedef enum wire_type {
     WIRE_MSG_PURGE_QUEUE = 27,
     WIRE_MSG_DELETE_QUEUE = 28,
     WIRE_MSG_UNBIND = 29,
+    WIRE_MSG_DELETE_EXCHANGE = 30, /* exchange.delete: REPLY */
+    WIRE_MSG_EXCHANGE_BIND = 31,   /* wire_bind_t: exchange = source, queue = destination */
+    WIRE_MSG_EXCHANGE_UNBIND = 15, /* likewise (32 and up: node -> client) */
     /* node -> client */
     WIRE_MSG_CONFIRM = 32,
     WIRE_MSG_NACK_PUBLISH = 33,
@@ -169,7 +172,8 @@ typedef enum wire_status {
     WIRE_STATUS_INTERNAL = 9,            /* node-side failure (disk error, ...) */
     WIRE_STATUS_PROTOCOL = 10,           /* the client sent a malformed frame */
     WIRE_STATUS_EMPTY = 11,              /* GET: the queue has no ready message */
-    WIRE_STATUS_COUNT = 12,
+    WIRE_STATUS_RESOURCE_LOCKED = 12,    /* exclusive queue of another connection */
+    WIRE_STATUS_COUNT = 13,
 } wire_status_t;
 
 /* A string or blob. On encode `ptr` may be NULL only when len == 0; on decode
@@ -278,7 +282,18 @@ typedef struct wire_declare_exchange {
     wire_bytes_t name; /* <= WIRE_NAME_SIZE_MAX; empty is the default exchange */
     uint8_t kind;      /* wire_exchange_kind_t */
     uint8_t durable;   /* flag */
+    uint8_t passive;   /* flag: only check that it exists with this kind
+                          (REPLY NOT_FOUND / PRECONDITION_FAILED) */
+    uint8_t internal;  /* flag: publishes only through exchange bindings */
 } wire_declare_exchange_t;
+
+/* exchange.delete: REPLY OK, NOT_FOUND, or PRECONDITION_FAILED when
+ * if_unused and the exchange has bindings. */
+typedef struct wire_delete_exchange {
+    uint64_t request_id;
+    wire_bytes_t name; /* <= WIRE_NAME_SIZE_MAX; not empty */
+    uint8_t if_unused; /* flag */
+} wire_delete_exchange_t;
 
 typedef struct wire_bind {
     uint64_t request_id;
@@ -306,8 +321,13 @@ typedef struct wire_consume {
     uint32_t prefetch;         /* unacked deliveries in flight, 0 = unlimited */
     uint8_t ack_mode;          /* wire_ack_mode_t */
     wire_bytes_t consumer_tag; /* client-chosen, <= WIRE_NAME_SIZE_MAX */
+    uint8_t exclusive;         /* flag: the queue's only consumer (else
+                                  ACCESS_REFUSED) */
 } wire_consume_t;
 
+/* Client -> node: basic.cancel (REPLY). Node -> client (request_id 0):
+ * the node dropped the consumer because its queue was deleted (AMQP's
+ * consumer cancel notification). */
 typedef struct wire_cancel {
     uint64_t request_id;
     wire_bytes_t consumer_tag; /* <= WIRE_NAME_SIZE_MAX */
@@ -339,6 +359,8 @@ typedef struct wire_reject {
 typedef struct wire_heartbeat {
     uint64_t session_id;   /* the client's session, 0 before one exists */
     uint64_t timestamp_ns; /* sender's clock; an answer echoes the request's */
+    uint64_t owner;        /* client -> node: the connection this link serves
+                              (owner of its exclusive queues), 0 = none */
 } wire_heartbeat_t;
 
 /* basic.get: the node answers with one DELIVER whose consumer_tag is empty
@@ -406,8 +428,10 @@ typedef struct wire_deliver {
 typedef struct wire_reply {
     uint64_t request_id;  /* of DECLARE_*, BIND, CONSUME or CANCEL */
     uint16_t status;      /* wire_status_t */
-    uint64_t count;       /* declare queue: messages ready; purge/delete: removed;
-                             consume: the session epoch to send in HEARTBEAT */
+    uint64_t count;       /* declare queue: messages ready (not delivered and
+                             unacked); purge/delete: removed; consume: the
+                             session epoch to send in HEARTBEAT */
+    uint32_t consumers;   /* declare queue: consumers attached, else 0 */
     wire_bytes_t detail;  /* e.g. the queue name or an error text,
                              <= WIRE_DETAIL_SIZE_MAX */
 } wire_reply_t;
@@ -442,7 +466,9 @@ typedef struct wire_msg {
         wire_get_t get;
         wire_purge_queue_t purge_queue;
         wire_delete_queue_t delete_queue;
+        wire_delete_exchange_t delete_exchange;
         wire_unbind_t unbind;
+        wire_bind_t exchange_bind;   /* EXCHANGE_BIND and EXCHANGE_UNBIND */
         wire_confirm_t confirm;
         wire_nack_publish_t nack_publish;
         wire_not_leader_t not_leader;

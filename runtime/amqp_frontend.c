@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "broker/amqp_conn.h"
+#include "broker/node.h"
+#include "broker/sm.h"
 #include "broker/wire.h"
 #include "runtime/outbuf.h"
 
@@ -36,6 +38,7 @@
 #define FE_EXCLUSIVE_MAX 64u         /* exclusive queues per connection */
 #define FE_FRAMES_PER_PASS_MAX 4096u /* link frames handled per pass */
 #define FE_FEEDS_PER_PASS_MAX 64u
+#define FE_SOCK_LINGER_MS 1000u          /* read after our last byte before closing */
 #define FE_GEN_SHIFT 48
 #define FE_TAG_MASK ((UINT64_C(1) << FE_GEN_SHIFT) - 1u)
 
@@ -48,6 +51,8 @@ enum fe_req_kind {
     FE_REQ_GET,     /* get_ok / get_empty */
     FE_REQ_PUBLISH, /* confirm / nack / return */
     FE_REQ_IGNORE,  /* answer dropped (housekeeping) */
+    FE_REQ_DELETE,  /* queue.delete: a missing queue is deleted already */
+    FE_REQ_XDELETE, /* exchange.delete: likewise */
 };
 
 typedef struct fe_req {
@@ -63,12 +68,13 @@ typedef struct fe_req {
 } fe_req_t;
 
 typedef struct fe_consumer {
-    uint8_t used, active, no_ack;
+    uint8_t used, active, no_ack, exclusive;
     uint16_t channel;
     uint32_t prefetch;
-    uint8_t tag_len, queue_len;
-    char tag[WIRE_NAME_SIZE_MAX];
+    uint8_t tag_len, queue_len, wtag_len;
+    char tag[WIRE_NAME_SIZE_MAX];   /* the client's tag (unique per channel) */
     char queue[WIRE_NAME_SIZE_MAX];
+    char wtag[24];                  /* the tag on the wire (unique per connection) */
 } fe_consumer_t;
 
 typedef struct fe_conn fe_conn_t;
@@ -95,8 +101,11 @@ struct fe_conn {
     uint64_t id;
     uint8_t closing, reading, writing, link_blocked, amq_declared, amq_used;
     uint8_t link_dirty; /* link->out has bytes for the next flush */
-    uint8_t tcp_closed; /* the client socket is closed (draining or gone) */
+    uint8_t tcp_closed; /* no more client I/O (draining or gone) */
     uint8_t draining;   /* closed by the client; finishing its requests */
+    uint8_t graceful;   /* the AMQP close completed: FIN, then read to EOF */
+    uint8_t sock_done;  /* the socket's close is under way */
+    uv_shutdown_t shutdown_req;
     uint8_t *in;        /* NULL while empty */
     size_t in_len;
     uint64_t accepted_ns, active_ns; /* handshake / idle timeouts */
@@ -110,10 +119,13 @@ struct fe_conn {
     uint8_t hb_waiting;    /* a HEARTBEAT(0) is unanswered */
     uint64_t last_hb_ns, retry_at_ns, backoff_ns;
     uint64_t next_rid, head_rid;
+    uint64_t next_wtag; /* wire consumer tags: AMQP's are unique per channel only */
     uint32_t deferred; /* requests held behind earlier publishes */
     fe_req_t *reqs; /* FE_WINDOW slots, slot = rid % FE_WINDOW */
     fe_consumer_t consumers[FE_CONSUMERS_MAX];
     char *exclusive[FE_EXCLUSIVE_MAX];
+    char *autodel[FE_EXCLUSIVE_MAX];  /* auto_delete queues this connection declared */
+    uint8_t autodel_used[FE_EXCLUSIVE_MAX]; /* ... that had a consumer here */
     uint16_t prefetch[AMQP_CONN_CHANNELS_MAX + 1];
     uint64_t pub_seq[AMQP_CONN_CHANNELS_MAX + 1]; /* producer sequence */
 };
@@ -203,6 +215,7 @@ static void fe__conn_unref(fe_conn_t *c) {
     rt_amqp_t *fe = c->fe;
     for (uint32_t i = 0; c->reqs != NULL && i < FE_WINDOW; i++) free(c->reqs[i].frame);
     for (uint32_t i = 0; i < FE_EXCLUSIVE_MAX; i++) free(c->exclusive[i]);
+    for (uint32_t i = 0; i < FE_EXCLUSIVE_MAX; i++) free(c->autodel[i]);
     free(c->reqs);
     free(c->in);
     free(c);
@@ -288,6 +301,7 @@ static void fe__link_drop(fe_conn_t *c, int graceful) {
 }
 
 static void fe__conn_close(fe_conn_t *c);
+static void fe__conn_close_ex(fe_conn_t *c, int graceful);
 
 /* ---- writes ---------------------------------------------------------------- */
 
@@ -325,7 +339,9 @@ static void fe__client_flush(fe_conn_t *c) {
         return;
     }
     if (n == 0) {
-        if (amqp_conn_state(c->conn) == AMQP_CONN_S_CLOSED) fe__conn_close(c);
+        /* Everything said (close-ok, or our close and its close-ok): end
+         * the connection gracefully, so the client reads our last frames. */
+        if (amqp_conn_state(c->conn) == AMQP_CONN_S_CLOSED) fe__conn_close_ex(c, 1);
         return;
     }
     fe_write_t *w = malloc(sizeof *w + n);
@@ -395,7 +411,7 @@ static void fe__release_deferred(fe_conn_t *c) {
     for (uint64_t rid = c->head_rid; rid < c->next_rid && c->deferred > 0; rid++) {
         fe_req_t *r = &c->reqs[rid % FE_WINDOW];
         if (r->rid != rid) continue;
-        if (r->kind == FE_REQ_PUBLISH) return;
+        if (r->kind == FE_REQ_PUBLISH || r->kind == FE_REQ_IGNORE) return;
         if (!r->deferred) continue;
         r->deferred = 0;
         c->deferred--;
@@ -406,7 +422,7 @@ static void fe__release_deferred(fe_conn_t *c) {
 static void fe__req_done(fe_conn_t *c, fe_req_t *r) {
     assert(r->rid != 0);
     if (r->deferred) c->deferred--;
-    const int was_publish = r->kind == FE_REQ_PUBLISH;
+    const int was_publish = r->kind == FE_REQ_PUBLISH || r->kind == FE_REQ_IGNORE;
     free(r->frame);
     memset(r, 0, sizeof *r);
     while (c->head_rid < c->next_rid && c->reqs[c->head_rid % FE_WINDOW].rid != c->head_rid)
@@ -414,12 +430,13 @@ static void fe__req_done(fe_conn_t *c, fe_req_t *r) {
     if (was_publish && c->deferred > 0) fe__release_deferred(c);
 }
 
-/* 1 if a publish of this connection is still unanswered. */
+/* 1 if a publish (or a housekeeping delete) of this connection is still
+ * unanswered: state reads wait for it. */
 static int fe__publishes_pending(const fe_conn_t *c) {
     if (c->reqs == NULL) return 0;
     for (uint64_t rid = c->head_rid; rid < c->next_rid; rid++) {
         const fe_req_t *r = &c->reqs[rid % FE_WINDOW];
-        if (r->rid == rid && r->kind == FE_REQ_PUBLISH) return 1;
+        if (r->rid == rid && (r->kind == FE_REQ_PUBLISH || r->kind == FE_REQ_IGNORE)) return 1;
     }
     return 0;
 }
@@ -454,7 +471,9 @@ static int fe__req_issue(fe_conn_t *c, wire_msg_t *m, uint64_t *rid_field, uint8
      * answered, so it sees them (AMQP orders a channel's methods). */
     const int reads_state = m->type == WIRE_MSG_GET ||
                             (m->type == WIRE_MSG_DECLARE_QUEUE &&
-                             (m->declare_queue.flags & WIRE_QUEUE_PASSIVE));
+                             (m->declare_queue.flags & WIRE_QUEUE_PASSIVE)) ||
+                            (m->type == WIRE_MSG_DECLARE_EXCHANGE &&
+                             m->declare_exchange.passive);
     if (reads_state && fe__publishes_pending(c)) {
         r->deferred = 1;
         c->deferred++;
@@ -526,6 +545,9 @@ static void fe__heartbeat(fe_conn_t *c) {
     m.type = WIRE_MSG_HEARTBEAT;
     m.heartbeat.session_id = c->epoch;
     m.heartbeat.timestamp_ns = fe__now(c->fe);
+    /* This AMQP connection's identity (owner of its exclusive queues),
+     * unique across front ends: random high bits, connection id below. */
+    m.heartbeat.owner = c->fe->producer_base ^ (c->id << 16);
     if (c->epoch == 0) c->hb_waiting = 1;
     c->last_hb_ns = fe__now(c->fe);
     fe__link_send_msg(c, &m);
@@ -535,7 +557,7 @@ static void fe__consume_msg(const fe_consumer_t *k, wire_msg_t *m) {
     memset(m, 0, sizeof *m);
     m->type = WIRE_MSG_CONSUME;
     m->consume.queue = (wire_bytes_t){(const uint8_t *)k->queue, k->queue_len};
-    m->consume.consumer_tag = (wire_bytes_t){(const uint8_t *)k->tag, k->tag_len};
+    m->consume.consumer_tag = (wire_bytes_t){(const uint8_t *)k->wtag, k->wtag_len};
     /* Flow control toward the client: the node pushes at most
      * FE_PREFETCH_MAX unacked deliveries per consumer, and a no_ack
      * consumer is a manual one on the wire that the front end acks once the
@@ -544,6 +566,7 @@ static void fe__consume_msg(const fe_consumer_t *k, wire_msg_t *m) {
     m->consume.prefetch = k->prefetch == 0 || k->prefetch > FE_PREFETCH_MAX ? FE_PREFETCH_MAX
                                                                             : k->prefetch;
     m->consume.ack_mode = WIRE_ACK_MANUAL;
+    m->consume.exclusive = k->exclusive;
 }
 
 /* A new session: heartbeat first (so the node opens the session we will
@@ -682,15 +705,28 @@ static uint16_t fe__reply_code(uint16_t status) {
     case WIRE_STATUS_PRECONDITION_FAILED: return 406;
     case WIRE_STATUS_INVALID: return 406;
     case WIRE_STATUS_ACCESS_REFUSED: return 403;
+    case WIRE_STATUS_RESOURCE_LOCKED: return 405;
     case WIRE_STATUS_RESOURCE_LIMIT: return 506;
     default: return 541;
     }
 }
 
-static fe_consumer_t *fe__consumer(fe_conn_t *c, const uint8_t *tag, size_t len) {
+/* The consumer a node message names (by its wire tag). */
+static fe_consumer_t *fe__consumer(fe_conn_t *c, const uint8_t *wtag, size_t len) {
     for (uint32_t i = 0; i < FE_CONSUMERS_MAX; i++) {
         fe_consumer_t *k = &c->consumers[i];
-        if (k->used && k->tag_len == len && memcmp(k->tag, tag, len) == 0) return k;
+        if (k->used && k->wtag_len == len && memcmp(k->wtag, wtag, len) == 0) return k;
+    }
+    return NULL;
+}
+
+/* The consumer a client method names (by channel and its own tag). */
+static fe_consumer_t *fe__consumer_on(fe_conn_t *c, uint16_t channel, amqp_bytes_t tag) {
+    for (uint32_t i = 0; i < FE_CONSUMERS_MAX; i++) {
+        fe_consumer_t *k = &c->consumers[i];
+        if (k->used && k->channel == channel && k->tag_len == tag.len &&
+            (tag.len == 0 || memcmp(k->tag, tag.ptr, tag.len) == 0))
+            return k;
     }
     return NULL;
 }
@@ -746,7 +782,8 @@ static int fe__on_deliver(fe_conn_t *c, const wire_deliver_t *d) {
     } else {
         fe_consumer_t *k = fe__consumer(c, d->consumer_tag.ptr, d->consumer_tag.len);
         rc = k == NULL ? IO_ENOENT
-                       : amqp_conn_deliver(c->conn, k->channel, fe__b(d->consumer_tag), ref,
+                       : amqp_conn_deliver(c->conn, k->channel,
+                                           (amqp_bytes_t){(const uint8_t *)k->tag, k->tag_len}, ref,
                                            d->redelivered, fe__b(d->exchange),
                                            fe__b(d->routing_key), &props, fe__b(d->body), NULL);
         if (rc == IO_ENOMEM) return 1;
@@ -785,12 +822,20 @@ static void fe__on_reply(fe_conn_t *c, fe_req_t *r, const wire_reply_t *rep) {
         if (ok) (void)amqp_conn_op_ok(c->conn, r->amqp_req);
         else (void)amqp_conn_op_fail(c->conn, r->amqp_req, fe__reply_code(rep->status), text);
         break;
-    case FE_REQ_QUEUE: {
+    case FE_REQ_QUEUE:
+    case FE_REQ_DELETE: {
         const uint32_t count = rep->count > UINT32_MAX ? UINT32_MAX : (uint32_t)rep->count;
-        if (ok) (void)amqp_conn_queue_ok(c->conn, r->amqp_req, count, 0);
+        /* RabbitMQ: deleting what does not exist succeeds (idempotent). */
+        const int gone = r->kind == FE_REQ_DELETE && rep->status == WIRE_STATUS_NOT_FOUND;
+        if (ok || gone) (void)amqp_conn_queue_ok(c->conn, r->amqp_req, ok ? count : 0,
+                                                 rep->consumers);
         else (void)amqp_conn_op_fail(c->conn, r->amqp_req, fe__reply_code(rep->status), text);
         break;
     }
+    case FE_REQ_XDELETE:
+        if (ok || rep->status == WIRE_STATUS_NOT_FOUND) (void)amqp_conn_op_ok(c->conn, r->amqp_req);
+        else (void)amqp_conn_op_fail(c->conn, r->amqp_req, fe__reply_code(rep->status), text);
+        break;
     case FE_REQ_CONSUME: {
         wire_msg_t m;
         fe_consumer_t *k = NULL;
@@ -818,6 +863,29 @@ static void fe__on_reply(fe_conn_t *c, fe_req_t *r, const wire_reply_t *rep) {
     fe__req_done(c, r);
 }
 
+/* A publish to a missing exchange: AMQP closes the channel with 404 (the
+ * connection stays usable), as RabbitMQ does, whether or not the channel
+ * is in confirm mode. */
+static void fe__no_exchange(fe_conn_t *c, const fe_req_t *r) {
+    wire_msg_t pub;
+    char text[AMQP_SHORTSTR_SIZE_MAX + 1];
+    if (wire_decode(r->frame, r->frame_len, &pub, NULL, 0) != 0) return;
+    const wire_bytes_t x = pub.publish.exchange;
+    snprintf(text, sizeof text, "NOT_FOUND - no exchange '%.*s' in vhost '/'",
+             (int)(x.len > 200 ? 200 : x.len), (const char *)x.ptr);
+    (void)amqp_conn_channel_error(c->conn, r->channel, 404, text, AMQP_BASIC_PUBLISH);
+}
+
+/* The node dropped a consumer because its queue was deleted: tell the
+ * client (basic.cancel from the server, consumer_cancel_notify). */
+static void fe__on_node_cancel(fe_conn_t *c, const wire_cancel_t *cn) {
+    fe_consumer_t *k = fe__consumer(c, cn->consumer_tag.ptr, cn->consumer_tag.len);
+    if (k == NULL) return;
+    (void)amqp_conn_cancel_consumer(c->conn, k->channel,
+                                    (amqp_bytes_t){(const uint8_t *)k->tag, k->tag_len});
+    memset(k, 0, sizeof *k);
+}
+
 /* Returns 1 when the frame must wait, -1 when the link was dropped. */
 static int fe__on_frame(fe_conn_t *c, const wire_msg_t *m) {
     fe_req_t *r = NULL;
@@ -842,8 +910,16 @@ static int fe__on_frame(fe_conn_t *c, const wire_msg_t *m) {
             return -1;
         }
         if (r->amqp_req > 0) (void)amqp_conn_confirm(c->conn, r->channel, r->amqp_req, 0, 0);
+        if (m->nack_publish.reason == WIRE_STATUS_NOT_FOUND) fe__no_exchange(c, r);
+        if (m->nack_publish.reason == WIRE_STATUS_ACCESS_REFUSED)
+            (void)amqp_conn_channel_error(c->conn, r->channel, 403,
+                                          "ACCESS_REFUSED - cannot publish to an internal "
+                                          "exchange", AMQP_BASIC_PUBLISH);
         c->fe->stats.nacks++;
         fe__req_done(c, r);
+        return 0;
+    case WIRE_MSG_CANCEL:
+        if (m->cancel.request_id == 0) fe__on_node_cancel(c, &m->cancel);
         return 0;
     case WIRE_MSG_REPLY:
         if (m->reply.status == WIRE_STATUS_NOT_LEADER) {
@@ -936,23 +1012,65 @@ static int fe__exchange_declare(void *ctx, const amqp_op_t *op, const amqp_excha
         else (void)amqp_conn_op_fail(c->conn, op->req, 403, "ACCESS_REFUSED - reserved name");
         return 0;
     }
-    if (a->passive) {
-        /* The wire protocol has no exchange check: a passive declare of an
-         * existing name succeeds; an unknown one succeeds too (see docs). */
-        (void)amqp_conn_op_ok(c->conn, op->req);
-        return 0;
-    }
-    if (kind == 0) {
-        (void)amqp_conn_op_fail(c->conn, op->req, 503, "COMMAND_INVALID - unknown exchange type");
+    if (kind == 0 && !a->passive) {
+        /* A known AMQP type this broker does not route by: refuse on the
+         * channel (the connection stays usable); an unknown type is a
+         * connection error, as in RabbitMQ. */
+        if (amqp_bytes_eq(a->type, "headers"))
+            (void)amqp_conn_op_fail(c->conn, op->req, 406,
+                                    "PRECONDITION_FAILED - headers exchanges are not supported "
+                                    "by this broker");
+        else
+            (void)amqp_conn_op_fail(c->conn, op->req, 503,
+                                    "COMMAND_INVALID - unknown exchange type");
         return 0;
     }
     wire_msg_t m;
     memset(&m, 0, sizeof m);
     m.type = WIRE_MSG_DECLARE_EXCHANGE;
     if (fe__name(&m.declare_exchange.name, a->exchange) != 0) return IO_EINVAL;
-    m.declare_exchange.kind = kind;
+    m.declare_exchange.kind = kind ? kind : WIRE_EXCHANGE_DIRECT; /* passive: unused */
     m.declare_exchange.durable = a->durable;
+    m.declare_exchange.passive = a->passive ? 1 : 0;
+    m.declare_exchange.internal = a->internal ? 1 : 0;
     return fe__req_issue(c, &m, &m.declare_exchange.request_id, FE_REQ_OP, op->channel, op->req);
+}
+
+static int fe__exchange_delete(void *ctx, const amqp_op_t *op, const amqp_exchange_delete_t *a) {
+    fe_conn_t *c = fe__of(ctx, op->conn);
+    if (a->exchange.len == 0 || fe__is_amq(a->exchange)) {
+        (void)amqp_conn_op_fail(c->conn, op->req, 403,
+                                "ACCESS_REFUSED - the predeclared exchanges cannot be deleted");
+        return 0;
+    }
+    wire_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_MSG_DELETE_EXCHANGE;
+    if (fe__name(&m.delete_exchange.name, a->exchange) != 0) return IO_EINVAL;
+    m.delete_exchange.if_unused = a->if_unused ? 1 : 0;
+    return fe__req_issue(c, &m, &m.delete_exchange.request_id, FE_REQ_XDELETE, op->channel,
+                         op->req);
+}
+
+/* Index of `name` in the connection's auto-delete list, or -1. */
+static int fe__autodel_find(const fe_conn_t *c, amqp_bytes_t name) {
+    for (uint32_t i = 0; i < FE_EXCLUSIVE_MAX; i++)
+        if (c->autodel[i] != NULL && amqp_bytes_eq(name, c->autodel[i])) return (int)i;
+    return -1;
+}
+
+/* Store a copy of `name` in a free slot of `list`; its index or -1. */
+static int fe__name_add(char **list, amqp_bytes_t name) {
+    for (uint32_t i = 0; i < FE_EXCLUSIVE_MAX; i++) {
+        if (list[i] != NULL) continue;
+        char *copy = malloc(name.len + 1);
+        if (copy == NULL) return -1;
+        if (name.len) memcpy(copy, name.ptr, name.len);
+        copy[name.len] = '\0';
+        list[i] = copy;
+        return (int)i;
+    }
+    return -1;
 }
 
 static int fe__queue_declare(void *ctx, const amqp_op_t *op, const amqp_queue_declare_t *a) {
@@ -965,6 +1083,13 @@ static int fe__queue_declare(void *ctx, const amqp_op_t *op, const amqp_queue_de
     m.declare_queue.flags = (a->passive ? WIRE_QUEUE_PASSIVE : 0u) |
                             (a->exclusive ? WIRE_QUEUE_EXCLUSIVE : 0u) |
                             (a->auto_delete ? WIRE_QUEUE_AUTO_DELETE : 0u);
+    if (a->auto_delete && !a->passive && fe__autodel_find(c, a->queue) < 0 &&
+        fe__name_add(c->autodel, a->queue) < 0) {
+        (void)amqp_conn_op_fail(c->conn, op->req, 406,
+                                "PRECONDITION_FAILED - too many auto-delete queues on one "
+                                "connection");
+        return 0;
+    }
     if (a->exclusive && !a->passive) {
         /* Remember it: the node does not tie queues to sessions, so the
          * front end deletes exclusive queues when the connection closes. */
@@ -1004,6 +1129,37 @@ static int fe__bind_common(fe_conn_t *c, const amqp_op_t *op, uint8_t type, amqp
     return fe__req_issue(c, &m, &m.bind.request_id, FE_REQ_OP, op->channel, op->req);
 }
 
+/* exchange.bind / unbind: source -> destination, replicated. */
+static int fe__xbind_common(fe_conn_t *c, const amqp_op_t *op, uint8_t type,
+                            amqp_bytes_t destination, amqp_bytes_t source, amqp_bytes_t key) {
+    wire_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.type = type;
+    if (fe__name(&m.exchange_bind.exchange, source) != 0 ||
+        fe__name(&m.exchange_bind.queue, destination) != 0 ||
+        fe__name(&m.exchange_bind.routing_key, key) != 0)
+        return IO_EINVAL;
+    if (source.len == 0 || destination.len == 0) {
+        (void)amqp_conn_op_fail(c->conn, op->req, 403,
+                                "ACCESS_REFUSED - the default exchange takes no bindings");
+        return 0;
+    }
+    fe__maybe_amq(c, source);
+    fe__maybe_amq(c, destination);
+    return fe__req_issue(c, &m, &m.exchange_bind.request_id, FE_REQ_OP, op->channel, op->req);
+}
+
+static int fe__exchange_bind(void *ctx, const amqp_op_t *op, const amqp_exchange_bind_t *a) {
+    return fe__xbind_common(fe__of(ctx, op->conn), op, WIRE_MSG_EXCHANGE_BIND, a->destination,
+                            a->source, a->routing_key);
+}
+
+static int fe__exchange_unbind(void *ctx, const amqp_op_t *op,
+                               const amqp_exchange_unbind_t *a) {
+    return fe__xbind_common(fe__of(ctx, op->conn), op, WIRE_MSG_EXCHANGE_UNBIND,
+                            a->destination, a->source, a->routing_key);
+}
+
 static int fe__queue_bind(void *ctx, const amqp_op_t *op, const amqp_queue_bind_t *a) {
     return fe__bind_common(fe__of(ctx, op->conn), op, WIRE_MSG_BIND, a->queue, a->exchange,
                            a->routing_key);
@@ -1036,8 +1192,13 @@ static int fe__queue_delete(void *ctx, const amqp_op_t *op, const amqp_queue_del
             free(c->exclusive[i]);
             c->exclusive[i] = NULL;
         }
+        if (c->autodel[i] != NULL && amqp_bytes_eq(a->queue, c->autodel[i])) {
+            free(c->autodel[i]);
+            c->autodel[i] = NULL;
+            c->autodel_used[i] = 0;
+        }
     }
-    return fe__req_issue(c, &m, &m.delete_queue.request_id, FE_REQ_QUEUE, op->channel, op->req);
+    return fe__req_issue(c, &m, &m.delete_queue.request_id, FE_REQ_DELETE, op->channel, op->req);
 }
 
 static int fe__basic_qos(void *ctx, const amqp_op_t *op, const amqp_basic_qos_t *a) {
@@ -1052,7 +1213,7 @@ static int fe__basic_consume(void *ctx, const amqp_op_t *op, const amqp_basic_co
     fe_conn_t *c = fe__of(ctx, op->conn);
     if (a->queue.len > WIRE_NAME_SIZE_MAX || a->consumer_tag.len > WIRE_NAME_SIZE_MAX)
         return IO_EINVAL;
-    if (fe__consumer(c, a->consumer_tag.ptr, a->consumer_tag.len) != NULL) {
+    if (fe__consumer_on(c, op->channel, a->consumer_tag) != NULL) {
         (void)amqp_conn_op_fail(c->conn, op->req, 530, "NOT_ALLOWED - consumer tag in use");
         return 0;
     }
@@ -1063,12 +1224,17 @@ static int fe__basic_consume(void *ctx, const amqp_op_t *op, const amqp_basic_co
         (void)amqp_conn_op_fail(c->conn, op->req, 506, "RESOURCE_ERROR - too many consumers");
         return 0;
     }
-    *k = (fe_consumer_t){.used = 1, .no_ack = a->no_ack, .channel = op->channel,
+    *k = (fe_consumer_t){.used = 1, .no_ack = a->no_ack, .exclusive = a->exclusive ? 1 : 0,
+                         .channel = op->channel,
                          .prefetch = c->prefetch[op->channel],
                          .tag_len = (uint8_t)a->consumer_tag.len,
                          .queue_len = (uint8_t)a->queue.len};
     memcpy(k->tag, a->consumer_tag.ptr, a->consumer_tag.len);
     memcpy(k->queue, a->queue.ptr, a->queue.len);
+    k->wtag_len = (uint8_t)snprintf(k->wtag, sizeof k->wtag, "fe.%llu",
+                                    (unsigned long long)++c->next_wtag);
+    const int ad = fe__autodel_find(c, a->queue);
+    if (ad >= 0) c->autodel_used[ad] = 1;
     wire_msg_t m;
     fe__consume_msg(k, &m);
     const int rc = fe__req_issue(c, &m, &m.consume.request_id, FE_REQ_CONSUME, op->channel, op->req);
@@ -1076,22 +1242,54 @@ static int fe__basic_consume(void *ctx, const amqp_op_t *op, const amqp_basic_co
     return rc;
 }
 
+/*
+ * auto_delete: a queue declared auto-delete on this connection is deleted
+ * when its last consumer here goes (basic.cancel, channel or connection
+ * close) after it had one. The DELETE_QUEUE carries if_unused, so the node
+ * keeps it while a consumer of another connection is still attached. (A
+ * queue declared auto-delete elsewhere is not tracked here: docs/amqp.md.)
+ */
+static void fe__autodel_check(fe_conn_t *c, amqp_bytes_t queue) {
+    const int i = fe__autodel_find(c, queue);
+    if (i < 0 || !c->autodel_used[i]) return;
+    for (uint32_t j = 0; j < FE_CONSUMERS_MAX; j++) {
+        const fe_consumer_t *k = &c->consumers[j];
+        if (k->used && k->queue_len == queue.len && memcmp(k->queue, queue.ptr, queue.len) == 0)
+            return; /* still consumed from here */
+    }
+    wire_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_MSG_DELETE_QUEUE;
+    m.delete_queue.queue = wire_str(c->autodel[i]);
+    m.delete_queue.if_unused = 1;
+    /* In the window, so a later passive declare or get waits for it. */
+    if (fe__req_issue(c, &m, &m.delete_queue.request_id, FE_REQ_IGNORE, 0, 0) != 0)
+        fe__link_send_msg(c, &m);
+    free(c->autodel[i]);
+    c->autodel[i] = NULL;
+    c->autodel_used[i] = 0;
+}
+
 static int fe__cancel_wire(fe_conn_t *c, fe_consumer_t *k, const amqp_op_t *op) {
     wire_msg_t m;
     memset(&m, 0, sizeof m);
     m.type = WIRE_MSG_CANCEL;
-    m.cancel.consumer_tag = (wire_bytes_t){(const uint8_t *)k->tag, k->tag_len};
+    m.cancel.consumer_tag = (wire_bytes_t){(const uint8_t *)k->wtag, k->wtag_len};
     int rc = 0;
     if (op != NULL) rc = fe__req_issue(c, &m, &m.cancel.request_id, FE_REQ_CANCEL, op->channel, op->req);
     else fe__link_send_msg(c, &m);
+    char queue[WIRE_NAME_SIZE_MAX];
+    const size_t queue_len = k->queue_len;
+    memcpy(queue, k->queue, queue_len);
     memset(k, 0, sizeof *k);
+    fe__autodel_check(c, (amqp_bytes_t){(const uint8_t *)queue, queue_len});
     return rc;
 }
 
 static int fe__basic_cancel(void *ctx, const amqp_op_t *op, const amqp_basic_cancel_t *a) {
     fe_conn_t *c = fe__of(ctx, op->conn);
-    fe_consumer_t *k = fe__consumer(c, a->consumer_tag.ptr, a->consumer_tag.len);
-    if (k == NULL || k->channel != op->channel) {
+    fe_consumer_t *k = fe__consumer_on(c, op->channel, a->consumer_tag);
+    if (k == NULL) {
         (void)amqp_conn_op_ok(c->conn, op->req);
         return 0;
     }
@@ -1285,12 +1483,15 @@ static void fe__tick_cb(uv_timer_t *t) {
 
 /* The connection is over for the client (connection.close done, EOF, a
  * socket error). With requests unanswered or bytes unfed, keep the wire
- * session until the node answered (fe__drain_check): close the socket,
+ * session until the node answered (fe__drain_check): stop client I/O,
  * cancel the consumers (nobody takes deliveries any more; the node requeues
  * what is unacked when the session ends), and go on feeding and failing
- * over as usual. Otherwise tear down at once. Idempotent. */
-static void fe__conn_close(fe_conn_t *c) {
+ * over as usual. Otherwise tear down at once. The socket itself ends in
+ * fe__conn_teardown; graceful = the AMQP close handshake completed, so it
+ * ends with FIN and a read to EOF rather than a reset. Idempotent. */
+static void fe__conn_close_ex(fe_conn_t *c, int graceful) {
     if (c->closing || c->draining) return;
+    if (graceful) c->graceful = 1;
     if (fe__window_used(c) == 0 && c->in_len == 0) {
         fe__conn_teardown(c);
         return;
@@ -1306,15 +1507,64 @@ static void fe__conn_close(fe_conn_t *c) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
     }
-    c->tcp_closed = 1;
-    uv_close((uv_handle_t *)&c->tcp, fe__handle_closed);
+    c->tcp_closed = 1; /* no more client I/O; the socket ends at teardown */
     fe__pump(c);
     fe__drain_check(c, fe__now(c->fe));
 }
 
+static void fe__conn_close(fe_conn_t *c) { fe__conn_close_ex(c, 0); }
+
+/* ---- graceful end of a client socket ---------------------------------------
+ * Closing a socket whose receive buffer holds unread bytes makes the kernel
+ * send RST, which can destroy our last frames (close-ok) before the client
+ * read them: amqplib then sees ECONNRESET instead of its close callback. So
+ * after the last frame we send FIN (uv_shutdown, after pending writes) and
+ * read and discard until the client closes too, for at most FE_SOCK_LINGER_MS. */
+
+static void fe__sock_end(fe_conn_t *c) {
+    if (c->sock_done) return;
+    c->sock_done = 1;
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, fe__handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, fe__handle_closed);
+}
+
+static void fe__sock_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    (void)suggested;
+    fe_conn_t *c = (fe_conn_t *)h->data;
+    if (c->in == NULL) c->in = malloc(FE_IN_BYTES_MAX); /* freed with c */
+    /* NULL (no memory) makes libuv report UV_ENOBUFS: the socket ends. */
+    *buf = uv_buf_init((char *)c->in, c->in != NULL ? FE_READ_CHUNK_BYTES : 0); /* discarded */
+}
+
+static void fe__sock_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    (void)buf;
+    if (nread < 0) fe__sock_end((fe_conn_t *)s->data);
+}
+
+static void fe__sock_timer_cb(uv_timer_t *t) { fe__sock_end((fe_conn_t *)t->data); }
+
+static void fe__sock_shutdown_cb(uv_shutdown_t *req, int status) {
+    (void)req, (void)status; /* the read side or the timer ends the drain */
+}
+
+static void fe__sock_start(fe_conn_t *c) {
+    c->in_len = 0;
+    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, fe__sock_shutdown_cb) != 0 ||
+        uv_read_start((uv_stream_t *)&c->tcp, fe__sock_alloc_cb, fe__sock_read_cb) != 0 ||
+        uv_timer_start(&c->timer, fe__sock_timer_cb, FE_SOCK_LINGER_MS, 0) != 0)
+        fe__sock_end(c);
+}
+
+
 /* Tear the connection down (idempotent). Exclusive queues are deleted;
  * the link closes after its queued frames went out, so the node sees them
- * and then the session end (it requeues what was unacked). */
+ * and then the session end (it requeues what was unacked). The client
+ * socket ends last: gracefully (FIN, read to EOF, see above) when the AMQP
+ * close completed, else at once. */
 static void fe__conn_teardown(fe_conn_t *c) {
     if (c->closing) return;
     c->closing = 1;
@@ -1338,11 +1588,8 @@ static void fe__conn_teardown(fe_conn_t *c) {
     fe->stats.closed++;
     if (fe->verbose) fe__log(fe, "connection %llu closed", (unsigned long long)c->id);
     uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, fe__handle_closed);
-    if (!c->tcp_closed) {
-        c->tcp_closed = 1;
-        uv_close((uv_handle_t *)&c->tcp, fe__handle_closed);
-    }
+    if (c->graceful && !c->writing) fe__sock_start(c);
+    else fe__sock_end(c);
 }
 
 static void fe__refuse_closed(uv_handle_t *h) { free(h); }
@@ -1396,11 +1643,18 @@ static void fe__on_accept(uv_stream_t *server, int status) {
         else if (peer.ss_family == AF_INET6)
             loopback = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&peer)->sin6_addr);
     }
-    const amqp_conn_config_t cfg = {.heartbeat_s = fe->heartbeat_s, .conn_id = c->id,
-                                    .loopback = loopback};
+    /* A message the node cannot store is refused at its content header
+     * (channel error 406), never accepted and then dropped: the node keeps
+     * properties and body in one envelope of at most SM_MESSAGE_BODY_MAX. */
+    const amqp_conn_config_t cfg = {
+        .heartbeat_s = fe->heartbeat_s, .conn_id = c->id, .loopback = loopback,
+        .body_size_max = (uint32_t)(SM_MESSAGE_BODY_MAX - broker_envelope_size(0, 0))};
     const amqp_backend_t backend = {
         .ctx = c,
         .exchange_declare = fe__exchange_declare,
+        .exchange_delete = fe__exchange_delete,
+        .exchange_bind = fe__exchange_bind,
+        .exchange_unbind = fe__exchange_unbind,
         .queue_declare = fe__queue_declare,
         .queue_bind = fe__queue_bind,
         .queue_unbind = fe__queue_unbind,

@@ -34,6 +34,7 @@ typedef struct fake {
     int ops;
     int get_empty;
     int publishes;
+    int confirm_sync;     /* confirm each sequenced publish from inside the call */
     uint64_t last_seq;
     uint8_t mandatory;
     char routing_key[256];
@@ -48,6 +49,8 @@ typedef struct fake {
     int conn_closed;
     char last_queue[256];
     char last_tag[256];
+    char op_queue[256]; /* queue named by the last bind/consume/get/purge/delete */
+    char op_key[256];   /* routing key of the last bind */
 } fake_t;
 
 static void fake_copy(char *dst, amqp_bytes_t b) {
@@ -86,12 +89,15 @@ static int fake_queue_declare(void *ctx, const amqp_op_t *op,
 
 static int fake_queue_bind(void *ctx, const amqp_op_t *op, const amqp_queue_bind_t *a) {
     fake_t *f = ctx;
+    fake_copy(f->op_queue, a->queue);
+    fake_copy(f->op_key, a->routing_key);
     if (fake_note(f, op, AMQP_QUEUE_BIND)) return 0;
     return amqp_conn_op_ok(op->conn, op->req);
 }
 
 static int fake_queue_purge(void *ctx, const amqp_op_t *op, const amqp_queue_purge_t *a) {
     fake_t *f = ctx;
+    fake_copy(f->op_queue, a->queue);
     if (fake_note(f, op, AMQP_QUEUE_PURGE)) return 0;
     return amqp_conn_queue_ok(op->conn, op->req, 3, 0);
 }
@@ -113,6 +119,7 @@ static int fake_basic_consume(void *ctx, const amqp_op_t *op,
                               const amqp_basic_consume_t *a) {
     fake_t *f = ctx;
     fake_copy(f->last_tag, a->consumer_tag);
+    fake_copy(f->op_queue, a->queue);
     if (fake_note(f, op, AMQP_BASIC_CONSUME)) return 0;
     return amqp_conn_op_ok(op->conn, op->req);
 }
@@ -126,6 +133,7 @@ static int fake_basic_cancel(void *ctx, const amqp_op_t *op,
 
 static int fake_basic_get(void *ctx, const amqp_op_t *op, const amqp_basic_get_t *a) {
     fake_t *f = ctx;
+    fake_copy(f->op_queue, a->queue);
     if (fake_note(f, op, AMQP_BASIC_GET)) return 0;
     if (f->get_empty) return amqp_conn_get_empty(op->conn, op->req);
     amqp_basic_props_t props = {.flags = AMQP_PROP_MESSAGE_ID,
@@ -147,6 +155,9 @@ static int fake_basic_publish(void *ctx, amqp_conn_t *conn, uint16_t channel,
     assert_true(msg->props_raw.len <= sizeof f->props_raw);
     if (msg->props_raw.len) memcpy(f->props_raw, msg->props_raw.ptr, msg->props_raw.len);
     f->props_raw_len = msg->props_raw.len;
+    if (f->confirm_sync && seq) {
+        (void)amqp_conn_confirm(conn, channel, seq, 0, 1);
+    }
     return 0;
 }
 
@@ -457,7 +468,7 @@ static void test_handshake_pika_bytes(void **state) {
     expect_method(t, 0, AMQP_CONNECTION_START, &m);
     assert_int_equal(m.u.connection_start.version_major, 0);
     assert_int_equal(m.u.connection_start.version_minor, 9);
-    assert_true(amqp_bytes_eq(m.u.connection_start.mechanisms, "PLAIN"));
+    assert_true(amqp_bytes_eq(m.u.connection_start.mechanisms, "PLAIN AMQPLAIN"));
     amqp_field_t caps, v;
     assert_int_equal(amqp_table_get(m.u.connection_start.server_properties,
                                      "capabilities", &caps), 1);
@@ -470,7 +481,12 @@ static void test_handshake_pika_bytes(void **state) {
     assert_int_equal(amqp_table_get(caps.v.table, "consumer_cancel_notify", &v), 1);
     assert_int_equal(v.v.u, 1);
     assert_int_equal(amqp_table_get(caps.v.table, "exchange_exchange_bindings", &v), 1);
-    assert_int_equal(v.v.u, 0);
+    assert_int_equal(v.v.u, 0); /* the fake backend has no exchange_bind */
+    assert_int_equal(amqp_table_get(caps.v.table, "per_consumer_qos", &v), 1);
+    assert_int_equal(v.v.u, 1);
+    assert_int_equal(amqp_table_get(caps.v.table, "authentication_failure_close", &v), 1);
+    assert_int_equal(v.v.u, 1);
+    assert_int_equal(amqp_table_get(caps.v.table, "connection.blocked", &v), 1);
 
     wire.n = 0;
     pika_start_ok(&wire, "guest", "guest");
@@ -635,10 +651,10 @@ static void test_unknown_class_and_method(void **state) {
     feed_method(t, 1, &m);
     expect_conn_close(t, AMQP_REPLY_COMMAND_INVALID);
     tc_free(t);
-    /* tx is not offered */
+    /* channel.flow active=false is refused as RabbitMQ does (540) */
     t = tc_ready(0);
     memset(&m, 0, sizeof m);
-    m.id = AMQP_TX_SELECT;
+    m.id = AMQP_CHANNEL_FLOW;
     feed_method(t, 1, &m);
     expect_conn_close(t, AMQP_REPLY_NOT_IMPLEMENTED);
     tc_free(t);
@@ -700,7 +716,7 @@ static void test_truncated_arguments(void **state) {
 
 static void test_closing_conn_ignores_input(void **state) {
     tc_t *t = tc_ready(0);
-    amqp_method_t m = {.id = AMQP_TX_SELECT};
+    amqp_method_t m = {.id = AMQP_CHANNEL_FLOW}; /* active=false: 540 */
     feed_method(t, 1, &m);
     expect_conn_close(t, AMQP_REPLY_NOT_IMPLEMENTED);
     /* anything but close-ok is dropped, close-ok ends it */
@@ -966,6 +982,16 @@ static void test_confirms(void **state) {
     assert_int_equal(amqp_conn_confirm(t->conn, 1, 6, 1, 1), 0);
     expect_confirm(t, AMQP_BASIC_ACK, 4, 0);
     expect_confirm(t, AMQP_BASIC_ACK, 6, 0);
+    expect_no_output(t);
+    /* in-order single confirms not yet read merge into one multiple ack, as
+     * RabbitMQ sends them; a nack in between starts a new frame */
+    for (int i = 0; i < 5; i++) publish(t, 1, "q", 0, NULL, (const uint8_t *)"x", 1);
+    for (uint64_t s7 = 7; s7 <= 9; s7++) assert_int_equal(amqp_conn_confirm(t->conn, 1, s7, 0, 1), 0);
+    assert_int_equal(amqp_conn_confirm(t->conn, 1, 10, 0, 0), 0);
+    assert_int_equal(amqp_conn_confirm(t->conn, 1, 11, 0, 1), 0);
+    expect_confirm(t, AMQP_BASIC_ACK, 9, 1);
+    expect_confirm(t, AMQP_BASIC_NACK, 10, 0);
+    expect_confirm(t, AMQP_BASIC_ACK, 11, 0);
     expect_no_output(t);
     /* not in confirm mode on another channel */
     open_channel(t, 2);
@@ -1434,6 +1460,420 @@ static void test_frame_parse(void **state) {
     assert_int_equal(amqp_frame_parse(f, sizeof f, 4096, &fr), AMQP_E_FRAME_TYPE);
 }
 
+
+/* ---- tests: conformance additions (issue 16) ----------------------------- */
+
+/* A start-ok with mechanism AMQPLAIN: LOGIN/PASSWORD as a length-less table. */
+static void amqplain_start_ok(raw_t *wire, const char *mech, const char *user,
+                              const char *pass) {
+    raw_t p = {0}, resp = {0};
+    r16(&p, 10);
+    r16(&p, 11);
+    r32(&p, 0); /* empty client properties */
+    rstr(&p, mech);
+    rstr(&resp, "LOGIN");
+    r8(&resp, 'S');
+    rlong(&resp, user, (uint32_t)strlen(user));
+    rstr(&resp, "PASSWORD");
+    r8(&resp, 'S');
+    rlong(&resp, pass, (uint32_t)strlen(pass));
+    rlong(&p, resp.b, (uint32_t)resp.n);
+    rstr(&p, "en_US");
+    rframe(wire, 1, 0, &p);
+}
+
+static void test_amqplain_login(void **state) {
+    tc_t *t = tc_new(0, 1);
+    raw_t wire = {0};
+    memcpy(wire.b, "AMQP\x00\x00\x09\x01", 8);
+    wire.n = 8;
+    amqplain_start_ok(&wire, "AMQPLAIN", "guest", "guest");
+    feed(t, wire.b, wire.n);
+    expect_method(t, 0, AMQP_CONNECTION_START, NULL);
+    expect_method(t, 0, AMQP_CONNECTION_TUNE, NULL);
+    assert_string_equal(amqp_conn_user(t->conn), "guest");
+    tc_free(t);
+    /* wrong password: refused with 403 */
+    t = tc_new(0, 1);
+    wire.n = 8;
+    amqplain_start_ok(&wire, "AMQPLAIN", "guest", "wrong");
+    feed(t, wire.b, wire.n);
+    expect_method(t, 0, AMQP_CONNECTION_START, NULL);
+    expect_conn_close(t, AMQP_REPLY_ACCESS_REFUSED);
+    tc_free(t);
+    /* a PLAIN-shaped response under AMQPLAIN is malformed: 403, no crash */
+    t = tc_new(0, 1);
+    wire.n = 8;
+    pika_start_ok(&wire, "guest", "guest");
+    feed(t, wire.b, 8);
+    expect_method(t, 0, AMQP_CONNECTION_START, NULL);
+    amqp_method_t m = {.id = AMQP_CONNECTION_START_OK};
+    m.u.connection_start_ok.mechanism = amqp_cstr("AMQPLAIN");
+    static const uint8_t plain[] = {0, 'g', 'u', 'e', 's', 't', 0, 'g', 'u', 'e', 's', 't'};
+    m.u.connection_start_ok.response = bytes_of(plain, sizeof plain);
+    m.u.connection_start_ok.locale = amqp_cstr("en_US");
+    feed_method(t, 0, &m);
+    expect_conn_close(t, AMQP_REPLY_ACCESS_REFUSED);
+    tc_free(t);
+    /* an unknown mechanism: 403 */
+    t = tc_new(0, 1);
+    wire.n = 8;
+    amqplain_start_ok(&wire, "EXTERNAL", "guest", "guest");
+    feed(t, wire.b, wire.n);
+    expect_method(t, 0, AMQP_CONNECTION_START, NULL);
+    expect_conn_close(t, AMQP_REPLY_ACCESS_REFUSED);
+    tc_free(t);
+}
+
+static void test_qos_prefetch_size_refused(void **state) {
+    tc_t *t = tc_ready(0);
+    amqp_method_t m = {.id = AMQP_BASIC_QOS};
+    m.u.basic_qos.prefetch_count = 5;
+    feed_method(t, 1, &m);
+    expect_method(t, 1, AMQP_BASIC_QOS_OK, NULL);
+    m.u.basic_qos.prefetch_size = 4096;
+    feed_method(t, 1, &m);
+    expect_conn_close(t, AMQP_REPLY_NOT_IMPLEMENTED);
+    tc_free(t);
+}
+
+static void test_update_secret(void **state) {
+    tc_t *t = tc_ready(0);
+    amqp_method_t m = {.id = AMQP_CONNECTION_UPDATE_SECRET};
+    m.u.connection_update_secret.new_secret = amqp_cstr("token");
+    m.u.connection_update_secret.reason = amqp_cstr("refresh");
+    feed_method(t, 0, &m);
+    expect_method(t, 0, AMQP_CONNECTION_UPDATE_SECRET_OK, NULL);
+    assert_int_equal(amqp_conn_state(t->conn), AMQP_CONN_S_RUNNING);
+    /* update-secret-ok is a server method: a client sending it is wrong */
+    memset(&m, 0, sizeof m);
+    m.id = AMQP_CONNECTION_UPDATE_SECRET_OK;
+    feed_method(t, 0, &m);
+    expect_conn_close(t, AMQP_REPLY_COMMAND_INVALID);
+    tc_free(t);
+}
+
+static void simple(tc_t *t, uint16_t ch, uint32_t id) {
+    amqp_method_t m;
+    memset(&m, 0, sizeof m);
+    m.id = id;
+    feed_method(t, ch, &m);
+}
+
+static void deliver_one(tc_t *t, uint16_t ch, const char *tag, uint64_t ref) {
+    uint64_t dtag = 0;
+    assert_int_equal(amqp_conn_deliver(t->conn, ch, amqp_cstr(tag), ref, 0, amqp_cstr(""),
+                                       amqp_cstr("q"), NULL, amqp_cstr("x"), &dtag), 0);
+    expect_method(t, ch, AMQP_BASIC_DELIVER, NULL);
+    uint8_t body[8], props[4096];
+    read_content(t, ch, body, sizeof body, NULL, props);
+}
+
+static void consume_on(tc_t *t, uint16_t ch, const char *queue, const char *tag) {
+    amqp_method_t m = {.id = AMQP_BASIC_CONSUME};
+    m.u.basic_consume.queue = amqp_cstr(queue);
+    m.u.basic_consume.consumer_tag = amqp_cstr(tag);
+    feed_method(t, ch, &m);
+    expect_method(t, ch, AMQP_BASIC_CONSUME_OK, NULL);
+}
+
+static void test_tx_commit_rollback(void **state) {
+    tc_t *t = tc_ready(0);
+    /* commit/rollback before select: 406 on the channel, connection fine */
+    simple(t, 1, AMQP_TX_COMMIT);
+    expect_channel_close(t, 1, AMQP_REPLY_PRECONDITION_FAILED);
+    simple(t, 1, AMQP_CHANNEL_CLOSE_OK);
+    open_channel(t, 1);
+    simple(t, 1, AMQP_TX_SELECT);
+    expect_method(t, 1, AMQP_TX_SELECT_OK, NULL);
+    /* a publish is held until commit */
+    publish(t, 1, "q", 0, NULL, (const uint8_t *)"abc", 3);
+    assert_int_equal(t->fake.publishes, 0);
+    simple(t, 1, AMQP_TX_ROLLBACK);
+    expect_method(t, 1, AMQP_TX_ROLLBACK_OK, NULL);
+    simple(t, 1, AMQP_TX_COMMIT);
+    expect_method(t, 1, AMQP_TX_COMMIT_OK, NULL); /* nothing to commit */
+    assert_int_equal(t->fake.publishes, 0);       /* rolled back: never sent */
+    /* commit: sent with a sequence; commit-ok only once the broker stored it */
+    publish(t, 1, "q", 0, NULL, (const uint8_t *)"abc", 3);
+    publish(t, 1, "q", 0, NULL, (const uint8_t *)"def", 3);
+    simple(t, 1, AMQP_TX_COMMIT);
+    assert_int_equal(t->fake.publishes, 2);
+    assert_int_equal(t->fake.last_seq, 2);
+    expect_no_output(t);
+    simple(t, 1, AMQP_BASIC_QOS); /* input waits while commit-ok is owed */
+    assert_int_equal(t->fake.ops, 0);
+    assert_int_equal(amqp_conn_confirm(t->conn, 1, 1, 0, 1), 0);
+    expect_no_output(t); /* no basic.ack in tx mode */
+    assert_int_equal(amqp_conn_confirm(t->conn, 1, 2, 0, 1), 0);
+    expect_method(t, 1, AMQP_TX_COMMIT_OK, NULL);
+    expect_method(t, 1, AMQP_BASIC_QOS_OK, NULL); /* the held qos went on */
+    /* acks are held too: the backend hears of them at commit */
+    consume_on(t, 1, "q", "c1");
+    deliver_one(t, 1, "c1", 501);
+    amqp_method_t a = {.id = AMQP_BASIC_ACK};
+    a.u.basic_ack.delivery_tag = 1;
+    feed_method(t, 1, &a);
+    assert_int_equal(t->fake.settled, 0);
+    simple(t, 1, AMQP_TX_COMMIT);
+    expect_method(t, 1, AMQP_TX_COMMIT_OK, NULL);
+    assert_int_equal(t->fake.settled, 1);
+    assert_int_equal(t->fake.settle_ref[0], 501);
+    assert_int_equal(t->fake.settle_how[0], AMQP_SETTLE_ACK);
+    /* an unknown tag is refused at once, inside a transaction too */
+    a.u.basic_ack.delivery_tag = 99;
+    feed_method(t, 1, &a);
+    expect_channel_close(t, 1, AMQP_REPLY_PRECONDITION_FAILED);
+    simple(t, 1, AMQP_CHANNEL_CLOSE_OK);
+    /* confirm and tx exclude each other */
+    open_channel(t, 2);
+    simple(t, 2, AMQP_TX_SELECT);
+    expect_method(t, 2, AMQP_TX_SELECT_OK, NULL);
+    simple(t, 2, AMQP_CONFIRM_SELECT);
+    expect_channel_close(t, 2, AMQP_REPLY_PRECONDITION_FAILED);
+    simple(t, 2, AMQP_CHANNEL_CLOSE_OK);
+    open_channel(t, 3);
+    simple(t, 3, AMQP_CONFIRM_SELECT);
+    expect_method(t, 3, AMQP_CONFIRM_SELECT_OK, NULL);
+    simple(t, 3, AMQP_TX_SELECT);
+    expect_channel_close(t, 3, AMQP_REPLY_PRECONDITION_FAILED);
+    assert_int_equal(amqp_conn_state(t->conn), AMQP_CONN_S_RUNNING);
+    tc_free(t);
+}
+
+/* A backend that confirms from inside basic_publish: commit-ok still waits
+ * until the whole transaction was handed over. */
+static void test_tx_sync_backend(void **state) {
+    tc_t *t = tc_ready(0);
+    t->fake.confirm_sync = 1;
+    simple(t, 1, AMQP_TX_SELECT);
+    expect_method(t, 1, AMQP_TX_SELECT_OK, NULL);
+    for (int i = 0; i < 3; i++) publish(t, 1, "q", 0, NULL, (const uint8_t *)"abc", 3);
+    simple(t, 1, AMQP_TX_COMMIT);
+    assert_int_equal(t->fake.publishes, 3);
+    expect_method(t, 1, AMQP_TX_COMMIT_OK, NULL);
+    expect_no_output(t); /* exactly one commit-ok */
+    simple(t, 1, AMQP_TX_COMMIT); /* and the next commit works */
+    expect_method(t, 1, AMQP_TX_COMMIT_OK, NULL);
+    tc_free(t);
+}
+
+static void test_tx_refused_publish(void **state) {
+    tc_t *t = tc_ready(0);
+    simple(t, 1, AMQP_TX_SELECT);
+    expect_method(t, 1, AMQP_TX_SELECT_OK, NULL);
+    publish(t, 1, "q", 0, NULL, (const uint8_t *)"abc", 3);
+    simple(t, 1, AMQP_TX_COMMIT);
+    assert_int_equal(amqp_conn_confirm(t->conn, 1, 1, 0, 0), 0); /* nack */
+    expect_channel_close(t, 1, AMQP_REPLY_PRECONDITION_FAILED);
+    tc_free(t);
+}
+
+static void test_current_queue(void **state) {
+    tc_t *t = tc_ready(0);
+    /* nothing declared yet: 404 on the channel */
+    amqp_method_t m = {.id = AMQP_QUEUE_BIND};
+    m.u.queue_bind.exchange = amqp_cstr("x");
+    m.u.queue_bind.routing_key = amqp_cstr("k");
+    feed_method(t, 1, &m);
+    expect_channel_close(t, 1, AMQP_REPLY_NOT_FOUND);
+    assert_int_equal(t->fake.ops, 0);
+    simple(t, 1, AMQP_CHANNEL_CLOSE_OK);
+    open_channel(t, 1);
+    memset(&m, 0, sizeof m);
+    m.id = AMQP_QUEUE_DECLARE;
+    m.u.queue_declare.queue = amqp_cstr("q1");
+    feed_method(t, 1, &m);
+    expect_method(t, 1, AMQP_QUEUE_DECLARE_OK, NULL);
+    memset(&m, 0, sizeof m);
+    m.id = AMQP_QUEUE_BIND;
+    m.u.queue_bind.exchange = amqp_cstr("x");
+    m.u.queue_bind.routing_key = amqp_cstr("k");
+    feed_method(t, 1, &m);
+    expect_method(t, 1, AMQP_QUEUE_BIND_OK, NULL);
+    assert_string_equal(t->fake.op_queue, "q1");
+    assert_string_equal(t->fake.op_key, "k");
+    /* empty queue and key: the key is the queue's name too */
+    m.u.queue_bind.routing_key = amqp_cstr("");
+    feed_method(t, 1, &m);
+    expect_method(t, 1, AMQP_QUEUE_BIND_OK, NULL);
+    assert_string_equal(t->fake.op_key, "q1");
+    memset(&m, 0, sizeof m);
+    m.id = AMQP_BASIC_GET;
+    feed_method(t, 1, &m);
+    expect_method(t, 1, AMQP_BASIC_GET_OK, NULL);
+    uint8_t body[16], props[4096];
+    read_content(t, 1, body, sizeof body, NULL, props);
+    assert_string_equal(t->fake.op_queue, "q1");
+    t->fake.op_queue[0] = '\0';
+    consume_on(t, 1, "", "c1");
+    assert_string_equal(t->fake.op_queue, "q1");
+    memset(&m, 0, sizeof m);
+    m.id = AMQP_QUEUE_PURGE;
+    feed_method(t, 1, &m);
+    expect_method(t, 1, AMQP_QUEUE_PURGE_OK, NULL);
+    /* a server-named queue becomes current at once */
+    memset(&m, 0, sizeof m);
+    m.id = AMQP_QUEUE_DECLARE;
+    m.u.queue_declare.nowait = 1;
+    feed_method(t, 1, &m);
+    memset(&m, 0, sizeof m);
+    m.id = AMQP_QUEUE_BIND;
+    m.u.queue_bind.exchange = amqp_cstr("x");
+    m.u.queue_bind.routing_key = amqp_cstr("k");
+    feed_method(t, 1, &m);
+    expect_method(t, 1, AMQP_QUEUE_BIND_OK, NULL);
+    assert_true(strncmp(t->fake.op_queue, "amq.gen-", 8) == 0);
+    /* the current queue is per channel */
+    open_channel(t, 2);
+    memset(&m, 0, sizeof m);
+    m.id = AMQP_BASIC_GET;
+    feed_method(t, 2, &m);
+    expect_channel_close(t, 2, AMQP_REPLY_NOT_FOUND);
+    tc_free(t);
+}
+
+static void args_table(uint8_t *buf, size_t cap, amqp_table_t *out, const char *key,
+                       const char *val) {
+    amqp_wr_t w;
+    amqp_wr_init(&w, buf, cap);
+    size_t mark = amqp_wr_table_begin(&w);
+    amqp_wr_field_str(&w, key, val);
+    amqp_wr_table_end(&w, mark);
+    assert_int_equal(w.err, 0);
+    *out = (amqp_table_t){buf + 4, w.len - 4};
+}
+
+static void test_unsupported_arguments_refused(void **state) {
+    tc_t *t = tc_ready(0);
+    uint8_t tbl[128];
+    amqp_method_t m = {.id = AMQP_QUEUE_DECLARE};
+    m.u.queue_declare.queue = amqp_cstr("q");
+    args_table(tbl, sizeof tbl, &m.u.queue_declare.arguments, "x-message-ttl", "1000");
+    feed_method(t, 1, &m);
+    amqp_method_t r;
+    expect_method(t, 1, AMQP_CHANNEL_CLOSE, &r);
+    assert_int_equal(r.u.channel_close.reply_code, AMQP_REPLY_PRECONDITION_FAILED);
+    char text[256];
+    fake_copy(text, r.u.channel_close.reply_text);
+    assert_non_null(strstr(text, "x-message-ttl"));
+    assert_int_equal(t->fake.ops, 0); /* never reached the broker */
+    simple(t, 1, AMQP_CHANNEL_CLOSE_OK);
+    /* x-queue-type=classic is what we are: accepted */
+    open_channel(t, 1);
+    args_table(tbl, sizeof tbl, &m.u.queue_declare.arguments, "x-queue-type", "classic");
+    feed_method(t, 1, &m);
+    expect_method(t, 1, AMQP_QUEUE_DECLARE_OK, NULL);
+    args_table(tbl, sizeof tbl, &m.u.queue_declare.arguments, "x-queue-type", "quorum");
+    feed_method(t, 1, &m);
+    expect_channel_close(t, 1, AMQP_REPLY_PRECONDITION_FAILED);
+    simple(t, 1, AMQP_CHANNEL_CLOSE_OK);
+    /* exchange arguments (alternate-exchange), auto-delete, internal */
+    open_channel(t, 1);
+    memset(&m, 0, sizeof m);
+    m.id = AMQP_EXCHANGE_DECLARE;
+    m.u.exchange_declare.exchange = amqp_cstr("x");
+    m.u.exchange_declare.type = amqp_cstr("direct");
+    args_table(tbl, sizeof tbl, &m.u.exchange_declare.arguments, "alternate-exchange", "ae");
+    feed_method(t, 1, &m);
+    expect_channel_close(t, 1, AMQP_REPLY_PRECONDITION_FAILED);
+    simple(t, 1, AMQP_CHANNEL_CLOSE_OK);
+    open_channel(t, 1);
+    m.u.exchange_declare.arguments = (amqp_table_t){NULL, 0};
+    m.u.exchange_declare.auto_delete = 1;
+    feed_method(t, 1, &m);
+    expect_channel_close(t, 1, AMQP_REPLY_PRECONDITION_FAILED);
+    simple(t, 1, AMQP_CHANNEL_CLOSE_OK);
+    open_channel(t, 1);
+    m.u.exchange_declare.auto_delete = 0;
+    feed_method(t, 1, &m);
+    expect_method(t, 1, AMQP_EXCHANGE_DECLARE_OK, NULL); /* plain one is fine */
+    /* consumer arguments */
+    memset(&m, 0, sizeof m);
+    m.id = AMQP_BASIC_CONSUME;
+    m.u.basic_consume.queue = amqp_cstr("q");
+    args_table(tbl, sizeof tbl, &m.u.basic_consume.arguments, "x-priority", "1");
+    feed_method(t, 1, &m);
+    expect_channel_close(t, 1, AMQP_REPLY_PRECONDITION_FAILED);
+    simple(t, 1, AMQP_CHANNEL_CLOSE_OK);
+    open_channel(t, 1);
+    m.u.basic_consume.arguments = (amqp_table_t){NULL, 0};
+    m.u.basic_consume.exclusive = 1; /* exclusive consumers reach the backend */
+    feed_method(t, 1, &m);
+    expect_method(t, 1, AMQP_BASIC_CONSUME_OK, NULL);
+    assert_int_equal(amqp_conn_state(t->conn), AMQP_CONN_S_RUNNING);
+    tc_free(t);
+}
+
+static void test_message_size_limit(void **state) {
+    tc_t *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    amqp_conn_config_t cfg = {.conn_id = 1, .loopback = 1, .body_size_max = 4000};
+    amqp_backend_t be = fake_backend(&t->fake);
+    t->conn = amqp_conn_new(&cfg, &be);
+    t->fake.conn = t->conn;
+    handshake(t, 0, 0);
+    open_channel(t, 1);
+    static uint8_t body[4001];
+    /* exactly at the limit (properties count): stored */
+    amqp_basic_props_t props = {.flags = AMQP_PROP_DELIVERY_MODE, .delivery_mode = 2};
+    publish(t, 1, "q", 0, &props, body, 4000 - 3); /* flags u16 + mode u8 = 3 bytes */
+    assert_int_equal(t->fake.publishes, 1);
+    assert_int_equal(t->fake.body_len, 3997);
+    /* one byte more: refused at the header, before any body byte */
+    publish(t, 1, "q", 0, &props, body, 3998);
+    assert_int_equal(t->fake.publishes, 1);
+    expect_channel_close(t, 1, AMQP_REPLY_PRECONDITION_FAILED);
+    simple(t, 1, AMQP_CHANNEL_CLOSE_OK);
+    open_channel(t, 1); /* the connection is still usable */
+    assert_int_equal(amqp_conn_state(t->conn), AMQP_CONN_S_RUNNING);
+    tc_free(t);
+}
+
+static void test_channel_error_after_the_fact(void **state) {
+    tc_t *t = tc_ready(0);
+    assert_int_equal(amqp_conn_channel_error(t->conn, 1, 200, "ok", 0), IO_EINVAL);
+    assert_int_equal(amqp_conn_channel_error(t->conn, 5, 404, "x", 0), IO_ENOENT);
+    consume_on(t, 1, "q", "c1");
+    deliver_one(t, 1, "c1", 77);
+    assert_int_equal(amqp_conn_channel_error(t->conn, 1, AMQP_REPLY_NOT_FOUND,
+                                             "NOT_FOUND - no exchange 'nope' in vhost '/'",
+                                             AMQP_BASIC_PUBLISH), 0);
+    amqp_method_t r;
+    expect_method(t, 1, AMQP_CHANNEL_CLOSE, &r);
+    assert_int_equal(r.u.channel_close.reply_code, 404);
+    assert_int_equal(r.u.channel_close.class_id, 60);
+    assert_int_equal(r.u.channel_close.method_id, 40);
+    /* the unacked delivery went back to the broker */
+    assert_int_equal(t->fake.settled, 1);
+    assert_int_equal(t->fake.settle_how[0], AMQP_SETTLE_RELEASED);
+    simple(t, 1, AMQP_CHANNEL_CLOSE_OK);
+    open_channel(t, 1);
+    assert_int_equal(amqp_conn_state(t->conn), AMQP_CONN_S_RUNNING);
+    tc_free(t);
+}
+
+static void test_server_cancel_notify(void **state) {
+    tc_t *t = tc_ready(0);
+    consume_on(t, 1, "q", "c1");
+    deliver_one(t, 1, "c1", 9);
+    assert_int_equal(amqp_conn_cancel_consumer(t->conn, 1, amqp_cstr("c1")), 0);
+    amqp_method_t r;
+    expect_method(t, 1, AMQP_BASIC_CANCEL, &r);
+    assert_true(amqp_bytes_eq(r.u.basic_cancel.consumer_tag, "c1"));
+    /* no more deliveries for it; its unacked one can still be acked */
+    assert_int_equal(amqp_conn_deliver(t->conn, 1, amqp_cstr("c1"), 10, 0, amqp_cstr(""),
+                                       amqp_cstr("q"), NULL, amqp_cstr("x"), NULL),
+                     IO_ENOENT);
+    assert_int_equal(amqp_conn_cancel_consumer(t->conn, 1, amqp_cstr("c1")), IO_ENOENT);
+    amqp_method_t a = {.id = AMQP_BASIC_ACK};
+    a.u.basic_ack.delivery_tag = 1;
+    feed_method(t, 1, &a);
+    assert_int_equal(t->fake.settled, 1);
+    assert_int_equal(t->fake.settle_how[0], AMQP_SETTLE_ACK);
+    tc_free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handshake_pika_bytes),
@@ -1461,6 +1901,17 @@ int main(void) {
         cmocka_unit_test(test_queue_ops_and_server_names),
         cmocka_unit_test(test_async_answers_keep_order),
         cmocka_unit_test(test_backend_errors),
+        cmocka_unit_test(test_amqplain_login),
+        cmocka_unit_test(test_update_secret),
+        cmocka_unit_test(test_qos_prefetch_size_refused),
+        cmocka_unit_test(test_tx_commit_rollback),
+        cmocka_unit_test(test_tx_refused_publish),
+        cmocka_unit_test(test_tx_sync_backend),
+        cmocka_unit_test(test_current_queue),
+        cmocka_unit_test(test_unsupported_arguments_refused),
+        cmocka_unit_test(test_message_size_limit),
+        cmocka_unit_test(test_channel_error_after_the_fact),
+        cmocka_unit_test(test_server_cancel_notify),
         cmocka_unit_test(test_heartbeats),
         cmocka_unit_test(test_output_backpressure),
         cmocka_unit_test(test_field_table_roundtrip),

@@ -855,6 +855,190 @@ static void test_check_detects_corruption(void **state) {
     t_close(&t);
 }
 
+
+static int t_xbind(t_sm_t *t, uint8_t type, const char *src, const char *dst,
+                   const char *key) {
+    broker_sm_cmd_t c = c_base(type);
+    c.exchange = broker_sm_str(src);
+    c.destination = broker_sm_str(dst);
+    c.key = broker_sm_str(key);
+    return t_apply(t, &c, NULL);
+}
+
+/* exchange.bind: routing through exchange chains, cycles, delete, snapshot. */
+static void test_exchange_to_exchange(void **state) {
+    (void)state;
+    t_sm_t t;
+    t_init(&t, 0);
+    assert_int_equal(t_exchange(&t, "src", BROKER_EXCHANGE_TOPIC), 0);
+    assert_int_equal(t_exchange(&t, "mid", BROKER_EXCHANGE_FANOUT), 0);
+    assert_int_equal(t_exchange(&t, "dst", BROKER_EXCHANGE_DIRECT), 0);
+    assert_int_equal(t_queue(&t, "qa", "", 0, 0), 0);
+    assert_int_equal(t_queue(&t, "qb", "", 0, 0), 0);
+    assert_int_equal(t_xbind(&t, SM_CMD_BIND_EXCHANGE, "src", "mid", "a.*"), 0);
+    assert_int_equal(t_xbind(&t, SM_CMD_BIND_EXCHANGE, "src", "mid", "a.*"), 0); /* idem */
+    assert_int_equal(t_xbind(&t, SM_CMD_BIND_EXCHANGE, "mid", "dst", ""), 0);
+    assert_int_equal(t_bind(&t, "dst", "qa", "a.x"), 0);
+    assert_int_equal(t_bind(&t, "mid", "qb", ""), 0);
+    assert_int_equal(t.sm.xbinding_count, 2);
+    broker_sm_result_t r = t_publish(&t, "src", "a.x", "m1", 0, 0);
+    assert_int_equal(r.status, SM_STATUS_OK);
+    assert_int_equal(r.queues, 2);
+    assert_int_equal(t_count(&t, "qa"), 1);
+    assert_int_equal(t_count(&t, "qb"), 1);
+    r = t_publish(&t, "src", "b.x", "m2", 0, 0); /* the topic binding does not match */
+    assert_int_equal(r.status, SM_STATUS_UNROUTABLE);
+    r = t_publish(&t, "src", "a.y", "m3", 0, 0); /* mid: fanout; dst: a.x only */
+    assert_int_equal(r.queues, 1);
+    assert_int_equal(t_count(&t, "qb"), 2);
+    /* a cycle routes each queue once and terminates */
+    assert_int_equal(t_xbind(&t, SM_CMD_BIND_EXCHANGE, "dst", "src", "a.x"), 0);
+    r = t_publish(&t, "dst", "a.x", "m4", 0, 0);
+    assert_int_equal(r.queues, 2);
+    assert_int_equal(t_count(&t, "qa"), 2);
+    assert_int_equal(t_count(&t, "qb"), 3);
+    assert_true(broker_sm_check(&t.sm));
+    /* bad input */
+    assert_int_equal(t_xbind(&t, SM_CMD_BIND_EXCHANGE, "src", "nope", ""), SM_ENOTFOUND);
+    assert_int_equal(t_xbind(&t, SM_CMD_BIND_EXCHANGE, "", "src", ""), SM_EINVALID);
+    assert_int_equal(t_xbind(&t, SM_CMD_UNBIND_EXCHANGE, "nope", "src", ""), SM_ENOTFOUND);
+    /* snapshot round trip keeps them */
+    size_t size = broker_sm_snapshot_size(&t.sm);
+    uint8_t *snap = malloc(size);
+    assert_non_null(snap);
+    assert_int_equal(broker_sm_snapshot_serialize(&t.sm, snap, size), (int64_t)size);
+    t_sm_t b;
+    t_init(&b, 0);
+    assert_int_equal(broker_sm_restore(&b.sm, snap, size), 0);
+    assert_int_equal(b.sm.xbinding_count, 3);
+    assert_int_equal(broker_sm_digest(&t.sm), broker_sm_digest(&b.sm));
+    free(snap);
+    t_close(&b);
+    /* deleting an exchange drops its bindings both ways */
+    broker_sm_cmd_t c = c_base(SM_CMD_DELETE_EXCHANGE);
+    c.exchange = broker_sm_str("mid");
+    assert_int_equal(t_apply(&t, &c, NULL), 0);
+    assert_int_equal(t.sm.xbinding_count, 1); /* dst -> src stays */
+    assert_true(broker_sm_check(&t.sm));
+    r = t_publish(&t, "dst", "a.x", "m5", 0, 0);
+    assert_int_equal(r.queues, 1);
+    assert_int_equal(t_count(&t, "qa"), 3);
+    assert_int_equal(t_xbind(&t, SM_CMD_UNBIND_EXCHANGE, "dst", "src", "a.x"), 0);
+    assert_int_equal(t_xbind(&t, SM_CMD_UNBIND_EXCHANGE, "dst", "src", "a.x"), 0); /* idem */
+    assert_int_equal(t.sm.xbinding_count, 0);
+    /* an internal exchange: reachable through a binding, not directly */
+    assert_int_equal(t_exchange(&t, "int", BROKER_EXCHANGE_FANOUT | BROKER_EXCHANGE_INTERNAL_FLAG),
+                     0);
+    assert_int_equal(t_exchange(&t, "int", BROKER_EXCHANGE_FANOUT), SM_EMISMATCH);
+    assert_int_equal(t_bind(&t, "int", "qb", ""), 0);
+    assert_int_equal(t_xbind(&t, SM_CMD_BIND_EXCHANGE, "src", "int", "#"), 0);
+    uint32_t before = t_count(&t, "qb");
+    r = t_publish(&t, "src", "z", "via", 0, 0);
+    assert_int_equal(t_count(&t, "qb"), before + 1);
+    broker_sm_cmd_t pub = c_base(SM_CMD_PUBLISH);
+    pub.exchange = broker_sm_str("int");
+    pub.key = broker_sm_str("z");
+    assert_int_equal(t_apply(&t, &pub, &r), SM_EACCESS);
+    assert_int_equal(t_count(&t, "qb"), before + 1);
+    assert_true(broker_sm_check(&t.sm));
+    t_close(&t);
+}
+
+
+static int t_queue_ex(t_sm_t *t, const char *name, uint8_t props, uint64_t owner) {
+    broker_sm_cmd_t c = c_base(SM_CMD_DECLARE_QUEUE_EX);
+    c.queue = broker_sm_str(name);
+    c.queue_props = props;
+    c.owner = owner;
+    return t_apply(t, &c, NULL);
+}
+
+/* AMQP queue properties: a redeclare must match; exclusive queues have an
+ * owner; both survive a snapshot. */
+static void test_queue_props_and_owner(void **state) {
+    (void)state;
+    t_sm_t t;
+    t_init(&t, 0);
+    const uint8_t durable = BROKER_QUEUE_PROP_DURABLE;
+    const uint8_t excl = BROKER_QUEUE_PROP_EXCLUSIVE;
+    assert_int_equal(t_queue_ex(&t, "d", durable, 7), 0);
+    assert_int_equal(t_queue_ex(&t, "d", durable, 9), 0); /* not exclusive: anyone */
+    assert_int_equal(t_queue_ex(&t, "d", 0, 7), SM_EMISMATCH);
+    assert_int_equal(t_queue_ex(&t, "d", durable | BROKER_QUEUE_PROP_AUTO_DELETE, 7),
+                     SM_EMISMATCH);
+    assert_int_equal(broker_sm_queue(&t.sm, "d", 1)->owner, 0);
+    assert_int_equal(t_queue_ex(&t, "x", excl, 7), 0);
+    assert_int_equal(broker_sm_queue(&t.sm, "x", 1)->owner, 7);
+    assert_int_equal(t_queue_ex(&t, "x", excl, 7), 0);
+    assert_int_equal(t_queue_ex(&t, "x", excl, 8), SM_ELOCKED);
+    assert_int_equal(t_queue_ex(&t, "x", 0, 8), SM_ELOCKED); /* locked before mismatch */
+    /* the old command still declares (no props, no owner) */
+    assert_int_equal(t_queue(&t, "legacy", "", 0, 0), 0);
+    assert_int_equal(broker_sm_queue(&t.sm, "legacy", 6)->props, 0);
+    /* bad props are malformed */
+    broker_sm_cmd_t c = c_base(SM_CMD_DECLARE_QUEUE_EX);
+    c.queue = broker_sm_str("bad");
+    c.queue_props = 0x80;
+    assert_int_equal(broker_sm_cmd_size(&c), 0);
+    /* snapshot round trip */
+    size_t size = broker_sm_snapshot_size(&t.sm);
+    uint8_t *snap = malloc(size);
+    assert_non_null(snap);
+    assert_int_equal(broker_sm_snapshot_serialize(&t.sm, snap, size), (int64_t)size);
+    t_sm_t b;
+    t_init(&b, 0);
+    assert_int_equal(broker_sm_restore(&b.sm, snap, size), 0);
+    assert_int_equal(broker_sm_queue(&b.sm, "x", 1)->owner, 7);
+    assert_int_equal(broker_sm_queue(&b.sm, "d", 1)->props, durable);
+    assert_int_equal(broker_sm_digest(&t.sm), broker_sm_digest(&b.sm));
+    free(snap);
+    t_close(&b);
+    t_close(&t);
+}
+
+
+/* PURGE_READY: every message but the listed (delivered) ones goes. */
+static void test_purge_ready(void **state) {
+    (void)state;
+    t_sm_t t;
+    t_init(&t, 0);
+    assert_int_equal(t_queue(&t, "q", "", 0, 0), 0);
+    for (int i = 0; i < 6; i++) (void)t_publish(&t, "", "q", "m", 0, 0);
+    const broker_queue_t *q = broker_sm_queue(&t.sm, "q", 1);
+    const uint64_t a = broker_queue_at(q, 1)->message_id, b = broker_queue_at(q, 4)->message_id;
+    uint8_t keep[16];
+    for (int i = 0; i < 8; i++) keep[i] = (uint8_t)(a >> (8 * i)), keep[8 + i] = (uint8_t)(b >> (8 * i));
+    broker_sm_cmd_t c = c_base(SM_CMD_PURGE_READY);
+    c.queue = broker_sm_str("q");
+    c.keep = keep;
+    c.keep_count = 2;
+    broker_sm_result_t r;
+    assert_int_equal(t_apply(&t, &c, &r), 0);
+    assert_int_equal(r.messages, 4);
+    q = broker_sm_queue(&t.sm, "q", 1);
+    assert_int_equal(q->count, 2);
+    assert_int_equal(broker_queue_at(q, 0)->message_id, a);
+    assert_int_equal(broker_queue_at(q, 1)->message_id, b);
+    assert_true(broker_sm_check(&t.sm));
+    /* ids out of order are malformed; a missing queue is not found */
+    uint8_t swapped[16];
+    memcpy(swapped, keep + 8, 8);
+    memcpy(swapped + 8, keep, 8);
+    c.keep = swapped;
+    assert_int_equal(broker_sm_cmd_size(&c), 0);
+    c.keep = keep;
+    c.queue = broker_sm_str("nope");
+    assert_int_equal(t_apply(&t, &c, NULL), SM_ENOTFOUND);
+    /* nothing kept: all go */
+    c.queue = broker_sm_str("q");
+    c.keep_count = 0;
+    c.keep = NULL;
+    assert_int_equal(t_apply(&t, &c, &r), 0);
+    assert_int_equal(r.messages, 2);
+    assert_int_equal(t.sm.body_bytes, 0);
+    t_close(&t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codec_roundtrip),
@@ -875,6 +1059,9 @@ int main(void) {
         cmocka_unit_test(test_queue_messages_max),
         cmocka_unit_test(test_two_replicas_agree),
         cmocka_unit_test(test_snapshot_roundtrip),
+        cmocka_unit_test(test_exchange_to_exchange),
+        cmocka_unit_test(test_queue_props_and_owner),
+        cmocka_unit_test(test_purge_ready),
         cmocka_unit_test(test_snapshot_rejects_garbage),
         cmocka_unit_test(test_check_detects_corruption),
     };

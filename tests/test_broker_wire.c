@@ -30,6 +30,7 @@ static const uint8_t all_types[] = {
     WIRE_MSG_NACK_PUBLISH,     WIRE_MSG_NOT_LEADER,      WIRE_MSG_DELIVER,
     WIRE_MSG_REPLY,            WIRE_MSG_ERROR,           WIRE_MSG_GET,
     WIRE_MSG_PURGE_QUEUE,      WIRE_MSG_DELETE_QUEUE,    WIRE_MSG_UNBIND,
+    WIRE_MSG_DELETE_EXCHANGE,  WIRE_MSG_EXCHANGE_BIND,   WIRE_MSG_EXCHANGE_UNBIND,
 };
 #define TYPES_COUNT (sizeof all_types / sizeof all_types[0])
 
@@ -128,7 +129,15 @@ static void fill_request(sample_t *s, int v) {
     case WIRE_MSG_DECLARE_EXCHANGE:
         m->declare_exchange = (wire_declare_exchange_t){
             v64(v, 2), pick(v, 4, N, 3),
-            v == V_MAX ? WIRE_EXCHANGE_TOPIC : WIRE_EXCHANGE_DIRECT, vflag(v)};
+            v == V_MAX ? WIRE_EXCHANGE_TOPIC : WIRE_EXCHANGE_DIRECT, vflag(v), vflag(v), vflag(v)};
+        break;
+    case WIRE_MSG_EXCHANGE_BIND:
+    case WIRE_MSG_EXCHANGE_UNBIND:
+        m->exchange_bind = (wire_bind_t){v64(v, 12), pick(v, 4, N, 1), pick(v, 5, N, 2),
+                                         pick(v, 7, N, 3)};
+        break;
+    case WIRE_MSG_DELETE_EXCHANGE:
+        m->delete_exchange = (wire_delete_exchange_t){v64(v, 11), pick(v, 5, N, 4), vflag(v)};
         break;
     case WIRE_MSG_BIND:
         m->bind = (wire_bind_t){v64(v, 3), pick(v, 4, N, 1), pick(v, 5, N, 2),
@@ -157,7 +166,7 @@ static void fill_request(sample_t *s, int v) {
     case WIRE_MSG_CONSUME:
         m->consume = (wire_consume_t){v64(v, 5), pick(v, 5, N, 1), v32(v, 10),
                                       v == V_MAX ? WIRE_ACK_AUTO : WIRE_ACK_MANUAL,
-                                      pick(v, 8, N, 2)};
+                                      pick(v, 8, N, 2), vflag(v)};
         break;
     case WIRE_MSG_CANCEL:
         m->cancel = (wire_cancel_t){v64(v, 6), pick(v, 8, N, 2)};
@@ -166,7 +175,7 @@ static void fill_request(sample_t *s, int v) {
     case WIRE_MSG_NACK: m->nack = (wire_nack_t){v64(v, 12), vflag(v), vflag(v), v64(v, 5)}; break;
     case WIRE_MSG_REJECT: m->reject = (wire_reject_t){v64(v, 13), vflag(v), v64(v, 5)}; break;
     case WIRE_MSG_HEARTBEAT:
-        m->heartbeat = (wire_heartbeat_t){v64(v, 99), v64(v, 123456789)};
+        m->heartbeat = (wire_heartbeat_t){v64(v, 99), v64(v, 123456789), v64(v, 4242)};
         break;
     default: fill_peer(s, v); break;
     }
@@ -198,7 +207,7 @@ static void fill(sample_t *s, uint8_t type, int v) {
         break;
     case WIRE_MSG_REPLY:
         m->reply = (wire_reply_t){v64(v, 1), (uint16_t)(v == V_MAX ? WIRE_STATUS_PROTOCOL : 0),
-                                  v64(v, 17), pick(v, 6, D, 1)};
+                                  v64(v, 17), v32(v, 3), pick(v, 6, D, 1)};
         break;
     case WIRE_MSG_ERROR:
         m->error = (wire_error_t){v64(v, 1), (uint16_t)(v == V_EMPTY ? 0 : WIRE_STATUS_PROTOCOL),
@@ -575,6 +584,7 @@ static void test_oversized_fields_decode(void **state) {
     for (uint32_t len = WIRE_NAME_SIZE_MAX; len <= WIRE_NAME_SIZE_MAX + 1; len++) {
         tb_start(&t, WIRE_MSG_DECLARE_EXCHANGE);
         tb_le(&t, 1, 8), tb_str(&t, len, 'x'), tb_le(&t, WIRE_EXCHANGE_FANOUT, 1), tb_le(&t, 0, 1);
+        tb_le(&t, 0, 1), tb_le(&t, 0, 1); /* passive, internal */
         assert_int_equal(tb_decode(&t), len == WIRE_NAME_SIZE_MAX ? 0 : WIRE_EOVERSIZE);
     }
     /* ERROR detail just over its limit. */
@@ -754,7 +764,12 @@ static int flags_ok(const wire_msg_t *m) {
     case WIRE_MSG_INSTALL_SNAPSHOT: f[0] = &m->install_snapshot.done; break;
     case WIRE_MSG_SNAPSHOT_RESPONSE: f[0] = &m->snapshot_response.success; break;
     case WIRE_MSG_DECLARE_QUEUE: f[0] = &m->declare_queue.durable; break;
-    case WIRE_MSG_DECLARE_EXCHANGE: f[0] = &m->declare_exchange.durable; break;
+    case WIRE_MSG_DECLARE_EXCHANGE:
+        f[0] = &m->declare_exchange.durable, f[1] = &m->declare_exchange.passive;
+        f[2] = &m->declare_exchange.internal;
+        break;
+    case WIRE_MSG_DELETE_EXCHANGE: f[0] = &m->delete_exchange.if_unused; break;
+    case WIRE_MSG_CONSUME: f[0] = &m->consume.exclusive; break;
     case WIRE_MSG_PUBLISH: f[0] = &m->publish.persistent; break;
     case WIRE_MSG_ACK: f[0] = &m->ack.multiple; break;
     case WIRE_MSG_NACK: f[0] = &m->nack.multiple, f[1] = &m->nack.requeue; break;

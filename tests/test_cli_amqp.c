@@ -35,6 +35,9 @@
 #include "tests/support/tnet.h"
 
 #define T_PYTHON "/usr/bin/python3"
+/* amqplib programs (the .js files of tests/amqp) run with node; setup.sh --test
+ * installs amqplib into tests/amqp/node_modules, where node finds it. */
+#define T_NODE "node"
 #define T_CHILDREN_MAX 16
 #define T_ARGS_MAX 40
 #define T_PROGRAMS_MAX 32
@@ -192,6 +195,10 @@ static void t_require_tools(void) {
     if (system(T_PYTHON " -c 'import pika' >/dev/null 2>&1") != 0)
         fail_msg(T_PYTHON " cannot import pika: install python3-pika "
                  "(scripts/setup.sh --test)");
+    if (system(T_NODE " -e 'require(\"" CHAOSLAB_SOURCE_DIR
+               "/tests/amqp/node_modules/amqplib\")' >/dev/null 2>&1") != 0)
+        fail_msg("node cannot load amqplib from tests/amqp/node_modules: run "
+                 "scripts/setup.sh --test (npm install amqplib)");
     static const char *const tools[] = {"/usr/bin/amqp-publish", "/usr/bin/amqp-get",
                                         "/usr/bin/amqp-consume", "/usr/bin/amqp-declare-queue"};
     for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++)
@@ -203,8 +210,9 @@ static int t_cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The tutorial programs: every .py in tests/amqp but common.py and the
- * chaos_ programs, sorted by name. */
+/* The tutorial and conformance programs: every .py (pika) and .js
+ * (amqplib) in tests/amqp but common.py and the chaos_ programs, sorted by
+ * name. */
 static int t_programs(char names[][64], int cap) {
     char dir[T_PATH_MAX];
     snprintf(dir, sizeof dir, "%s/tests/amqp", CHAOSLAB_SOURCE_DIR);
@@ -214,7 +222,9 @@ static int t_programs(char names[][64], int cap) {
     struct dirent *e;
     while ((e = readdir(d)) != NULL && n < cap) {
         const size_t len = strlen(e->d_name);
-        if (len < 4 || len >= 64 || strcmp(e->d_name + len - 3, ".py") != 0) continue;
+        if (len < 4 || len >= 64 ||
+            (strcmp(e->d_name + len - 3, ".py") != 0 && strcmp(e->d_name + len - 3, ".js") != 0))
+            continue;
         if (strcmp(e->d_name, "common.py") == 0 || strncmp(e->d_name, "chaos_", 6) == 0)
             continue;
         snprintf(names[n++], 64, "%s", e->d_name);
@@ -236,7 +246,10 @@ static int t_python(tfix_t *f, const char *prog, const char *const *args, const 
     snprintf(script, sizeof script, "%s/tests/amqp/%s", CHAOSLAB_SOURCE_DIR, prog);
     const char *argv[T_ARGS_MAX];
     int k = 0;
-    argv[k++] = T_PYTHON;
+    const size_t plen = strlen(prog);
+    const int js = plen > 3 && strcmp(prog + plen - 3, ".js") == 0;
+    argv[k++] = js ? "/usr/bin/env" : T_PYTHON;
+    if (js) argv[k++] = T_NODE;
     argv[k++] = script;
     for (int i = 0; args[i] != NULL && k < T_ARGS_MAX - 1; i++) argv[k++] = args[i];
     argv[k] = NULL;

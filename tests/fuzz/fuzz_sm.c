@@ -62,12 +62,15 @@ static void fuzz_structured(fuzz_t *f, const uint8_t *a) {
     static const uint8_t body[] = "payload";
     broker_sm_cmd_t c;
     memset(&c, 0, sizeof c);
-    c.type = (uint8_t)(a[0] % SM_CMD_REJECT_DISCARD + 1);
+    c.type = (uint8_t)(a[0] % SM_CMD_PURGE_READY + 1); /* PURGE_READY: keep none */
     c.queue = broker_sm_str(fuzz_names[a[1] % 6]);
     c.exchange = broker_sm_str(a[2] & 1 ? "" : fuzz_names[(a[2] >> 1) % 6]);
     c.key = broker_sm_str(fuzz_keys[a[3] % 6]);
     c.dlq = broker_sm_str(a[4] & 1 ? "dl" : "");
-    c.exchange_type = (uint8_t)(a[4] % 3 + 1);
+    c.exchange_type = (uint8_t)(a[4] % 3 + 1) | (a[0] & 0x80u); /* maybe internal */
+    c.destination = broker_sm_str(fuzz_names[(a[3] >> 3) % 6]);
+    c.queue_props = (uint8_t)((a[4] >> 2) & BROKER_QUEUE_PROPS_ALL);
+    c.owner = a[1] % 3;
     c.delivery_limit = a[5] % 4;
     c.max_messages = a[5] >> 4;
     c.producer_id = a[3] % 3;
