@@ -4,11 +4,25 @@ Only what the tests need: the frame header, CRC32C, HEARTBEAT, the AUTH
 preamble of the client port (docs/broker.md) and a frame reader. Not a
 tutorial program (the chaos_ prefix keeps test_cli_amqp from running it).
 """
+import os
+import re
 import socket
 import struct
 
 WIRE_MAGIC = b"CL"
-WIRE_VERSION = 3
+
+
+def _wire_version():
+    """WIRE_VERSION as broker/wire.h defines it, so this client never drifts
+    from the codec it tests (a stale copy made every frame a bad version)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "..", "broker", "wire.h")) as f:
+        m = re.search(r"#define WIRE_VERSION (\d+)u", f.read())
+    assert m, "WIRE_VERSION not found in broker/wire.h"
+    return int(m.group(1))
+
+
+WIRE_VERSION = _wire_version()
 WIRE_HEADER_SIZE = 12
 MSG_HEARTBEAT = 25
 AUTH_MAGIC = b"CHLA"
@@ -40,8 +54,8 @@ def frame(msg_type, body):
     return head + struct.pack("<I", crc32c(head + body)) + body
 
 
-def heartbeat(session_id, timestamp_ns=0):
-    return frame(MSG_HEARTBEAT, struct.pack("<QQ", session_id, timestamp_ns))
+def heartbeat(session_id, timestamp_ns=0, owner=0):
+    return frame(MSG_HEARTBEAT, struct.pack("<QQQ", session_id, timestamp_ns, owner))
 
 
 def auth(token):
