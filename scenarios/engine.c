@@ -476,6 +476,14 @@ static void engine__passed(const scn_expect_t *x, const scn_result_t *out,
         (!x->has_leaderless_max || (ll_max >= 0 && ll_max <= x->leaderless_max_s * 1e9));
     passed[SCN_INV_PROGRESS] = out->checks[CHECK_PROGRESS].passed;
     passed[SCN_INV_DRAINED] = out->checks[CHECK_DRAINED].passed;
+    const check_result_t *lat = &out->checks[CHECK_LATENCY];
+    passed[SCN_INV_LATENCY] = !x->has_latency_p99 ||
+                              (check_figure(lat, "confirm_samples") > 0 &&
+                               check_figure(lat, "confirm_p99_ns") <= x->latency_p99_ms * 1e6);
+    passed[SCN_INV_DUPLICATE_ENQUEUES] =
+        !x->has_duplicate_enqueues ||
+        check_figure(&out->checks[CHECK_NO_DUPLICATES], "duplicate_enqueues") <=
+            (double)x->duplicate_enqueues;
 }
 
 static double engine__s(double ns) { return ns < 0 ? -1.0 : ns / 1e9; }
@@ -488,7 +496,7 @@ static void engine__inv_figures(unsigned i, const scn_result_t *out, char *buf, 
     const double heal_ns = check_figure(av, "heal_to_ok_ns");
     static const int check_of[SCN_INV_COUNT] = {
         CHECK_NO_LOSS, CHECK_NO_DUPLICATES, CHECK_NO_PHANTOMS, CHECK_ORDERING,
-        CHECK_REPLICA_AGREEMENT, -1, -1, -1, -1, -1, -1, -1, CHECK_DRAINED};
+        CHECK_REPLICA_AGREEMENT, -1, -1, -1, -1, -1, -1, -1, CHECK_DRAINED, -1, -1};
     switch (i) {
     case SCN_INV_AVAILABILITY:
         snprintf(buf, cap, "availability=%.4f windows=%.0f available=%.0f unavailable=%.0f "
@@ -523,6 +531,17 @@ static void engine__inv_figures(unsigned i, const scn_result_t *out, char *buf, 
                  engine__s(check_figure(ll, "leaderless_max_ns")),
                  check_figure(ll, "leaderless_share"), check_figure(ll, "leader_changes"));
         return;
+    case SCN_INV_LATENCY: {
+        const check_result_t *lat = &out->checks[CHECK_LATENCY];
+        snprintf(buf, cap, "confirm_p50=%.2fms confirm_p99=%.2fms confirm_max=%.2fms samples=%.0f",
+                 check_figure(lat, "confirm_p50_ns") / 1e6, check_figure(lat, "confirm_p99_ns") / 1e6,
+                 check_figure(lat, "confirm_max_ns") / 1e6, check_figure(lat, "confirm_samples"));
+        return;
+    }
+    case SCN_INV_DUPLICATE_ENQUEUES:
+        snprintf(buf, cap, "duplicate_enqueues=%.0f",
+                 check_figure(&out->checks[CHECK_NO_DUPLICATES], "duplicate_enqueues"));
+        return;
     case SCN_INV_PROGRESS:
         if (check_figure(pg, "beyond_fault_model") > 0) {
             snprintf(buf, cap, "not judged: storage damaged on %.0f brokers, a majority "
@@ -553,7 +572,8 @@ static void engine__verdict(const scenario_t *s, scn_variant_t variant, scn_resu
         x->no_loss, x->no_duplicates, x->no_phantoms, x->ordering, x->replica_agreement,
         x->has_availability, x->has_recovery, x->has_max_unavailable, x->has_attempt_success,
         x->has_consumer_availability, x->has_leaderless || x->has_leaderless_max,
-        true /* progress: never recovering fails every run */, x->drained};
+        true /* progress: never recovering fails every run */, x->drained,
+        x->has_latency_p99, x->has_duplicate_enqueues};
     const int lesson = s->teach.present ? scn_invariant_parse(s->teach.violation) : -1;
     out->verdict = REPORT_VERDICT_PASS;
     for (unsigned i = 0; i < SCN_INV_COUNT; i++) {

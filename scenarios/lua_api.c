@@ -146,30 +146,69 @@ static const char *lua__suggest(const char *key, const char *const *known) {
     return best;
 }
 
+/* A declaration error that does not stop loading: the file goes on, so every
+ * such error of a broken file (unknown field, wrong type, impossible value)
+ * is reported in one pass, each with its line. */
+static void lua__soft_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void lua__soft_error(lua_State *L, const char *fmt, ...) {
+    scenario_t *s = lua__scn(L);
+    char msg[SCN_ERR_MAX / 4];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* Inside an action (links{...}) the run cannot go on: stop it here. */
+    if (s->engine != NULL) luaL_error(L, "%s", msg);
+    if (++s->soft_errors > SCN_SOFT_ERRORS_MAX) return; /* counted, shown as "and N more" */
+    const size_t used = strlen(s->soft_err);
+    const int line = lua__caller_line(L);
+    if (line > 0)
+        snprintf(s->soft_err + used, sizeof s->soft_err - used, "%s%s:%d: %s", used ? "\n" : "",
+                 s->path, line, msg);
+    else
+        snprintf(s->soft_err + used, sizeof s->soft_err - used, "%s%s: %s", used ? "\n" : "",
+                 s->path, msg);
+}
+
+static int lua__strcmp_ptr(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+#define LUA__UNKNOWN_KEYS_MAX 16u
+
 static void lua__check_fields(lua_State *L, int idx, const char *what,
                               const char *const *known) {
     assert(idx > 0);
     if (lua_type(L, idx) != LUA_TTABLE)
         luaL_error(L, "%s: expected a table { key = value, ... }, got %s", what,
                    luaL_typename(L, idx));
-    /* Report the alphabetically first unknown key so the message does not
-     * depend on Lua's (per-process seeded) hash order. */
-    const char *unknown = NULL;
+    /* Every unknown key, sorted, so the message does not depend on Lua's
+     * (per-process seeded) hash order. The keys stay anchored in the table. */
+    const char *unknown[LUA__UNKNOWN_KEYS_MAX];
+    size_t n = 0;
+    bool positional = false;
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
-        if (lua_type(L, -2) != LUA_TSTRING)
-            luaL_error(L, "%s: unexpected positional value (write name = value)", what);
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            positional = true;
+            lua_pop(L, 1);
+            continue;
+        }
         const char *key = lua_tostring(L, -2);
         bool found = false;
         for (size_t i = 0; known[i] != NULL && !found; i++) found = strcmp(key, known[i]) == 0;
-        if (!found && (unknown == NULL || strcmp(key, unknown) < 0)) unknown = key;
+        if (!found && n < LUA__UNKNOWN_KEYS_MAX) unknown[n++] = key;
         lua_pop(L, 1);
     }
-    if (unknown == NULL) return;
-    const char *hint = lua__suggest(unknown, known);
-    if (hint != NULL)
-        luaL_error(L, "%s: unknown field '%s' (did you mean '%s'?)", what, unknown, hint);
-    luaL_error(L, "%s: unknown field '%s'", what, unknown);
+    if (positional) lua__soft_error(L, "%s: unexpected positional value (write name = value)", what);
+    qsort(unknown, n, sizeof unknown[0], lua__strcmp_ptr);
+    for (size_t i = 0; i < n; i++) {
+        const char *hint = lua__suggest(unknown[i], known);
+        if (hint != NULL)
+            lua__soft_error(L, "%s: unknown field '%s' (did you mean '%s'?)", what, unknown[i], hint);
+        else
+            lua__soft_error(L, "%s: unknown field '%s'", what, unknown[i]);
+    }
 }
 
 /* Push t[key]; false (nothing pushed) when nil. */
@@ -181,19 +220,24 @@ static bool lua__field(lua_State *L, int idx, const char *key) {
     return true;
 }
 
-static void lua__type_error(lua_State *L, const char *what, const char *key, const char *want) {
-    luaL_error(L, "%s: field '%s' must be %s, got %s", what, key, want, luaL_typename(L, -1));
+/* The value on top has the wrong type: record it, pop it, go on. */
+static bool lua__type_error(lua_State *L, const char *what, const char *key, const char *want) {
+    lua__soft_error(L, "%s: field '%s' must be %s, got %s", what, key, want, luaL_typename(L, -1));
+    lua_pop(L, 1);
+    return false;
 }
 
 static bool lua__opt_num(lua_State *L, int idx, const char *what, const char *key,
                          double min, double max, double *out) {
     if (!lua__field(L, idx, key)) return false;
-    if (lua_type(L, -1) != LUA_TNUMBER) lua__type_error(L, what, key, "a number");
+    if (lua_type(L, -1) != LUA_TNUMBER) return lua__type_error(L, what, key, "a number");
     const double v = lua_tonumber(L, -1);
-    if (!isfinite(v) || v < min || v > max)
-        luaL_error(L, "%s: %s = %f is impossible (want %f..%f)", what, key, (lua_Number)v, (lua_Number)min, (lua_Number)max);
-    *out = v;
     lua_pop(L, 1);
+    if (!isfinite(v) || v < min || v > max) {
+        lua__soft_error(L, "%s: %s = %g is impossible (want %g..%g)", what, key, v, min, max);
+        return false;
+    }
+    *out = v;
     return true;
 }
 
@@ -201,7 +245,10 @@ static bool lua__opt_int(lua_State *L, int idx, const char *what, const char *ke
                          double min, double max, uint64_t *out) {
     double v = 0;
     if (!lua__opt_num(L, idx, what, key, min, max, &v)) return false;
-    if (floor(v) != v) luaL_error(L, "%s: %s = %f must be a whole number", what, key, v);
+    if (floor(v) != v) {
+        lua__soft_error(L, "%s: %s = %g must be a whole number", what, key, v);
+        return false;
+    }
     *out = (uint64_t)v;
     return true;
 }
@@ -216,7 +263,7 @@ static bool lua__opt_u32(lua_State *L, int idx, const char *what, const char *ke
 
 static bool lua__opt_bool(lua_State *L, int idx, const char *what, const char *key, bool *out) {
     if (!lua__field(L, idx, key)) return false;
-    if (lua_type(L, -1) != LUA_TBOOLEAN) lua__type_error(L, what, key, "true or false");
+    if (lua_type(L, -1) != LUA_TBOOLEAN) return lua__type_error(L, what, key, "true or false");
     *out = lua_toboolean(L, -1);
     lua_pop(L, 1);
     return true;
@@ -225,10 +272,14 @@ static bool lua__opt_bool(lua_State *L, int idx, const char *what, const char *k
 static bool lua__opt_str(lua_State *L, int idx, const char *what, const char *key, char *buf,
                          size_t cap) {
     if (!lua__field(L, idx, key)) return false;
-    if (lua_type(L, -1) != LUA_TSTRING) lua__type_error(L, what, key, "a string");
+    if (lua_type(L, -1) != LUA_TSTRING) return lua__type_error(L, what, key, "a string");
     size_t len = 0;
     const char *v = lua_tolstring(L, -1, &len);
-    if (len >= cap) luaL_error(L, "%s: %s is too long (max %d bytes)", what, key, (int)cap - 1);
+    if (len >= cap) {
+        lua_pop(L, 1);
+        lua__soft_error(L, "%s: %s is too long (max %d bytes)", what, key, (int)cap - 1);
+        return false;
+    }
     memcpy(buf, v, len + 1);
     lua_pop(L, 1);
     return true;
@@ -243,8 +294,9 @@ static int lua__opt_choice(lua_State *L, int idx, const char *what, const char *
         if (strcmp(buf, choices[i]) == 0) return i;
     const char *hint = lua__suggest(buf, choices);
     if (hint != NULL)
-        luaL_error(L, "%s: %s = '%s' is impossible (did you mean '%s'?)", what, key, buf, hint);
-    luaL_error(L, "%s: %s = '%s' is impossible", what, key, buf);
+        lua__soft_error(L, "%s: %s = '%s' is impossible (did you mean '%s'?)", what, key, buf, hint);
+    else
+        lua__soft_error(L, "%s: %s = '%s' is impossible", what, key, buf);
     return -1;
 }
 
@@ -278,11 +330,11 @@ static int lapi_scenario(lua_State *L) {
         else if (lua_type(L, -1) == LUA_TSTRING)
             snprintf(text, sizeof text, "%s", lua_tostring(L, -1));
         else
-            lua__type_error(L, "scenario", "seeds", "a range like \"1..5\" or a seed number");
-        if (scn_seeds_parse(text, &s->seed_first, &s->seed_last) != 0)
-            luaL_error(L, "scenario: seeds = '%s' is impossible (want \"A..B\" with A <= B, at "
-                          "most %u seeds)", text, SCN_SEEDS_MAX);
+            return lua__type_error(L, "scenario", "seeds", "a range like \"1..5\" or a seed number"), 0;
         lua_pop(L, 1);
+        if (scn_seeds_parse(text, &s->seed_first, &s->seed_last) != 0)
+            lua__soft_error(L, "scenario: seeds = '%s' is impossible (want \"A..B\" with A <= B, "
+                               "at most %u seeds)", text, SCN_SEEDS_MAX);
     }
     return 0;
 }
@@ -317,18 +369,23 @@ static void lua__strategy(lua_State *L, int idx, const char *what, scn_strategy_
             break;
         case LUA_TNUMBER: {
             const double v = lua_tonumber(L, -1);
-            if (!isfinite(v) || floor(v) != v || v < 0 || v > 1e15)
-                luaL_error(L, "%s: %s = %f is impossible (want a whole number >= 0)", what, key, v);
+            if (!isfinite(v) || floor(v) != v || v < 0 || v > 1e15) {
+                lua_pop(L, 1);
+                lua__soft_error(L, "%s: %s = %g is impossible (want a whole number >= 0)", what,
+                                key, v);
+                continue;
+            }
             snprintf(value, sizeof value, "%.0f", v);
             break;
         }
         default:
-            lua__type_error(L, what, key, "a number, a string or a boolean");
+            (void)lua__type_error(L, what, key, "a number, a string or a boolean");
+            continue;
         }
+        lua_pop(L, 1);
         char err[256];
         if (scn_strategy_set(out, key, value, err, sizeof err) != 0)
-            luaL_error(L, "%s: %s", what, err);
-        lua_pop(L, 1);
+            lua__soft_error(L, "%s: %s", what, err);
     }
 }
 
@@ -510,15 +567,19 @@ static int lapi_nemesis(lua_State *L) {
                         names[NEMESIS_KINDS_COUNT] = NULL;
                         const char *hint = lua__suggest(name, names);
                         if (hint != NULL)
-                            luaL_error(L, "nemesis: unknown kind '%s' (did you mean '%s'?)", name, hint);
-                        luaL_error(L, "nemesis: unknown kind '%s'", name);
+                            lua__soft_error(L, "nemesis: unknown kind '%s' (did you mean '%s'?)",
+                                            name, hint);
+                        else
+                            lua__soft_error(L, "nemesis: unknown kind '%s'", name);
+                    } else {
+                        n->kinds_mask |= UINT32_C(1) << k;
                     }
-                    n->kinds_mask |= UINT32_C(1) << k;
                 }
                 lua_pop(L, 1);
             }
         } else {
-            lua__type_error(L, "nemesis", "kinds", "\"all\" or a list of kind names");
+            lua__soft_error(L, "nemesis: field 'kinds' must be \"all\" or a list of kind names, "
+                               "got %s", luaL_typename(L, -1));
         }
         lua_pop(L, 1);
     }
@@ -533,7 +594,8 @@ static int lapi_expect(lua_State *L) {
                                         "replica_agreement", "availability", "recovery",
                                         "max_unavailable", "attempt_success",
                                         "consumer_availability", "leaderless",
-                                        "leaderless_max", "progress", "drained", NULL};
+                                        "leaderless_max", "progress", "drained",
+                                        "latency_p99_ms", "duplicate_enqueues", NULL};
     scenario_t *s = lua__scn(L);
     scn_expect_t *x = &s->expect;
     lua__declare(L, DECL_EXPECT);
@@ -555,6 +617,10 @@ static int lapi_expect(lua_State *L) {
         lua__opt_num(L, 1, "expect", "leaderless", 0, SCN_PHASE_S_MAX, &x->leaderless_s);
     x->has_leaderless_max =
         lua__opt_num(L, 1, "expect", "leaderless_max", 0, SCN_PHASE_S_MAX, &x->leaderless_max_s);
+    x->has_latency_p99 =
+        lua__opt_num(L, 1, "expect", "latency_p99_ms", 0, SCN_PHASE_S_MAX * 1e3, &x->latency_p99_ms);
+    x->has_duplicate_enqueues = lua__opt_int(L, 1, "expect", "duplicate_enqueues", 0,
+                                             (double)WORKLOAD_MESSAGES_MAX, &x->duplicate_enqueues);
     /* progress is always checked; a number tightens or widens its bound */
     x->has_progress =
         lua__opt_num(L, 1, "expect", "progress", 0.001, SCN_PHASE_S_MAX, &x->progress_s);
@@ -581,8 +647,10 @@ static int lapi_teach(lua_State *L) {
         names[SCN_INV_COUNT] = NULL;
         const char *hint = lua__suggest(t->violation, names);
         if (hint != NULL)
-            luaL_error(L, "teach: unknown violation '%s' (did you mean '%s'?)", t->violation, hint);
-        luaL_error(L, "teach: unknown violation '%s'", t->violation);
+            lua__soft_error(L, "teach: unknown violation '%s' (did you mean '%s'?)", t->violation,
+                            hint);
+        else
+            lua__soft_error(L, "teach: unknown violation '%s'", t->violation);
     }
     if (!lua__field(L, 1, "weak")) luaL_error(L, "teach: field 'weak' is required");
     lua__strategy(L, lua_gettop(L), "teach.weak", &t->weak, lua__teach_keys);
@@ -672,11 +740,29 @@ static int lapi_all(lua_State *L) {
     scn_engine_t *e = lua__engine(L, "all");
     return lua__push_set(L, faults_all(&e->faults));
 }
+/* The brokers whose host is in `state` (DOWN: no process; UP: running and
+ * scheduled; PAUSED: process exists, frozen). */
+static faults_set_t lua__hosts_in(const scn_engine_t *e, sim_host_state_t state) {
+    faults_set_t set = 0;
+    for (uint32_t i = 0; i < e->replicas; i++)
+        if (sim_host_state(e->sim, i) == state) set |= (faults_set_t)1u << i;
+    return set;
+}
+/* Every up broker but the leader: with no leader, every up broker. Never a
+ * down or paused one (they follow nobody). */
 static int lapi_followers(lua_State *L) {
     scn_engine_t *e = lua__engine(L, "followers");
     const int l = scn_engine_leader(e);
     const faults_set_t lead = l >= 0 ? (faults_set_t)1u << l : 0;
-    return lua__push_set(L, faults_all(&e->faults) & ~lead);
+    return lua__push_set(L, lua__hosts_in(e, SIM_HOST_UP) & ~lead);
+}
+static int lapi_up(lua_State *L) {
+    scn_engine_t *e = lua__engine(L, "up");
+    return lua__push_set(L, lua__hosts_in(e, SIM_HOST_UP));
+}
+static int lapi_paused(lua_State *L) {
+    scn_engine_t *e = lua__engine(L, "paused");
+    return lua__push_set(L, lua__hosts_in(e, SIM_HOST_PAUSED));
 }
 static int lapi_minority(lua_State *L) {
     scn_engine_t *e = lua__engine(L, "minority");
@@ -695,10 +781,7 @@ static int lapi_random_nodes(lua_State *L) {
 }
 static int lapi_down(lua_State *L) {
     scn_engine_t *e = lua__engine(L, "down");
-    faults_set_t set = 0;
-    for (uint32_t i = 0; i < e->replicas; i++)
-        if (sim_host_state(e->sim, i) == SIM_HOST_DOWN) set |= 1u << i;
-    return lua__push_set(L, set);
+    return lua__push_set(L, lua__hosts_in(e, SIM_HOST_DOWN));
 }
 static int lapi_others(lua_State *L) {
     scn_engine_t *e = lua__engine(L, "others");
@@ -951,6 +1034,7 @@ static const luaL_Reg lua__functions[] = {
     {"leader", lapi_leader}, {"node", lapi_node}, {"nodes", lapi_nodes}, {"all", lapi_all},
     {"followers", lapi_followers}, {"minority", lapi_minority}, {"majority", lapi_majority},
     {"random_nodes", lapi_random_nodes}, {"down", lapi_down}, {"others", lapi_others},
+    {"up", lapi_up}, {"paused", lapi_paused},
     {"crash", lapi_crash}, {"kill", lapi_kill}, {"stop", lapi_stop}, {"restart", lapi_restart},
     {"pause", lapi_pause}, {"resume", lua__resume}, {"power_loss", lapi_power_loss},
     {"clock", lapi_clock}, {"isolate", lapi_isolate}, {"split", lapi_split},
@@ -1093,12 +1177,28 @@ static int lua__validate(scenario_t *s) {
             (inv == SCN_INV_MAX_UNAVAILABLE && !x->has_max_unavailable) ||
             (inv == SCN_INV_ATTEMPT_SUCCESS && !x->has_attempt_success) ||
             (inv == SCN_INV_CONSUMER_AVAILABILITY && !x->has_consumer_availability) ||
-            (inv == SCN_INV_LEADERLESS && !x->has_leaderless && !x->has_leaderless_max))
+            (inv == SCN_INV_LEADERLESS && !x->has_leaderless && !x->has_leaderless_max) ||
+            (inv == SCN_INV_LATENCY && !x->has_latency_p99) ||
+            (inv == SCN_INV_DUPLICATE_ENQUEUES && !x->has_duplicate_enqueues))
             return lua__fail_at(s, s->lines[DECL_TEACH],
                                 "teach: violation '%s' needs a threshold in expect{}",
                                 s->teach.violation);
     }
     return 0;
+}
+
+/* The declaration errors collected while loading come first (in file
+ * order), then the error that stopped the file, if any: one line each. */
+static void lua__join_errors(scenario_t *s) {
+    if (s->soft_errors == 0) return;
+    char stop[SCN_ERR_MAX];
+    snprintf(stop, sizeof stop, "%s", s->err);
+    int n = snprintf(s->err, sizeof s->err, "%s", s->soft_err);
+    if (s->soft_errors > SCN_SOFT_ERRORS_MAX && n >= 0 && (size_t)n < sizeof s->err)
+        n += snprintf(s->err + n, sizeof s->err - (size_t)n, "\n%s: and %u more errors", s->path,
+                      s->soft_errors - SCN_SOFT_ERRORS_MAX);
+    if (stop[0] != '\0' && n >= 0 && (size_t)n < sizeof s->err)
+        snprintf(s->err + n, sizeof s->err - (size_t)n, "\n%s", stop);
 }
 
 int scenario_new(const char *path, uint64_t seed, scenario_t **out, char *err, size_t err_cap) {
@@ -1136,11 +1236,12 @@ int scenario_new(const char *path, uint64_t seed, scenario_t **out, char *err, s
     }
     if (rc != LUA_OK) {
         lua__normalize(s, lua_tostring(L, -1), 0, s->err, sizeof s->err);
-    } else if (lua__validate(s) == 0) {
+    } else if (s->soft_errors == 0 && lua__validate(s) == 0) {
         lua_settop(L, 0);
         *out = s;
         return 0;
     }
+    lua__join_errors(s);
     snprintf(err, err_cap, "%s", s->err);
     scenario_free(s);
     return -1;

@@ -166,6 +166,7 @@ static const char *const scn_invariant_names[SCN_INV_COUNT] = {
     "no_loss", "no_duplicates", "no_phantoms", "ordering",
     "replica_agreement", "availability", "recovery", "max_unavailable",
     "attempt_success", "consumer_availability", "leaderless", "progress", "drained",
+    "latency", "duplicate_enqueues",
 };
 
 const char *scn_invariant_name(unsigned index) {

@@ -32,7 +32,8 @@
 #define SCN_VALUE_MAX 64u
 #define SCN_ACTIONS_MAX 1024u         /* at()/every() declarations */
 #define SCN_SEEDS_MAX 100000u         /* seeds in one range */
-#define SCN_ERR_MAX 1024u
+#define SCN_ERR_MAX 4096u            /* one error message (several lines for a broken file) */
+#define SCN_SOFT_ERRORS_MAX 16u       /* declaration errors listed for one file */
 #define SCN_LUA_MEMORY_MAX (64u << 20) /* bytes one Lua state may hold */
 #define SCN_LUA_STEPS_MAX 50000000u   /* VM instructions per load / action */
 #define SCN_PRODUCERS_MAX 64u
@@ -118,6 +119,7 @@ typedef struct scn_expect {
     bool has_availability, has_recovery, has_max_unavailable;
     bool has_attempt_success, has_consumer_availability;
     bool has_leaderless, has_leaderless_max, has_progress;
+    bool has_latency_p99, has_duplicate_enqueues;
     double availability;     /* share of chaos windows that confirmed, >= */
     double recovery_s;       /* heal -> first confirm, <= */
     double max_unavailable_s;/* longest gap during chaos, <= */
@@ -125,6 +127,8 @@ typedef struct scn_expect {
     double consumer_availability; /* share of chaos windows that delivered, >= */
     double leaderless_s;     /* leaderless seconds during chaos, <= */
     double leaderless_max_s; /* longest leaderless stretch during chaos, <= */
+    double latency_p99_ms;   /* publish -> confirm p99 over the run, <= */
+    uint64_t duplicate_enqueues; /* messages the broker stored twice, <= */
     double progress_s;       /* recovery bound after heal (always checked:
                                 default SCN_PROGRESS_DEFAULT_S, at most heal +
                                 drain) */
@@ -170,6 +174,9 @@ typedef struct scenario {
     uint64_t lua_steps_left;
     struct scn_engine *engine;       /* set while a run can fire actions */
     char err[SCN_ERR_MAX];
+    /* declaration errors collected while loading (reported together) */
+    char soft_err[SCN_ERR_MAX];
+    uint32_t soft_errors;
 } scenario_t;
 
 /* Load `path` for a run with `seed`. Returns 0 and *out (free with
@@ -219,13 +226,13 @@ int scn_seeds_parse(const char *text, uint64_t *first, uint64_t *last);
 const char *scn_variant_name(scn_variant_t v);
 
 /* Known names of the checked invariants, in report order. */
-#define SCN_INV_COUNT 13u
+#define SCN_INV_COUNT 15u
 enum {
     SCN_INV_NO_LOSS = 0, SCN_INV_NO_DUPLICATES, SCN_INV_NO_PHANTOMS,
     SCN_INV_ORDERING, SCN_INV_REPLICA_AGREEMENT, SCN_INV_AVAILABILITY,
     SCN_INV_RECOVERY, SCN_INV_MAX_UNAVAILABLE, SCN_INV_ATTEMPT_SUCCESS,
     SCN_INV_CONSUMER_AVAILABILITY, SCN_INV_LEADERLESS, SCN_INV_PROGRESS,
-    SCN_INV_DRAINED,
+    SCN_INV_DRAINED, SCN_INV_LATENCY, SCN_INV_DUPLICATE_ENQUEUES,
 };
 const char *scn_invariant_name(unsigned index);
 /* Index of `name` or -1. */

@@ -232,6 +232,97 @@ static void test_broken_files_name_file_and_line(void **state) {
     expect_load_error(FIXTURE("broken_expect_field.lua"), "2", "did you mean 'leaderless_max'");
     expect_load_error(FIXTURE("broken_progress_bound.lua"), "3", "cannot be observed");
     expect_load_error(FIXTURE("broken_probe_type.lua"), "2", "'probe' must be true or false");
+    expect_load_error(FIXTURE("broken_expect_values.lua"), "2", "latency_p99_ms = -5 is impossible");
+    expect_load_error(FIXTURE("broken_expect_values.lua"), "2",
+                      "duplicate_enqueues = 0.5 must be a whole number");
+    expect_load_error(FIXTURE("broken_expect_values.lua"), "2", "'leaderless' must be a number");
+}
+
+/* A file with several mistakes: every one is reported in one pass, each
+ * with its own line (and a suggestion where one is close). */
+static void test_broken_file_reports_every_error(void **state) {
+    (void)state;
+    const char *path = FIXTURE("broken_many.lua");
+    scenario_t *s = NULL;
+    char err[SCN_ERR_MAX];
+    assert_int_equal(scenario_new(path, 1, &s, err, sizeof err), -1);
+    assert_null(s);
+    static const char *const want[][2] = {
+        {"2", "cluster: unknown field 'replica' (did you mean 'replicas'?)"},
+        {"3", "workload.producers: unknown field 'windw' (did you mean 'window'?)"},
+        {"3", "workload.producers: field 'rate' must be a number, got string"},
+        {"3", "workload.consumers: ack = 'manul' is impossible (did you mean 'manual'?)"},
+        {"7", "phases: unknown field 'drian' (did you mean 'drain'?)"},
+        {"8", "expect: unknown field 'no_los' (did you mean 'no_loss'?)"},
+    };
+    const char *prev = err;
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char line[1400];
+        snprintf(line, sizeof line, "%s:%s: %s", path, want[i][0], want[i][1]);
+        const char *at = strstr(err, line);
+        if (at == NULL) print_error("missing '%s' in:\n%s\n", line, err);
+        assert_non_null(at);
+        assert_true(at >= prev); /* in file order */
+        prev = at;
+    }
+}
+
+/* up(), down(), paused(), leader() and followers() in every state (the
+ * fixture raises an error, exit 2, on a wrong answer). */
+static void test_selectors_in_every_state(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    const int rc = run_file(FIXTURE("engine_selectors.lua"), 1, SCN_VARIANT_NONE, NULL, r);
+    if (rc != 0) print_error("%s\n", r->err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    free(r);
+}
+
+/* expect{duplicate_enqueues = 0} fails when the broker stored retries twice,
+ * though an idempotent consumer keeps no_duplicates. */
+static void test_duplicate_enqueues_expectation(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(
+        run_file(FIXTURE("engine_dup_enqueues.lua"), 1, SCN_VARIANT_NONE, NULL, r), 0);
+    const scn_invariant_t *d = &r->inv[SCN_INV_DUPLICATE_ENQUEUES];
+    assert_true(d->enforced);
+    assert_false(d->passed);
+    assert_true(check_figure(&r->checks[CHECK_NO_DUPLICATES], "duplicate_enqueues") > 0);
+    assert_true(r->inv[SCN_INV_NO_DUPLICATES].passed);
+    assert_false(r->inv[SCN_INV_LATENCY].enforced); /* not asked */
+    assert_int_equal(r->exit_code, 1);
+    scn_result_free(r);
+    free(r);
+}
+
+/* expect{latency_p99_ms}: the slow-disk lesson's weak side breaks it, the
+ * strong side holds it. */
+static void test_latency_expectation(void **state) {
+    (void)state;
+    const char *path = CHAOSLAB_SOURCE_DIR "/docs/examples/teach_latency.lua";
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(run_file(path, 1, SCN_VARIANT_WEAK, NULL, r), 0);
+    const double weak_p99 = check_figure(&r->checks[CHECK_LATENCY], "confirm_p99_ns");
+    assert_true(r->inv[SCN_INV_LATENCY].enforced);
+    assert_false(r->inv[SCN_INV_LATENCY].passed);
+    assert_true(weak_p99 > 30e6);
+    scn_result_free(r);
+    memset(r, 0, sizeof *r);
+    assert_int_equal(run_file(path, 1, SCN_VARIANT_STRONG, NULL, r), 0);
+    const double strong_p99 = check_figure(&r->checks[CHECK_LATENCY], "confirm_p99_ns");
+    print_message("confirm p99: weak %.2f ms, strong %.2f ms\n", weak_p99 / 1e6, strong_p99 / 1e6);
+    assert_true(r->inv[SCN_INV_LATENCY].enforced && r->inv[SCN_INV_LATENCY].passed);
+    assert_true(strong_p99 <= 30e6);
+    assert_non_null(strstr(r->inv[SCN_INV_LATENCY].figures, "confirm_p99="));
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    free(r);
 }
 
 static void test_error_inside_action_stops_the_run(void **state) {
@@ -335,6 +426,10 @@ int main(void) {
         cmocka_unit_test(test_teach_variants_use_their_strategy),
         cmocka_unit_test(test_broken_files_name_file_and_line),
         cmocka_unit_test(test_error_inside_action_stops_the_run),
+        cmocka_unit_test(test_broken_file_reports_every_error),
+        cmocka_unit_test(test_selectors_in_every_state),
+        cmocka_unit_test(test_duplicate_enqueues_expectation),
+        cmocka_unit_test(test_latency_expectation),
         cmocka_unit_test(test_sandbox_has_no_os_io_or_require),
         cmocka_unit_test(test_seeds_parse),
     };
