@@ -209,6 +209,8 @@ static int engine__clients(scn_engine_t *e) {
     if (pc.backoff_max_ns < pc.backoff_base_ns) pc.backoff_max_ns = pc.backoff_base_ns;
     pc.idempotent = w->producer_idempotent;
     pc.body_size_bytes = w->body_bytes;
+    pc.persistent = w->persistent;
+    pc.confirms = w->confirms;
     pc.stop_ns = e->heal_end_ns > 0 ? e->heal_end_ns : 1;
     for (uint32_t i = 0; i < w->producers; i++) {
         env.client_index = 1 + i;
@@ -223,6 +225,8 @@ static int engine__clients(scn_engine_t *e) {
         pc.rate = WORKLOAD_RATE_CONSTANT;
         pc.interval_ns = (uint64_t)(1e9 / SCN_PROBE_RATE);
         pc.window = SCN_PROBE_WINDOW;
+        pc.confirms = true; /* the probe measures confirms */
+        pc.persistent = true;
         env.client_index = 1 + w->producers + w->consumers;
         if (workload_producer_new(&env, &pc, &e->probe, err, sizeof err) != 0) {
             snprintf(e->err, sizeof e->err, "%.600s: workload.probe: %.200s", e->scn->path, err);

@@ -437,7 +437,7 @@ static int lapi_disk(lua_State *L) {
 static void lua__producers(lua_State *L, int idx, scn_workload_t *w) {
     static const char *const known[] = {"count", "rate", "poisson", "window", "timeout_ms",
                                         "retries", "backoff_ms", "idempotent", "body_bytes",
-                                        "messages", NULL};
+                                        "messages", "persistent", "confirms", NULL};
     const char *what = "workload.producers";
     lua__check_fields(L, idx, what, known);
     (void)lua__opt_u32(L, idx, what, "count", 0, SCN_PRODUCERS_MAX, &w->producers);
@@ -450,6 +450,8 @@ static void lua__producers(lua_State *L, int idx, scn_workload_t *w) {
     (void)lua__opt_bool(L, idx, what, "idempotent", &w->producer_idempotent);
     (void)lua__opt_u32(L, idx, what, "body_bytes", 0, WORKLOAD_BODY_SIZE_MAX, &w->body_bytes);
     (void)lua__opt_int(L, idx, what, "messages", 0, (double)WORKLOAD_MESSAGES_MAX, &w->messages);
+    (void)lua__opt_bool(L, idx, what, "persistent", &w->persistent);
+    (void)lua__opt_bool(L, idx, what, "confirms", &w->confirms);
 }
 
 static void lua__consumers(lua_State *L, int idx, scn_workload_t *w) {
@@ -1121,6 +1123,7 @@ static void lua__defaults(scenario_t *s, const char *path) {
     snprintf(w->queue, sizeof w->queue, "orders");
     w->producers = 1, w->rate = 200, w->window = 32, w->timeout_ms = 1000, w->retries = 10;
     w->backoff_ms = 50, w->producer_idempotent = true, w->body_bytes = 64;
+    w->persistent = true, w->confirms = true;
     w->consumers = 1, w->prefetch = 32, w->processing_ms = 1;
     w->probe = true;
     s->phases = (scn_phases_t){.chaos_s = 20, .heal_s = 5, .drain_s = 15};

@@ -90,6 +90,8 @@ typedef struct scn_workload {
     bool producer_idempotent;
     uint32_t body_bytes;
     uint64_t messages;      /* per producer, 0 = until drain starts */
+    bool persistent;        /* PUBLISH.persistent (delivery mode 2) */
+    bool confirms;          /* false = fire-and-forget (never waits, never retries) */
     /* consumers */
     uint32_t consumers;
     uint32_t prefetch;

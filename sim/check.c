@@ -301,6 +301,7 @@ static int check__no_loss(const check_input_t *in, check__index_t *x, check_resu
     assert(in != NULL && x != NULL && out != NULL);
     uint64_t published = 0, ends[CHECK__END_UNFINISHED + 1] = {0}, at_end = 0;
     uint64_t processed = 0, dead = 0, remaining = 0, lost = 0, recovered = 0;
+    uint64_t unconfirmed = 0, unconfirmed_missing = 0;
     for (uint32_t e = 0; e < x->count; e++) {
         const check__msg_t *m = &x->msgs[e];
         if (m->invoke_ns != CHECK__NONE) {
@@ -308,6 +309,12 @@ static int check__no_loss(const check_input_t *in, check__index_t *x, check_resu
             ends[check__publish_end(m)]++;
             if (m->outcome == CHECK__OUT_INFO && (m->outcome_flags & HISTORY_FLAG_AT_END))
                 at_end++;
+            /* fire-and-forget: never evidence of loss (nothing was promised),
+             * but how many never reached a consumer is worth showing */
+            if (m->outcome == CHECK__OUT_INFO && (m->outcome_flags & HISTORY_FLAG_UNCONFIRMED)) {
+                unconfirmed++;
+                if (m->process_count == 0 && !m->dead && !m->remaining) unconfirmed_missing++;
+            }
         }
         if (m->outcome != CHECK__OUT_OK) {
             if (m->outcome != CHECK__OUT_NONE && m->process_count > 0) recovered++;
@@ -342,6 +349,8 @@ static int check__no_loss(const check_input_t *in, check__index_t *x, check_resu
     check__fig(out, "remaining", (double)remaining);
     check__fig(out, "lost", (double)lost);
     check__fig(out, "recovered", (double)recovered);
+    check__fig(out, "unconfirmed", (double)unconfirmed);
+    check__fig(out, "unconfirmed_missing", (double)unconfirmed_missing);
     return 0;
 }
 

@@ -124,7 +124,10 @@ int check_input_validate(const check_input_t *in);
  *   settle its clients). published = confirmed + nacked + failed + unknown +
  *   unfinished always. Figures: published, confirmed, nacked, failed,
  *   unknown, unknown_at_end, unfinished, processed_confirmed, dead_lettered,
- *   remaining, lost, recovered (non-ok publishes processed anyway).
+ *   remaining, lost, recovered (non-ok publishes processed anyway),
+ *   unconfirmed (fire-and-forget publishes: info flagged
+ *   HISTORY_FLAG_UNCONFIRMED, never evidence of loss), unconfirmed_missing
+ *   (of those, never processed, dead-lettered nor still queued).
  * drained: no confirmed message is still enqueued at the end (the drain
  *   phase was long enough and consumers kept up). Figures: remaining,
  *   confirmed.

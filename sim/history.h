@@ -81,6 +81,8 @@ enum {
     HISTORY_FLAG_NACKED = 1u << 2,      /* publish fail: the broker said NACK */
     HISTORY_FLAG_AT_END = 1u << 3,      /* publish info: still in flight when the
                                            run ended (outcome never learned) */
+    HISTORY_FLAG_UNCONFIRMED = 1u << 4, /* publish info: fire-and-forget, sent once
+                                           and never waited for (confirms = false) */
 };
 
 typedef struct history_record {

@@ -305,6 +305,7 @@ void workload_producer_config_default(workload_producer_config_t *cfg) {
     cfg->backoff_max_ns = 1000000000;
     cfg->backoff_multiplier = 2.0;
     cfg->persistent = true;
+    cfg->confirms = true;
     cfg->body_size_bytes = 64;
     cfg->heartbeat_interval_ns = 100000000;
 }
@@ -542,6 +543,9 @@ static void wl__tick_schedule(workload_client_t *c) {
     wl__after(c, wl__tick_gap_ns(c), WL_TOKEN_TICK);
 }
 
+static void wl__op_complete_flags(workload_client_t *c, uint32_t slot, uint8_t kind,
+                                  int32_t detail, uint32_t node, uint8_t flags);
+
 static void wl__publish_new(workload_client_t *c) {
     assert(c->inflight < c->pcfg.window);
     uint32_t slot = 0;
@@ -559,6 +563,10 @@ static void wl__publish_new(workload_client_t *c) {
     wl__record(c, HISTORY_INVOKE, HISTORY_OP_PUBLISH, op->message_id, wl__producer_id(c),
                op->sequence, c->leader, 0, 0);
     wl__publish_send(c, slot);
+    /* Fire-and-forget: the client never learns what became of it, so the
+     * publish ends here as unknown; a later CONFIRM is a late answer. */
+    if (!c->pcfg.confirms)
+        wl__op_complete_flags(c, slot, HISTORY_INFO, 0, op->node, HISTORY_FLAG_UNCONFIRMED);
 }
 
 static void wl__tick(workload_client_t *c) {

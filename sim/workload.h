@@ -17,6 +17,10 @@
  * the duplicate is visible to the checkers. Message ids are
  * client_index << 40 | counter (counter from 1): unique and deterministic.
  *
+ * A producer with confirms = false (fire-and-forget) sends each publish
+ * once and records it info (HISTORY_FLAG_UNCONFIRMED) right away: no wait,
+ * no retry, no window throttling; answers that come later are late answers.
+ *
  * Leader discovery (all clients): start at broker client_index % brokers,
  * follow NOT_LEADER hints, move to the next broker on a timeout.
  *
@@ -83,6 +87,8 @@ typedef struct workload_producer_config {
     double backoff_multiplier;  /* >= 1, finite */
     bool idempotent;            /* resend the same (producer_id, sequence) */
     bool persistent;            /* PUBLISH.persistent */
+    bool confirms;              /* false = fire-and-forget: send once, never wait,
+                                   record the publish unknown (HISTORY_FLAG_UNCONFIRMED) */
     uint32_t body_size_bytes;   /* 0..WORKLOAD_BODY_SIZE_MAX */
     uint64_t start_ns;          /* first publish not before (global time) */
     uint64_t stop_ns;           /* no new publish from then on, 0 = never */

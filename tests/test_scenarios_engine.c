@@ -236,6 +236,12 @@ static void test_broken_files_name_file_and_line(void **state) {
     expect_load_error(FIXTURE("broken_expect_values.lua"), "2",
                       "duplicate_enqueues = 0.5 must be a whole number");
     expect_load_error(FIXTURE("broken_expect_values.lua"), "2", "'leaderless' must be a number");
+    expect_load_error(FIXTURE("broken_producer_options.lua"), "2",
+                      "'confirms' must be true or false, got string");
+    expect_load_error(FIXTURE("broken_producer_options.lua"), "2",
+                      "'persistent' must be true or false, got number");
+    expect_load_error(FIXTURE("broken_producer_options.lua"), "2",
+                      "unknown field 'confirm' (did you mean 'confirms'?)");
 }
 
 /* A file with several mistakes: every one is reported in one pass, each
@@ -320,6 +326,26 @@ static void test_latency_expectation(void **state) {
     assert_true(r->inv[SCN_INV_LATENCY].enforced && r->inv[SCN_INV_LATENCY].passed);
     assert_true(strong_p99 <= 30e6);
     assert_non_null(strstr(r->inv[SCN_INV_LATENCY].figures, "confirm_p99="));
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    free(r);
+}
+
+/* producers{confirms = false}: every publish of the producer is unknown
+ * (unconfirmed), the probe's are confirmed, and no_loss holds: nothing the
+ * fire-and-forget producer sent was promised. */
+static void test_fire_and_forget_is_never_loss(void **state) {
+    (void)state;
+    const char *path = CHAOSLAB_SOURCE_DIR "/docs/examples/fire_and_forget.lua";
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(run_file(path, 1, SCN_VARIANT_NONE, NULL, r), 0);
+    const check_result_t *nl = &r->checks[CHECK_NO_LOSS];
+    assert_true(check_figure(nl, "unconfirmed") > 0);
+    assert_true(check_figure(nl, "unconfirmed") == (double)(r->published - r->probe_published));
+    assert_true(check_figure(nl, "confirmed") == (double)r->probe_published);
+    assert_true(check_figure(nl, "unconfirmed_missing") > 0); /* the leader crash */
+    assert_true(r->inv[SCN_INV_NO_LOSS].passed);
     assert_int_equal(r->exit_code, 0);
     scn_result_free(r);
     free(r);
@@ -430,6 +456,7 @@ int main(void) {
         cmocka_unit_test(test_selectors_in_every_state),
         cmocka_unit_test(test_duplicate_enqueues_expectation),
         cmocka_unit_test(test_latency_expectation),
+        cmocka_unit_test(test_fire_and_forget_is_never_loss),
         cmocka_unit_test(test_sandbox_has_no_os_io_or_require),
         cmocka_unit_test(test_seeds_parse),
     };
