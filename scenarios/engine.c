@@ -241,10 +241,29 @@ static int engine__clients(scn_engine_t *e) {
     cc.processing = (sim_dist_t){SIM_DIST_CONST, (uint64_t)(w->processing_ms * 1e6), 0};
     cc.crash_probability = w->crash_before_ack;
     cc.idempotent = w->consumer_idempotent;
+    cc.nack_probability = w->nack_p, cc.nack_requeue = w->nack_requeue;
+    cc.reject_probability = w->reject_p, cc.reject_requeue = w->reject_requeue;
+    cc.poison_every = w->poison_every, cc.poison_requeue = w->poison_requeue;
     for (uint32_t i = 0; i < w->consumers; i++) {
         env.client_index = 1 + w->producers + i;
         if (workload_consumer_new(&env, &cc, &e->consumers[i], err, sizeof err) != 0) {
             snprintf(e->err, sizeof e->err, "%.600s: workload.consumers: %.200s", e->scn->path, err);
+            return -1;
+        }
+        e->consumers_count++;
+    }
+    /* Consumers of the dead-letter queue: plain ones (no refusals, no
+     * crashes), after the probe so every other client index stays put. */
+    workload_consumer_config_t dc;
+    workload_consumer_config_default(&dc);
+    dc.queue = w->dead_letter;
+    dc.prefetch = w->prefetch;
+    for (uint32_t i = 0; i < w->dead_letter_consumers; i++) {
+        env.client_index = 1 + w->producers + w->consumers + (w->probe ? 1 : 0) + i;
+        if (workload_consumer_new(&env, &dc, &e->consumers[e->consumers_count], err,
+                                  sizeof err) != 0) {
+            snprintf(e->err, sizeof e->err, "%.600s: workload.dead_letter_consumers: %.200s",
+                     e->scn->path, err);
             return -1;
         }
         e->consumers_count++;
@@ -263,7 +282,8 @@ static int engine__build(engine__run_t *run, const broker_config_t *cfg, uint64_
     e->drain_end_ns = e->heal_end_ns + engine__s_to_ns(s->phases.drain_s);
     const sim_config_t sc = {.seed = seed,
                              .hosts_count = e->replicas + 1 + s->workload.producers +
-                                            s->workload.consumers + (s->workload.probe ? 1 : 0)};
+                                            s->workload.consumers + (s->workload.probe ? 1 : 0) +
+                                            s->workload.dead_letter_consumers};
     int rc = sim_new(&sc, &e->sim);
     if (rc != 0) return engine__fail(e, "creating the simulator", rc);
     rc = history_new(history_records_max, &e->history);

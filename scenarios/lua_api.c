@@ -454,9 +454,30 @@ static void lua__producers(lua_State *L, int idx, scn_workload_t *w) {
     (void)lua__opt_bool(L, idx, what, "confirms", &w->confirms);
 }
 
+/* consumers.nack / .reject / .poison: { probability | every, requeue }. */
+static void lua__refusal(lua_State *L, int idx, const char *what, bool poison, double *p,
+                         uint64_t *every, bool *requeue) {
+    static const char *const rule_keys[] = {"probability", "requeue", NULL};
+    static const char *const poison_keys[] = {"every", "requeue", NULL};
+    lua__check_fields(L, idx, what, poison ? poison_keys : rule_keys);
+    if (poison) {
+        if (!lua__opt_int(L, idx, what, "every", 1, (double)WORKLOAD_MESSAGES_MAX, every)) {
+            if (lua_getfield(L, idx, "every") == LUA_TNIL)
+                lua__soft_error(L, "%s: field 'every' is required", what);
+            lua_pop(L, 1);
+        }
+    } else if (!lua__opt_num(L, idx, what, "probability", 0, 1, p)) {
+        if (lua_getfield(L, idx, "probability") == LUA_TNIL)
+            lua__soft_error(L, "%s: field 'probability' is required", what);
+        lua_pop(L, 1);
+    }
+    (void)lua__opt_bool(L, idx, what, "requeue", requeue);
+}
+
 static void lua__consumers(lua_State *L, int idx, scn_workload_t *w) {
     static const char *const known[] = {"count", "prefetch", "ack", "processing_ms",
-                                        "crash_before_ack", "idempotent", NULL};
+                                        "crash_before_ack", "idempotent", "nack", "reject",
+                                        "poison", NULL};
     static const char *const acks[] = {"manual", "auto", NULL};
     const char *what = "workload.consumers";
     lua__check_fields(L, idx, what, known);
@@ -467,11 +488,26 @@ static void lua__consumers(lua_State *L, int idx, scn_workload_t *w) {
     (void)lua__opt_num(L, idx, what, "processing_ms", 0, 60000, &w->processing_ms);
     (void)lua__opt_num(L, idx, what, "crash_before_ack", 0, 1, &w->crash_before_ack);
     (void)lua__opt_bool(L, idx, what, "idempotent", &w->consumer_idempotent);
+    static const char *const rules[] = {"nack", "reject", "poison"};
+    for (int i = 0; i < 3; i++) {
+        if (!lua__field(L, idx, rules[i])) continue;
+        char name[64];
+        snprintf(name, sizeof name, "workload.consumers.%s", rules[i]);
+        if (lua_type(L, -1) != LUA_TTABLE) {
+            (void)lua__type_error(L, what, rules[i], "a table");
+            continue;
+        }
+        const int t = lua_gettop(L);
+        if (i == 0) lua__refusal(L, t, name, false, &w->nack_p, NULL, &w->nack_requeue);
+        if (i == 1) lua__refusal(L, t, name, false, &w->reject_p, NULL, &w->reject_requeue);
+        if (i == 2) lua__refusal(L, t, name, true, NULL, &w->poison_every, &w->poison_requeue);
+        lua_pop(L, 1);
+    }
 }
 
 static int lapi_workload(lua_State *L) {
     static const char *const known[] = {"queue", "delivery_limit", "dead_letter", "producers",
-                                        "consumers", "probe", NULL};
+                                        "consumers", "probe", "dead_letter_consumers", NULL};
     scenario_t *s = lua__scn(L);
     scn_workload_t *w = &s->workload;
     lua__declare(L, DECL_WORKLOAD);
@@ -483,6 +519,8 @@ static int lapi_workload(lua_State *L) {
     if (strcmp(w->dead_letter, w->queue) == 0)
         luaL_error(L, "workload: dead_letter must differ from queue '%s'", w->queue);
     (void)lua__opt_bool(L, 1, "workload", "probe", &w->probe);
+    (void)lua__opt_u32(L, 1, "workload", "dead_letter_consumers", 0, SCN_CONSUMERS_MAX,
+                       &w->dead_letter_consumers);
     if (lua__field(L, 1, "producers")) {
         lua__producers(L, lua_gettop(L), w);
         lua_pop(L, 1);
@@ -1124,6 +1162,7 @@ static void lua__defaults(scenario_t *s, const char *path) {
     w->producers = 1, w->rate = 200, w->window = 32, w->timeout_ms = 1000, w->retries = 10;
     w->backoff_ms = 50, w->producer_idempotent = true, w->body_bytes = 64;
     w->persistent = true, w->confirms = true;
+    w->nack_requeue = w->reject_requeue = w->poison_requeue = true;
     w->consumers = 1, w->prefetch = 32, w->processing_ms = 1;
     w->probe = true;
     s->phases = (scn_phases_t){.chaos_s = 20, .heal_s = 5, .drain_s = 15};
@@ -1163,6 +1202,18 @@ static int lua__validate(scenario_t *s) {
         return lua__fail_at(s, s->lines[DECL_EXPECT],
                             "expect: progress = %g s cannot be observed: the run ends %g s after "
                             "heal (heal + drain)", s->expect.progress_s, p->heal_s + p->drain_s);
+    const scn_workload_t *w = &s->workload;
+    if (w->dead_letter_consumers > 0 && w->dead_letter[0] == '\0')
+        return lua__fail_at(s, s->lines[DECL_WORKLOAD],
+                            "workload: dead_letter_consumers needs a dead_letter queue");
+    if (w->consumers + w->dead_letter_consumers > SCN_CONSUMERS_MAX)
+        return lua__fail_at(s, s->lines[DECL_WORKLOAD],
+                            "workload: %u consumers in all is too many (max %u)",
+                            w->consumers + w->dead_letter_consumers, SCN_CONSUMERS_MAX);
+    if (w->ack_auto && (w->nack_p > 0 || w->reject_p > 0 || w->poison_every > 0))
+        return lua__fail_at(s, s->lines[DECL_WORKLOAD],
+                            "workload.consumers: nack/reject/poison need ack = \"manual\" "
+                            "(an auto-acked delivery cannot be refused)");
     if (s->nemesis.enabled && p->chaos_s <= 0)
         return lua__fail_at(s, s->lines[DECL_NEMESIS], "nemesis: the chaos phase is empty");
     char err[256];

@@ -99,6 +99,11 @@ typedef struct scn_workload {
     double processing_ms;
     double crash_before_ack;
     bool consumer_idempotent;
+    /* refusals (see workload_consumer_config_t) */
+    double nack_p, reject_p;
+    bool nack_requeue, reject_requeue, poison_requeue;
+    uint64_t poison_every;
+    uint32_t dead_letter_consumers; /* plain consumers on the dead-letter queue */
     /* the availability probe: one more producer, SCN_PROBE_RATE publishes a
      * second, so every availability window has a publish to judge */
     bool probe;

@@ -101,6 +101,17 @@ typedef struct workload_consumer_config {
     wire_ack_mode_t ack_mode;   /* WIRE_ACK_MANUAL or WIRE_ACK_AUTO */
     sim_dist_t processing;      /* time to handle one delivery */
     double crash_probability;   /* [0,1]: crash between process and ack */
+    /* Refusals (manual ack only), decided before processing, so a refused
+     * delivery is never processed: a poison message (message counter a
+     * multiple of poison_every, 0 = none) is always REJECTed; otherwise
+     * NACK with nack_probability, else REJECT with reject_probability. Each
+     * has its requeue flag (false: the broker dead-letters or drops it). */
+    uint64_t poison_every;
+    bool poison_requeue;
+    double nack_probability;
+    bool nack_requeue;
+    double reject_probability;
+    bool reject_requeue;
     uint64_t crash_restart_ns;  /* new session this long after a crash */
     bool idempotent;            /* dedup by message_id */
     uint64_t start_ns, stop_ns; /* global times; stop 0 = never */

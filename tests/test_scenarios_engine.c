@@ -242,6 +242,13 @@ static void test_broken_files_name_file_and_line(void **state) {
                       "'persistent' must be true or false, got number");
     expect_load_error(FIXTURE("broken_producer_options.lua"), "2",
                       "unknown field 'confirm' (did you mean 'confirms'?)");
+    expect_load_error(FIXTURE("broken_refusals.lua"), "2",
+                      "consumers.nack: unknown field 'probabilty' (did you mean 'probability'?)");
+    expect_load_error(FIXTURE("broken_refusals.lua"), "2", "poison: field 'every' is required");
+    expect_load_error(FIXTURE("broken_refusals.lua"), "2", "'reject' must be a table");
+    expect_load_error(FIXTURE("broken_refusals.lua"), "2", "'requeue' must be true or false");
+    expect_load_error(FIXTURE("broken_refusal_auto.lua"), "2", "need ack = \"manual\"");
+    expect_load_error(FIXTURE("broken_dlq_consumers.lua"), "2", "needs a dead_letter queue");
 }
 
 /* A file with several mistakes: every one is reported in one pass, each
@@ -346,6 +353,38 @@ static void test_fire_and_forget_is_never_loss(void **state) {
     assert_true(check_figure(nl, "confirmed") == (double)r->probe_published);
     assert_true(check_figure(nl, "unconfirmed_missing") > 0); /* the leader crash */
     assert_true(r->inv[SCN_INV_NO_LOSS].passed);
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    free(r);
+}
+
+/* Refusals: nack/requeue retries, poison messages dead-lettered after the
+ * delivery limit and processed by the dead-letter consumer (the library's
+ * retry_dead_letter); and rejects without requeue and without a DLQ,
+ * counted as discarded, never as loss. */
+static void test_refusals_retry_dead_letter_and_discard(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(run_file(CHAOSLAB_SOURCE_DIR "/scenarios/retry_dead_letter.lua", 1,
+                              SCN_VARIANT_NONE, NULL, r), 0);
+    const check_result_t *nl = &r->checks[CHECK_NO_LOSS];
+    const check_result_t *nd = &r->checks[CHECK_NO_DUPLICATES];
+    print_message("retry_dead_letter: dead_letter_processed=%.0f redeliveries=%.0f\n",
+                  check_figure(nl, "dead_letter_processed"), check_figure(nd, "redeliveries"));
+    assert_true(check_figure(nl, "dead_letter_processed") >= 5); /* every 100th of >1000 */
+    assert_true(check_figure(nd, "redeliveries") > check_figure(nl, "dead_letter_processed"));
+    assert_true(check_figure(nd, "duplicate_enqueues") == 0); /* moving is not enqueuing */
+    assert_true(check_figure(nl, "lost") == 0 && check_figure(nl, "discarded") == 0);
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    memset(r, 0, sizeof *r);
+    assert_int_equal(run_file(FIXTURE("engine_reject_discard.lua"), 1, SCN_VARIANT_NONE, NULL, r), 0);
+    nl = &r->checks[CHECK_NO_LOSS];
+    assert_true(check_figure(nl, "discarded") >= 30); /* every 10th of ~400 */
+    assert_true(check_figure(nl, "lost") == 0);
+    assert_true(check_figure(nl, "processed_confirmed") + check_figure(nl, "discarded") ==
+                check_figure(nl, "confirmed"));
     assert_int_equal(r->exit_code, 0);
     scn_result_free(r);
     free(r);
@@ -457,6 +496,7 @@ int main(void) {
         cmocka_unit_test(test_duplicate_enqueues_expectation),
         cmocka_unit_test(test_latency_expectation),
         cmocka_unit_test(test_fire_and_forget_is_never_loss),
+        cmocka_unit_test(test_refusals_retry_dead_letter_and_discard),
         cmocka_unit_test(test_sandbox_has_no_os_io_or_require),
         cmocka_unit_test(test_seeds_parse),
     };
