@@ -987,6 +987,55 @@ static int lapi_torn_writes(lua_State *L) {
     return 0;
 }
 
+/* ---- actions: clients and disk loss ------------------------------------------ */
+
+/* producer(i) / consumer(i): a client handle { client = host, name = "producer 0" }. */
+static int lua__client_handle(lua_State *L, const char *fn, bool producer) {
+    scn_engine_t *e = lua__engine(L, fn);
+    const lua_Integer i = lua__int_arg(L, 1);
+    const uint32_t n = producer ? e->producers_count : e->scn->workload.consumers;
+    if (i < 0 || (lua_Unsigned)i >= n)
+        luaL_error(L, "%s(%d) does not exist (%s %d: 0..%d)", fn, (int)i,
+                   producer ? "producers.count =" : "consumers.count =", (int)n, (int)n - 1);
+    workload_client_t *c = producer ? e->producers[i] : e->consumers[i];
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, (lua_Integer)workload_client_host(c));
+    lua_setfield(L, -2, "client");
+    lua_pushfstring(L, "%s %d", fn, (int)i);
+    lua_setfield(L, -2, "name");
+    return 1;
+}
+static int lapi_producer(lua_State *L) { return lua__client_handle(L, "producer", true); }
+static int lapi_consumer(lua_State *L) { return lua__client_handle(L, "consumer", false); }
+
+static uint32_t lua__client_arg(lua_State *L, int arg, const char *fn) {
+    if (lua_type(L, arg) != LUA_TTABLE || lua_getfield(L, arg, "client") != LUA_TNUMBER)
+        luaL_error(L, "%s: argument %d must be a client: producer(i) or consumer(i)", fn, arg);
+    const lua_Integer host = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return (uint32_t)host;
+}
+
+static int lapi_crash_client(lua_State *L) {
+    scn_engine_t *e = lua__engine(L, "crash_client");
+    lua__rc(L, "crash_client", faults_client_crash(&e->faults, lua__client_arg(L, 1, "crash_client")));
+    return 0;
+}
+static int lapi_restart_client(lua_State *L) {
+    scn_engine_t *e = lua__engine(L, "restart_client");
+    lua__rc(L, "restart_client",
+            faults_client_restart(&e->faults, lua__client_arg(L, 1, "restart_client")));
+    return 0;
+}
+static int lapi_partition_client(lua_State *L) {
+    scn_engine_t *e = lua__engine(L, "partition_client");
+    const uint32_t host = lua__client_arg(L, 1, "partition_client");
+    const faults_set_t set = lua__set(L, 2, e);
+    if (set != 0) lua__rc(L, "partition_client", faults_client_partition(&e->faults, host, set));
+    return 0;
+}
+static int lapi_wipe(lua_State *L) { return lua__set_fault(L, "wipe", faults_wipe); }
+
 /* ---- actions: misc --------------------------------------------------------- */
 
 static int lapi_now(lua_State *L) {
@@ -1075,6 +1124,9 @@ static const luaL_Reg lua__functions[] = {
     {"followers", lapi_followers}, {"minority", lapi_minority}, {"majority", lapi_majority},
     {"random_nodes", lapi_random_nodes}, {"down", lapi_down}, {"others", lapi_others},
     {"up", lapi_up}, {"paused", lapi_paused},
+    {"producer", lapi_producer}, {"consumer", lapi_consumer},
+    {"crash_client", lapi_crash_client}, {"restart_client", lapi_restart_client},
+    {"partition_client", lapi_partition_client}, {"wipe", lapi_wipe},
     {"crash", lapi_crash}, {"kill", lapi_kill}, {"stop", lapi_stop}, {"restart", lapi_restart},
     {"pause", lapi_pause}, {"resume", lua__resume}, {"power_loss", lapi_power_loss},
     {"clock", lapi_clock}, {"isolate", lapi_isolate}, {"split", lapi_split},

@@ -390,6 +390,53 @@ static void test_refusals_retry_dead_letter_and_discard(void **state) {
     free(r);
 }
 
+static const faults_event_t *find_event(const scn_result_t *r, const char *kind, uint32_t nth) {
+    for (uint32_t i = 0; i < r->timeline_count; i++)
+        if (strcmp(r->timeline[i].kind, kind) == 0 && nth-- == 0) return &r->timeline[i];
+    return NULL;
+}
+
+/* Client faults at chosen times and wipe(): each lands in the fault
+ * timeline at its time, heal reboots the client left down, the wiped broker
+ * catches up (replica agreement at the highest commit), nothing is lost. */
+static void test_client_faults_and_wipe(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(run_file(CHAOSLAB_SOURCE_DIR "/docs/examples/client_faults.lua", 1,
+                              SCN_VARIANT_NONE, NULL, r), 0);
+    const faults_event_t *pc = find_event(r, "partition_client", 0);
+    const faults_event_t *cc = find_event(r, "crash_client", 1);
+    const faults_event_t *rc1 = find_event(r, "restart_client", 0);
+    const faults_event_t *rc2 = find_event(r, "restart_client", 1); /* at heal */
+    const faults_event_t *wp = find_event(r, "wipe", 0);
+    assert_non_null(pc);
+    assert_non_null(cc);
+    assert_non_null(rc1);
+    assert_non_null(rc2);
+    assert_non_null(wp);
+    assert_true(pc->time_ns == 1000000000ull && wp->time_ns == 4000000000ull);
+    assert_true(rc1->time_ns == 3000000000ull && rc2->time_ns == 8000000000ull);
+    assert_non_null(strstr(wp->detail, "restarted empty"));
+    assert_null(find_event(r, "restart_client", 2));
+    const check_result_t *ra = &r->checks[CHECK_REPLICA_AGREEMENT];
+    assert_true(r->inv[SCN_INV_REPLICA_AGREEMENT].passed);
+    assert_true(check_figure(ra, "at_highest") == 3); /* the wiped one caught up */
+    assert_true(r->inv[SCN_INV_NO_LOSS].passed);
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    memset(r, 0, sizeof *r);
+    assert_int_equal(run_file(FIXTURE("broken_client_fault.lua"), 1, SCN_VARIANT_NONE, NULL, r), -1);
+    assert_int_equal(r->exit_code, 2);
+    assert_non_null(strstr(r->err, "broken_client_fault.lua:4: producer(3) does not exist"));
+    scn_result_free(r);
+    memset(r, 0, sizeof *r);
+    assert_int_equal(run_file(FIXTURE("broken_client_arg.lua"), 1, SCN_VARIANT_NONE, NULL, r), -1);
+    assert_non_null(strstr(r->err, "broken_client_arg.lua:3: crash_client: argument 1 must be a client"));
+    scn_result_free(r);
+    free(r);
+}
+
 static void test_error_inside_action_stops_the_run(void **state) {
     (void)state;
     scn_result_t *r = calloc(1, sizeof *r);
@@ -497,6 +544,7 @@ int main(void) {
         cmocka_unit_test(test_latency_expectation),
         cmocka_unit_test(test_fire_and_forget_is_never_loss),
         cmocka_unit_test(test_refusals_retry_dead_letter_and_discard),
+        cmocka_unit_test(test_client_faults_and_wipe),
         cmocka_unit_test(test_sandbox_has_no_os_io_or_require),
         cmocka_unit_test(test_seeds_parse),
     };
