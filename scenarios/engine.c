@@ -796,6 +796,7 @@ int scn_engine_run(scenario_t *s, const scn_run_opts_t *opts, scn_result_t *out)
     memset(out, 0, sizeof *out);
     out->seed = opts->seed;
     out->variant = opts->variant;
+    scn_apply_side(s, opts->variant); /* a teach side's own workload/expect */
     out->exit_code = 2;
     out->verdict = REPORT_VERDICT_ERROR;
     snprintf(out->scenario_name, sizeof out->scenario_name, "%s", s->name);

@@ -161,7 +161,7 @@ static void lua__soft_error(lua_State *L, const char *fmt, ...) {
     if (s->engine != NULL) luaL_error(L, "%s", msg);
     if (++s->soft_errors > SCN_SOFT_ERRORS_MAX) return; /* counted, shown as "and N more" */
     const size_t used = strlen(s->soft_err);
-    const int line = lua__caller_line(L);
+    const int line = s->soft_line > 0 ? s->soft_line : lua__caller_line(L);
     if (line > 0)
         snprintf(s->soft_err + used, sizeof s->soft_err - used, "%s%s:%d: %s", used ? "\n" : "",
                  s->path, line, msg);
@@ -345,11 +345,12 @@ static const char *const lua__cluster_keys[] = {
     "pre_vote", "check_quorum", "snapshot_every", NULL,
 };
 
-/* A teach side may also compare the client-side key `ack`. */
+/* A teach side may also compare the client-side key `ack`, and carry its
+ * own `workload` and `expect` tables (read apart: see lua__teach_sides). */
 static const char *const lua__teach_keys[] = {
     "replicas", "acks", "fsync", "election", "dedup", "delivery_limit",
     "session_timeout_ms", "ack_timeout_ms", "election_timeout_ms", "heartbeat_ms",
-    "pre_vote", "check_quorum", "snapshot_every", "ack", NULL,
+    "pre_vote", "check_quorum", "snapshot_every", "ack", "workload", "expect", NULL,
 };
 
 /* Read a strategy table (cluster{} or a teach side) into a layer. */
@@ -358,6 +359,7 @@ static void lua__strategy(lua_State *L, int idx, const char *what, scn_strategy_
     lua__check_fields(L, idx, what, keys);
     for (size_t i = 0; keys[i] != NULL; i++) {
         const char *key = keys[i];
+        if (strcmp(key, "workload") == 0 || strcmp(key, "expect") == 0) continue;
         if (!lua__field(L, idx, key)) continue;
         char value[SCN_VALUE_MAX];
         switch (lua_type(L, -1)) {
@@ -505,30 +507,34 @@ static void lua__consumers(lua_State *L, int idx, scn_workload_t *w) {
     }
 }
 
-static int lapi_workload(lua_State *L) {
+/* A workload table (workload{} or a teach side's `workload`) over `w`. */
+static void lua__workload_into(lua_State *L, int idx, scn_workload_t *w) {
     static const char *const known[] = {"queue", "delivery_limit", "dead_letter", "producers",
                                         "consumers", "probe", "dead_letter_consumers", NULL};
-    scenario_t *s = lua__scn(L);
-    scn_workload_t *w = &s->workload;
-    lua__declare(L, DECL_WORKLOAD);
-    lua__check_fields(L, 1, "workload", known);
-    if (lua__opt_str(L, 1, "workload", "queue", w->queue, sizeof w->queue) && w->queue[0] == '\0')
+    lua__check_fields(L, idx, "workload", known);
+    if (lua__opt_str(L, idx, "workload", "queue", w->queue, sizeof w->queue) && w->queue[0] == '\0')
         luaL_error(L, "workload: queue must not be empty");
-    (void)lua__opt_u32(L, 1, "workload", "delivery_limit", 0, 1000000, &w->delivery_limit);
-    (void)lua__opt_str(L, 1, "workload", "dead_letter", w->dead_letter, sizeof w->dead_letter);
+    (void)lua__opt_u32(L, idx, "workload", "delivery_limit", 0, 1000000, &w->delivery_limit);
+    (void)lua__opt_str(L, idx, "workload", "dead_letter", w->dead_letter, sizeof w->dead_letter);
     if (strcmp(w->dead_letter, w->queue) == 0)
         luaL_error(L, "workload: dead_letter must differ from queue '%s'", w->queue);
-    (void)lua__opt_bool(L, 1, "workload", "probe", &w->probe);
-    (void)lua__opt_u32(L, 1, "workload", "dead_letter_consumers", 0, SCN_CONSUMERS_MAX,
+    (void)lua__opt_bool(L, idx, "workload", "probe", &w->probe);
+    (void)lua__opt_u32(L, idx, "workload", "dead_letter_consumers", 0, SCN_CONSUMERS_MAX,
                        &w->dead_letter_consumers);
-    if (lua__field(L, 1, "producers")) {
+    if (lua__field(L, idx, "producers")) {
         lua__producers(L, lua_gettop(L), w);
         lua_pop(L, 1);
     }
-    if (lua__field(L, 1, "consumers")) {
+    if (lua__field(L, idx, "consumers")) {
         lua__consumers(L, lua_gettop(L), w);
         lua_pop(L, 1);
     }
+}
+
+static int lapi_workload(lua_State *L) {
+    scenario_t *s = lua__scn(L);
+    lua__declare(L, DECL_WORKLOAD);
+    lua__workload_into(L, 1, &s->workload);
     return 0;
 }
 
@@ -629,45 +635,51 @@ static int lapi_nemesis(lua_State *L) {
     return 0;
 }
 
+static void lua__expect_into(lua_State *L, int idx, scn_expect_t *x);
+
 static int lapi_expect(lua_State *L) {
+    scenario_t *s = lua__scn(L);
+    lua__declare(L, DECL_EXPECT);
+    lua__expect_into(L, 1, &s->expect);
+    return 0;
+}
+
+/* An expect table (expect{} or a teach side's `expect`) over `x`. */
+static void lua__expect_into(lua_State *L, int idx, scn_expect_t *x) {
     static const char *const known[] = {"no_loss", "no_duplicates", "no_phantoms", "ordering",
                                         "replica_agreement", "availability", "recovery",
                                         "max_unavailable", "attempt_success",
                                         "consumer_availability", "leaderless",
                                         "leaderless_max", "progress", "drained",
                                         "latency_p99_ms", "duplicate_enqueues", NULL};
-    scenario_t *s = lua__scn(L);
-    scn_expect_t *x = &s->expect;
-    lua__declare(L, DECL_EXPECT);
-    lua__check_fields(L, 1, "expect", known);
-    (void)lua__opt_bool(L, 1, "expect", "no_loss", &x->no_loss);
-    (void)lua__opt_bool(L, 1, "expect", "no_duplicates", &x->no_duplicates);
-    (void)lua__opt_bool(L, 1, "expect", "no_phantoms", &x->no_phantoms);
-    (void)lua__opt_bool(L, 1, "expect", "ordering", &x->ordering);
-    (void)lua__opt_bool(L, 1, "expect", "replica_agreement", &x->replica_agreement);
-    x->has_availability = lua__opt_num(L, 1, "expect", "availability", 0, 1, &x->availability);
-    x->has_recovery = lua__opt_num(L, 1, "expect", "recovery", 0, SCN_PHASE_S_MAX, &x->recovery_s);
+    lua__check_fields(L, idx, "expect", known);
+    (void)lua__opt_bool(L, idx, "expect", "no_loss", &x->no_loss);
+    (void)lua__opt_bool(L, idx, "expect", "no_duplicates", &x->no_duplicates);
+    (void)lua__opt_bool(L, idx, "expect", "no_phantoms", &x->no_phantoms);
+    (void)lua__opt_bool(L, idx, "expect", "ordering", &x->ordering);
+    (void)lua__opt_bool(L, idx, "expect", "replica_agreement", &x->replica_agreement);
+    x->has_availability = lua__opt_num(L, idx, "expect", "availability", 0, 1, &x->availability);
+    x->has_recovery = lua__opt_num(L, idx, "expect", "recovery", 0, SCN_PHASE_S_MAX, &x->recovery_s);
     x->has_max_unavailable =
-        lua__opt_num(L, 1, "expect", "max_unavailable", 0, SCN_PHASE_S_MAX, &x->max_unavailable_s);
+        lua__opt_num(L, idx, "expect", "max_unavailable", 0, SCN_PHASE_S_MAX, &x->max_unavailable_s);
     x->has_attempt_success =
-        lua__opt_num(L, 1, "expect", "attempt_success", 0, 1, &x->attempt_success);
-    x->has_consumer_availability = lua__opt_num(L, 1, "expect", "consumer_availability", 0, 1,
+        lua__opt_num(L, idx, "expect", "attempt_success", 0, 1, &x->attempt_success);
+    x->has_consumer_availability = lua__opt_num(L, idx, "expect", "consumer_availability", 0, 1,
                                                 &x->consumer_availability);
     x->has_leaderless =
-        lua__opt_num(L, 1, "expect", "leaderless", 0, SCN_PHASE_S_MAX, &x->leaderless_s);
+        lua__opt_num(L, idx, "expect", "leaderless", 0, SCN_PHASE_S_MAX, &x->leaderless_s);
     x->has_leaderless_max =
-        lua__opt_num(L, 1, "expect", "leaderless_max", 0, SCN_PHASE_S_MAX, &x->leaderless_max_s);
+        lua__opt_num(L, idx, "expect", "leaderless_max", 0, SCN_PHASE_S_MAX, &x->leaderless_max_s);
     x->has_latency_p99 =
-        lua__opt_num(L, 1, "expect", "latency_p99_ms", 0, SCN_PHASE_S_MAX * 1e3, &x->latency_p99_ms);
-    x->has_duplicate_enqueues = lua__opt_int(L, 1, "expect", "duplicate_enqueues", 0,
+        lua__opt_num(L, idx, "expect", "latency_p99_ms", 0, SCN_PHASE_S_MAX * 1e3, &x->latency_p99_ms);
+    x->has_duplicate_enqueues = lua__opt_int(L, idx, "expect", "duplicate_enqueues", 0,
                                              (double)WORKLOAD_MESSAGES_MAX, &x->duplicate_enqueues);
     /* progress is always checked; a number tightens or widens its bound */
     x->has_progress =
-        lua__opt_num(L, 1, "expect", "progress", 0.001, SCN_PHASE_S_MAX, &x->progress_s);
+        lua__opt_num(L, idx, "expect", "progress", 0.001, SCN_PHASE_S_MAX, &x->progress_s);
     /* A file that does not hold messages to no_loss does not hold them to
      * being drained either, unless it says so. */
-    if (!lua__opt_bool(L, 1, "expect", "drained", &x->drained)) x->drained = x->no_loss;
-    return 0;
+    if (!lua__opt_bool(L, idx, "expect", "drained", &x->drained)) x->drained = x->no_loss;
 }
 
 static int lapi_teach(lua_State *L) {
@@ -692,12 +704,28 @@ static int lapi_teach(lua_State *L) {
         else
             lua__soft_error(L, "teach: unknown violation '%s'", t->violation);
     }
-    if (!lua__field(L, 1, "weak")) luaL_error(L, "teach: field 'weak' is required");
-    lua__strategy(L, lua_gettop(L), "teach.weak", &t->weak, lua__teach_keys);
-    lua_pop(L, 1);
-    if (!lua__field(L, 1, "strong")) luaL_error(L, "teach: field 'strong' is required");
-    lua__strategy(L, lua_gettop(L), "teach.strong", &t->strong, lua__teach_keys);
-    lua_pop(L, 1);
+    static const char *const sides[] = {"weak", "strong"};
+    for (int v = 0; v < 2; v++) {
+        char what[32];
+        snprintf(what, sizeof what, "teach.%s", sides[v]);
+        if (!lua__field(L, 1, sides[v])) luaL_error(L, "teach: field '%s' is required", sides[v]);
+        const int side = lua_gettop(L);
+        lua__strategy(L, side, what, v == 0 ? &t->weak : &t->strong, lua__teach_keys);
+        /* the side's workload/expect are applied over the file's once the
+         * whole file is loaded (declarations come in any order) */
+        static const char *const tables[] = {"workload", "expect"};
+        for (int k = 0; k < 2; k++) {
+            if (!lua__field(L, side, tables[k])) continue;
+            if (lua_type(L, -1) != LUA_TTABLE) {
+                lua__soft_error(L, "%s: field '%s' must be a table, got %s", what, tables[k],
+                                luaL_typename(L, -1));
+                lua_pop(L, 1);
+                continue;
+            }
+            t->side_ref[v + 1][k] = luaL_ref(L, LUA_REGISTRYINDEX);
+        }
+        lua_pop(L, 1);
+    }
     return 0;
 }
 
@@ -1293,6 +1321,30 @@ static int lua__validate(scenario_t *s) {
     return 0;
 }
 
+/* Apply each teach side's workload/expect tables over copies of the file's
+ * (run protected: errors are Lua errors at the teach{} line). */
+static int lua__teach_sides(lua_State *L) {
+    scenario_t *s = lua__scn(L);
+    s->soft_line = s->lines[DECL_TEACH];
+    for (int v = SCN_VARIANT_WEAK; v <= SCN_VARIANT_STRONG; v++) {
+        scn_teach_t *t = &s->teach;
+        t->workload[v] = s->workload;
+        t->expect[v] = s->expect;
+        if (t->side_ref[v][0] > 0) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, t->side_ref[v][0]);
+            lua__workload_into(L, lua_gettop(L), &t->workload[v]);
+            lua_pop(L, 1);
+        }
+        if (t->side_ref[v][1] > 0) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, t->side_ref[v][1]);
+            lua__expect_into(L, lua_gettop(L), &t->expect[v]);
+            lua_pop(L, 1);
+        }
+    }
+    s->soft_line = 0;
+    return 0;
+}
+
 /* The declaration errors collected while loading come first (in file
  * order), then the error that stopped the file, if any: one line each. */
 static void lua__join_errors(scenario_t *s) {
@@ -1339,6 +1391,10 @@ int scenario_new(const char *path, uint64_t seed, scenario_t **out, char *err, s
         const int h = lua_gettop(L);
         rc = luaL_loadfilex(L, path, "t");
         if (rc == LUA_OK) rc = lua_pcall(L, 0, 0, h);
+        if (rc == LUA_OK && s->teach.present) {
+            lua_pushcfunction(L, lua__teach_sides);
+            rc = lua_pcall(L, 0, 0, h);
+        }
     }
     if (rc != LUA_OK) {
         lua__normalize(s, lua_tostring(L, -1), 0, s->err, sizeof s->err);

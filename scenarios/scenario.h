@@ -146,6 +146,13 @@ typedef struct scn_teach {
     char lesson[SCN_TEXT_MAX];
     char violation[SCN_KEY_MAX];
     scn_strategy_t weak, strong;
+    /* Per side (index scn_variant_t): the Lua registry refs of the side's
+     * `workload` and `expect` tables (0 = none), and the workload and
+     * expectations the side runs with (the file's, with the side's tables
+     * applied over them). */
+    int side_ref[3][2];
+    scn_workload_t workload[3];
+    scn_expect_t expect[3];
 } scn_teach_t;
 
 typedef struct scn_action {
@@ -184,6 +191,7 @@ typedef struct scenario {
     /* declaration errors collected while loading (reported together) */
     char soft_err[SCN_ERR_MAX];
     uint32_t soft_errors;
+    int soft_line;                   /* line for errors raised outside a call, 0 = none */
 } scenario_t;
 
 /* Load `path` for a run with `seed`. Returns 0 and *out (free with
@@ -196,6 +204,10 @@ void scenario_free(scenario_t *s);
 /* Call action `index` (the engine is s->engine). Returns 0, or -1 with a
  * "FILE:LINE: message" in s->err (a Lua error in the action). */
 int scenario_call_action(scenario_t *s, uint32_t index);
+
+/* A teach side's workload and expectations replace the file's for a run of
+ * that side (call once, before the run; a no-op for SCN_VARIANT_NONE). */
+void scn_apply_side(scenario_t *s, scn_variant_t variant);
 
 /* ---- strategy layers (scenario.c) -------------------------------------- */
 

@@ -249,6 +249,10 @@ static void test_broken_files_name_file_and_line(void **state) {
     expect_load_error(FIXTURE("broken_refusals.lua"), "2", "'requeue' must be true or false");
     expect_load_error(FIXTURE("broken_refusal_auto.lua"), "2", "need ack = \"manual\"");
     expect_load_error(FIXTURE("broken_dlq_consumers.lua"), "2", "needs a dead_letter queue");
+    expect_load_error(FIXTURE("broken_teach_side.lua"), "3",
+                      "unknown field 'idempotnt' (did you mean 'idempotent'?)");
+    expect_load_error(FIXTURE("broken_teach_side.lua"), "3",
+                      "teach.strong: field 'expect' must be a table, got number");
 }
 
 /* A file with several mistakes: every one is reported in one pass, each
@@ -437,6 +441,40 @@ static void test_client_faults_and_wipe(void **state) {
     free(r);
 }
 
+/* A teach side's own workload and expect tables apply to that side only. */
+static void test_teach_sides_have_their_own_workload_and_expect(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(run_file(FIXTURE("engine_teach_sides.lua"), 1, SCN_VARIANT_WEAK, NULL, r), 0);
+    assert_false(r->inv[SCN_INV_LATENCY].enforced); /* the weak side has no bound */
+    scn_result_free(r);
+    memset(r, 0, sizeof *r);
+    assert_int_equal(run_file(FIXTURE("engine_teach_sides.lua"), 1, SCN_VARIANT_STRONG, NULL, r), 0);
+    assert_true(r->inv[SCN_INV_LATENCY].enforced && r->inv[SCN_INV_LATENCY].passed);
+    assert_false(r->inv[SCN_INV_NO_DUPLICATES].enforced); /* the side said so */
+    assert_true(r->inv[SCN_INV_NO_LOSS].enforced && r->inv[SCN_INV_NO_LOSS].passed);
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    /* the library lesson whose sides differ only in the consumer's code */
+    const char *path = CHAOSLAB_SOURCE_DIR "/scenarios/teach_idempotent_consumer.lua";
+    memset(r, 0, sizeof *r);
+    assert_int_equal(run_file(path, 1, SCN_VARIANT_WEAK, NULL, r), 0);
+    const double weak_dups =
+        check_figure(&r->checks[CHECK_NO_DUPLICATES], "duplicate_processings");
+    assert_false(r->inv[SCN_INV_NO_DUPLICATES].passed);
+    scn_result_free(r);
+    memset(r, 0, sizeof *r);
+    assert_int_equal(run_file(path, 1, SCN_VARIANT_STRONG, NULL, r), 0);
+    print_message("idempotent consumer lesson: weak %.0f duplicate processings, strong %.0f\n",
+                  weak_dups, check_figure(&r->checks[CHECK_NO_DUPLICATES], "duplicate_processings"));
+    assert_true(weak_dups > 0);
+    assert_true(r->inv[SCN_INV_NO_DUPLICATES].passed);
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    free(r);
+}
+
 static void test_error_inside_action_stops_the_run(void **state) {
     (void)state;
     scn_result_t *r = calloc(1, sizeof *r);
@@ -545,6 +583,7 @@ int main(void) {
         cmocka_unit_test(test_fire_and_forget_is_never_loss),
         cmocka_unit_test(test_refusals_retry_dead_letter_and_discard),
         cmocka_unit_test(test_client_faults_and_wipe),
+        cmocka_unit_test(test_teach_sides_have_their_own_workload_and_expect),
         cmocka_unit_test(test_sandbox_has_no_os_io_or_require),
         cmocka_unit_test(test_seeds_parse),
     };
