@@ -16,7 +16,7 @@ workload {
   producers = { rate = 100, timeout_ms = 500, retries = 20 },
   consumers = { count = 1, crash_before_ack = 0.01 },
 }
-phases { chaos = 8, heal = 2, drain = 12 }
+phases { chaos = 8, heal = 2, drain = 25 }   -- crashed consumers come back slowly
 
 at(4, function() crash(leader()) end)
 at(5, function() restart(down()) end)

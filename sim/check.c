@@ -310,6 +310,7 @@ static int check__no_loss(const check_input_t *in, check__index_t *x, check_resu
     uint64_t published = 0, ends[CHECK__END_UNFINISHED + 1] = {0}, at_end = 0;
     uint64_t processed = 0, dead = 0, remaining = 0, lost = 0, recovered = 0;
     uint64_t unconfirmed = 0, unconfirmed_missing = 0, discarded = 0, dlq_processed = 0;
+    uint64_t unroutable = 0;
     for (uint32_t e = 0; e < x->count; e++) {
         const check__msg_t *m = &x->msgs[e];
         if (m->invoke_ns != CHECK__NONE) {
@@ -337,10 +338,16 @@ static int check__no_loss(const check_input_t *in, check__index_t *x, check_resu
             remaining++; /* held by the queue: check_drained judges it */
         } else if (m->discarded) {
             discarded++; /* a consumer refused it for good: its choice, not loss */
+
         } else {
             lost++;
+            /* Confirmed unroutable: the queue the producer publishes to
+             * (declared, durable) was gone — still loss, shown apart. */
+            if (m->outcome_flags & HISTORY_FLAG_UNROUTABLE) unroutable++;
             check__violation(out, x->ids[e], m->outcome_ns,
-                             "confirmed but never processed nor dead-lettered");
+                             (m->outcome_flags & HISTORY_FLAG_UNROUTABLE)
+                                 ? "confirmed unroutable: its queue was gone"
+                                 : "confirmed but never processed nor dead-lettered");
         }
     }
     const uint64_t confirmed = processed + dead + remaining + discarded + lost;
@@ -361,6 +368,7 @@ static int check__no_loss(const check_input_t *in, check__index_t *x, check_resu
     check__fig(out, "lost", (double)lost);
     check__fig(out, "recovered", (double)recovered);
     check__fig(out, "discarded", (double)discarded);
+    check__fig(out, "lost_unroutable", (double)unroutable);
     check__fig(out, "dead_letter_processed", (double)dlq_processed);
     check__fig(out, "unconfirmed", (double)unconfirmed);
     check__fig(out, "unconfirmed_missing", (double)unconfirmed_missing);

@@ -83,6 +83,8 @@ enum {
                                            run ended (outcome never learned) */
     HISTORY_FLAG_UNCONFIRMED = 1u << 4, /* publish info: fire-and-forget, sent once
                                            and never waited for (confirms = false) */
+    HISTORY_FLAG_UNROUTABLE = 1u << 6,  /* publish ok: confirmed, but no queue took
+                                           it (CONFIRM.unroutable) */
     HISTORY_FLAG_DISCARDED = 1u << 5,   /* nack ok: the consumer refused it without
                                            requeue (the broker dead-letters or drops it) */
 };

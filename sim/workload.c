@@ -727,7 +727,8 @@ static void wl__producer_message(workload_client_t *c, io_addr_t from, const wir
         if (slot < 0) return;
         c->leader = from; /* it confirmed: it leads */
         if (m->confirm.duplicate) c->stats.duplicate_confirms++;
-        wl__op_complete(c, (uint32_t)slot, HISTORY_OK, m->confirm.duplicate ? 1 : 0, from);
+        wl__op_complete_flags(c, (uint32_t)slot, HISTORY_OK, m->confirm.duplicate ? 1 : 0, from,
+                              m->confirm.unroutable ? HISTORY_FLAG_UNROUTABLE : 0);
         return;
     case WIRE_MSG_NACK_PUBLISH:
         slot = wl__find_op(c, m->nack_publish.request_id, m->nack_publish.producer_id, &current);
