@@ -651,7 +651,8 @@ static void lua__expect_into(lua_State *L, int idx, scn_expect_t *x) {
                                         "max_unavailable", "attempt_success",
                                         "consumer_availability", "leaderless",
                                         "leaderless_max", "progress", "drained",
-                                        "latency_p99_ms", "duplicate_enqueues", NULL};
+                                        "latency_p99_ms", "duplicate_enqueues", "leaderless_s",
+                                        NULL};
     lua__check_fields(L, idx, "expect", known);
     (void)lua__opt_bool(L, idx, "expect", "no_loss", &x->no_loss);
     (void)lua__opt_bool(L, idx, "expect", "no_duplicates", &x->no_duplicates);
@@ -668,6 +669,14 @@ static void lua__expect_into(lua_State *L, int idx, scn_expect_t *x) {
                                                 &x->consumer_availability);
     x->has_leaderless =
         lua__opt_num(L, idx, "expect", "leaderless", 0, SCN_PHASE_S_MAX, &x->leaderless_s);
+    /* leaderless_s: the same bound, spelt with its unit */
+    if (lua__opt_num(L, idx, "expect", "leaderless_s", 0, SCN_PHASE_S_MAX, &x->leaderless_s)) {
+        const bool both = lua_getfield(L, idx, "leaderless") != LUA_TNIL;
+        lua_pop(L, 1);
+        if (both)
+            lua__soft_error(L, "expect: leaderless and leaderless_s are the same bound: give one");
+        x->has_leaderless = true;
+    }
     x->has_leaderless_max =
         lua__opt_num(L, idx, "expect", "leaderless_max", 0, SCN_PHASE_S_MAX, &x->leaderless_max_s);
     x->has_latency_p99 =
@@ -1260,8 +1269,14 @@ static int lua__fail_at(scenario_t *s, int line, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (line > 0) snprintf(s->err, sizeof s->err, "%.600s:%d: %.380s", s->path, line, msg);
-    else snprintf(s->err, sizeof s->err, "%.600s: %.380s", s->path, msg);
+    /* appended: every whole-file check reports, one line each */
+    const size_t used = strlen(s->err);
+    if (used >= sizeof s->err) return -1;
+    const char *sep = used > 0 ? "\n" : "";
+    if (line > 0)
+        snprintf(s->err + used, sizeof s->err - used, "%s%.600s:%d: %.380s", sep, s->path, line, msg);
+    else
+        snprintf(s->err + used, sizeof s->err - used, "%s%.600s: %.380s", sep, s->path, msg);
     return -1;
 }
 
@@ -1270,42 +1285,45 @@ static int lua__validate(scenario_t *s) {
     const scn_phases_t *p = &s->phases;
     const double total = p->chaos_s + p->heal_s + p->drain_s;
     if (total <= 0) return lua__fail_at(s, s->lines[DECL_PHASES], "phases: all phases are empty");
+    int rc = 0;
     for (uint32_t i = 0; i < s->actions_count; i++) {
         const scn_action_t *a = &s->actions[i];
         if (a->every_s == 0 && a->at_s > total)
-            return lua__fail_at(s, a->line, "at: time %g s is beyond the phases (chaos + heal + drain = %g s)", a->at_s, total);
+            rc = lua__fail_at(s, a->line, "at: time %g s is beyond the phases (chaos + heal + drain = %g s)", a->at_s, total);
         if (a->every_s > 0 && a->every_s >= p->chaos_s)
-            return lua__fail_at(s, a->line, "every: interval %g s never fires inside the chaos phase (%g s)",
+            rc = lua__fail_at(s, a->line, "every: interval %g s never fires inside the chaos phase (%g s)",
                                 a->every_s, p->chaos_s);
     }
     if (s->expect.has_progress && s->expect.progress_s > p->heal_s + p->drain_s)
-        return lua__fail_at(s, s->lines[DECL_EXPECT],
+        rc = lua__fail_at(s, s->lines[DECL_EXPECT],
                             "expect: progress = %g s cannot be observed: the run ends %g s after "
                             "heal (heal + drain)", s->expect.progress_s, p->heal_s + p->drain_s);
     const scn_workload_t *w = &s->workload;
     if (w->dead_letter_consumers > 0 && w->dead_letter[0] == '\0')
-        return lua__fail_at(s, s->lines[DECL_WORKLOAD],
+        rc = lua__fail_at(s, s->lines[DECL_WORKLOAD],
                             "workload: dead_letter_consumers needs a dead_letter queue");
     if (w->consumers + w->dead_letter_consumers > SCN_CONSUMERS_MAX)
-        return lua__fail_at(s, s->lines[DECL_WORKLOAD],
+        rc = lua__fail_at(s, s->lines[DECL_WORKLOAD],
                             "workload: %u consumers in all is too many (max %u)",
                             w->consumers + w->dead_letter_consumers, SCN_CONSUMERS_MAX);
     if (w->ack_auto && (w->nack_p > 0 || w->reject_p > 0 || w->poison_every > 0))
-        return lua__fail_at(s, s->lines[DECL_WORKLOAD],
+        rc = lua__fail_at(s, s->lines[DECL_WORKLOAD],
                             "workload.consumers: nack/reject/poison need ack = \"manual\" "
                             "(an auto-acked delivery cannot be refused)");
     if (s->nemesis.enabled && p->chaos_s <= 0)
-        return lua__fail_at(s, s->lines[DECL_NEMESIS], "nemesis: the chaos phase is empty");
+        rc = lua__fail_at(s, s->lines[DECL_NEMESIS], "nemesis: the chaos phase is empty");
     char err[256];
     broker_config_t cfg;
     for (int v = SCN_VARIANT_NONE; v <= SCN_VARIANT_STRONG; v++) {
         if (v != SCN_VARIANT_NONE && !s->teach.present) break;
-        if (scn_strategy_for(s, (scn_variant_t)v, NULL, &cfg, err, sizeof err) != 0)
-            return lua__fail_at(s, s->lines[v == 0 ? DECL_CLUSTER : DECL_TEACH], "%s", err);
+        if (scn_strategy_for(s, (scn_variant_t)v, NULL, &cfg, err, sizeof err) != 0) {
+            rc = lua__fail_at(s, s->lines[v == 0 ? DECL_CLUSTER : DECL_TEACH], "%s", err);
+            break; /* the sides build on cluster{}: one message is enough */
+        }
     }
-    if (s->teach.present) {
+    for (int side = SCN_VARIANT_WEAK; s->teach.present && side <= SCN_VARIANT_STRONG; side++) {
         const int inv = scn_invariant_parse(s->teach.violation);
-        const scn_expect_t *x = &s->expect;
+        const scn_expect_t *x = &s->teach.expect[side]; /* the file's, or the side's own */
         if ((inv == SCN_INV_AVAILABILITY && !x->has_availability) ||
             (inv == SCN_INV_RECOVERY && !x->has_recovery) ||
             (inv == SCN_INV_MAX_UNAVAILABLE && !x->has_max_unavailable) ||
@@ -1314,11 +1332,11 @@ static int lua__validate(scenario_t *s) {
             (inv == SCN_INV_LEADERLESS && !x->has_leaderless && !x->has_leaderless_max) ||
             (inv == SCN_INV_LATENCY && !x->has_latency_p99) ||
             (inv == SCN_INV_DUPLICATE_ENQUEUES && !x->has_duplicate_enqueues))
-            return lua__fail_at(s, s->lines[DECL_TEACH],
-                                "teach: violation '%s' needs a threshold in expect{}",
-                                s->teach.violation);
+            rc = lua__fail_at(s, s->lines[DECL_TEACH],
+                              "teach: violation '%s' needs a threshold in expect{} (or in the "
+                              "%s side's expect)", s->teach.violation, scn_variant_name(side));
     }
-    return 0;
+    return rc;
 }
 
 /* Apply each teach side's workload/expect tables over copies of the file's

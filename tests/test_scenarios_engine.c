@@ -249,6 +249,12 @@ static void test_broken_files_name_file_and_line(void **state) {
     expect_load_error(FIXTURE("broken_refusals.lua"), "2", "'requeue' must be true or false");
     expect_load_error(FIXTURE("broken_refusal_auto.lua"), "2", "need ack = \"manual\"");
     expect_load_error(FIXTURE("broken_dlq_consumers.lua"), "2", "needs a dead_letter queue");
+    expect_load_error(FIXTURE("broken_leaderless_both.lua"), "2", "are the same bound");
+    /* whole-file checks: every one reported */
+    expect_load_error(FIXTURE("broken_whole_file.lua"), "4", "time 9 s is beyond the phases");
+    expect_load_error(FIXTURE("broken_whole_file.lua"), "5", "never fires inside the chaos phase");
+    expect_load_error(FIXTURE("broken_whole_file.lua"), "3", "needs a dead_letter queue");
+    expect_load_error(FIXTURE("broken_whole_file.lua"), "3", "need ack = \"manual\"");
     expect_load_error(FIXTURE("broken_teach_side.lua"), "3",
                       "unknown field 'idempotnt' (did you mean 'idempotent'?)");
     expect_load_error(FIXTURE("broken_teach_side.lua"), "3",
@@ -300,6 +306,20 @@ static void test_selectors_in_every_state(void **state) {
 
 /* expect{duplicate_enqueues = 0} fails when the broker stored retries twice,
  * though an idempotent consumer keeps no_duplicates. */
+/* expect{leaderless_s} is the leaderless bound under its unit-suffixed name. */
+static void test_leaderless_s_alias(void **state) {
+    (void)state;
+    scenario_t *s = NULL;
+    char err[SCN_ERR_MAX];
+    assert_int_equal(scenario_new(CHAOSLAB_SOURCE_DIR "/docs/examples/latency_expectations.lua", 1,
+                                  &s, err, sizeof err), 0);
+    assert_true(s->expect.has_leaderless);
+    assert_true(s->expect.leaderless_s == 3.0);
+    assert_true(s->expect.has_latency_p99 && s->expect.latency_p99_ms == 2000.0);
+    assert_true(s->expect.has_duplicate_enqueues && s->expect.duplicate_enqueues == 0);
+    scenario_free(s);
+}
+
 static void test_duplicate_enqueues_expectation(void **state) {
     (void)state;
     scn_result_t *r = calloc(1, sizeof *r);
@@ -578,6 +598,7 @@ int main(void) {
         cmocka_unit_test(test_error_inside_action_stops_the_run),
         cmocka_unit_test(test_broken_file_reports_every_error),
         cmocka_unit_test(test_selectors_in_every_state),
+        cmocka_unit_test(test_leaderless_s_alias),
         cmocka_unit_test(test_duplicate_enqueues_expectation),
         cmocka_unit_test(test_latency_expectation),
         cmocka_unit_test(test_fire_and_forget_is_never_loss),

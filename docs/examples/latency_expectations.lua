@@ -16,6 +16,6 @@ expect {
   no_loss = true, no_duplicates = true, replica_agreement = true,
   latency_p99_ms = 2000,        -- publish->confirm p99 over the run, <= 2 s
   duplicate_enqueues = 0,       -- the broker never stored a message twice
-  leaderless = 3,               -- at most 3 s without a leader during chaos
+  leaderless_s = 3,             -- at most 3 s without a leader during chaos (= leaderless)
   consumer_availability = 0.5,  -- deliveries in >= half the windows that had work
 }
