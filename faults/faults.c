@@ -155,6 +155,92 @@ int faults_stop(faults_t *f, faults_set_t hosts) {
 int faults_restart(faults_t *f, faults_set_t hosts) {
     return faults__each(f, hosts, sim_host_start, SIM_HOST_DOWN, "restart");
 }
+/* ---- client faults and disk loss ----------------------------------------------- */
+
+static bool faults__client_host(const faults_t *f, uint32_t host) {
+    return host >= f->brokers_count && host < sim_hosts_count(f->sim) && host < FAULTS_HOSTS_MAX;
+}
+
+int faults_client_partition(faults_t *f, uint32_t host, faults_set_t brokers) {
+    if (!faults__client_host(f, host) || !faults__valid_set(f, brokers)) return IO_EINVAL;
+    for (uint32_t b = 0; b < f->brokers_count; b++) {
+        if (!(brokers & ((faults_set_t)1u << b))) continue;
+        int rc = sim_link_block(f->sim, host, b, true);
+        if (rc == 0) rc = sim_link_block(f->sim, b, host, true);
+        if (rc != 0) return rc;
+    }
+    char target[24], set[24];
+    snprintf(target, sizeof target, "host%u", host);
+    faults_set_format(brokers, set, sizeof set);
+    faults_record(f, "partition_client", target, set);
+    return 0;
+}
+
+int faults_client_crash(faults_t *f, uint32_t host) {
+    if (!faults__client_host(f, host)) return IO_EINVAL;
+    if (sim_host_state(f->sim, host) != SIM_HOST_UP) return 0; /* already down */
+    const int rc = sim_host_crash(f->sim, host);
+    if (rc != 0) return rc;
+    f->client_crashed[host] = true;
+    char target[24];
+    snprintf(target, sizeof target, "host%u", host);
+    faults_record(f, "crash_client", target, NULL);
+    return 0;
+}
+
+int faults_client_restart(faults_t *f, uint32_t host) {
+    if (!faults__client_host(f, host)) return IO_EINVAL;
+    if (!f->client_crashed[host] || sim_host_state(f->sim, host) != SIM_HOST_DOWN) return 0;
+    const int rc = sim_host_start(f->sim, host);
+    if (rc != 0) return rc;
+    f->client_crashed[host] = false;
+    char target[24];
+    snprintf(target, sizeof target, "host%u", host);
+    faults_record(f, "restart_client", target, NULL);
+    return 0;
+}
+
+typedef struct faults__wipe_names {
+    char names[FAULTS_WIPE_FILES_MAX][64];
+    uint32_t count;
+    bool overflow;
+} faults__wipe_names_t;
+
+static int faults__collect_name(void *arg, const char *name, uint64_t size_bytes) {
+    (void)size_bytes;
+    faults__wipe_names_t *n = arg;
+    if (n->count >= FAULTS_WIPE_FILES_MAX || strlen(name) >= sizeof n->names[0]) {
+        n->overflow = true;
+        return 0;
+    }
+    snprintf(n->names[n->count++], sizeof n->names[0], "%s", name);
+    return 0;
+}
+
+int faults_wipe(faults_t *f, faults_set_t hosts) {
+    if (!faults__valid_set(f, hosts)) return IO_EINVAL;
+    for (uint32_t b = 0; b < f->brokers_count; b++) {
+        if (!(hosts & ((faults_set_t)1u << b))) continue;
+        if (sim_host_state(f->sim, b) != SIM_HOST_DOWN) {
+            const int rc = sim_host_crash(f->sim, b);
+            if (rc != 0) return rc;
+        }
+        sim_disk_t *d = sim_host_disk(f->sim, b);
+        faults__wipe_names_t names;
+        memset(&names, 0, sizeof names);
+        int rc = sim_disk_list(d, faults__collect_name, &names);
+        if (rc == 0 && names.overflow) rc = IO_ENOSPC;
+        for (uint32_t i = 0; rc == 0 && i < names.count; i++) rc = sim_disk_remove(d, names.names[i]);
+        if (rc == 0) rc = sim_host_start(f->sim, b);
+        if (rc != 0) return rc;
+        char target[24], detail[FAULTS_DETAIL_MAX];
+        snprintf(target, sizeof target, "n%u", b);
+        snprintf(detail, sizeof detail, "disk destroyed (%u files), restarted empty", names.count);
+        faults_record(f, "wipe", target, detail);
+    }
+    return 0;
+}
+
 int faults_pause(faults_t *f, faults_set_t hosts) {
     return faults__each(f, hosts, sim_host_pause, SIM_HOST_UP, "pause");
 }
@@ -529,6 +615,11 @@ int faults_heal_all(faults_t *f) {
         if (st == SIM_HOST_PAUSED && host_rc == 0) host_rc = sim_host_resume(f->sim, i);
         else if (st == SIM_HOST_DOWN && host_rc == 0) host_rc = sim_host_start(f->sim, i);
         if (rc == 0) rc = host_rc;
+    }
+    /* Clients crashed by a scenario come back too: heal clears every fault. */
+    for (uint32_t h = f->brokers_count; h < FAULTS_HOSTS_MAX && h < sim_hosts_count(f->sim); h++) {
+        const int client_rc = faults_client_restart(f, h);
+        if (rc == 0) rc = client_rc;
     }
     assert(rc <= 0);
     if (rc == 0) faults_record(f, "heal", "all", "every broker up");

@@ -32,6 +32,8 @@
 #define FAULTS_TIMELINE_MAX 4096u   /* recorded fault events per run */
 #define FAULTS_DETAIL_MAX 96u       /* bytes of detail text per event */
 #define FAULTS_BROKERS_MAX 7u       /* replicas 1..7 */
+#define FAULTS_HOSTS_MAX 256u       /* hosts (brokers + clients) client faults reach */
+#define FAULTS_WIPE_FILES_MAX 64u   /* files one broker's disk may hold when wiped */
 
 typedef uint32_t faults_set_t; /* bit i = broker i */
 
@@ -57,6 +59,8 @@ typedef struct faults {
     uint32_t timeline_cap;
     uint32_t timeline_count;
     uint32_t timeline_dropped;   /* events past the capacity */
+    bool client_crashed[FAULTS_HOSTS_MAX]; /* client hosts crashed by
+                                              faults_client_crash: heal boots them */
 } faults_t;
 
 /* Bind `f` to `sim`. `timeline` (capacity `timeline_cap`, clamped to
@@ -108,6 +112,21 @@ int faults_one_way(faults_t *f, faults_set_t from, faults_set_t to);
 int faults_ring(faults_t *f);
 /* Unblock and unclog everything and restore the base link config. */
 int faults_heal_net(faults_t *f);
+
+/* Client faults. `host` is a client's host (>= brokers_count, < the sim's
+ * hosts and FAULTS_HOSTS_MAX). partition: cut the links between the client
+ * and every broker in `brokers`, both ways (heal_net removes it). crash: the
+ * client process dies (what it had in flight is unknown / forgotten); it
+ * stays down until faults_client_restart or heal_all. */
+int faults_client_partition(faults_t *f, uint32_t host, faults_set_t brokers);
+int faults_client_crash(faults_t *f, uint32_t host);
+int faults_client_restart(faults_t *f, uint32_t host);
+
+/* Permanent disk loss: crash each broker, delete every file on its disk
+ * (log, snapshot, term and vote) and boot it again, empty: it rejoins as a
+ * new member that has forgotten its vote, and catches up from the leader
+ * (log or snapshot). */
+int faults_wipe(faults_t *f, faults_set_t hosts);
 
 /* ---- link faults (every link touching `hosts`, clients included) -------- */
 /* extra_latency_ns must keep base + extra within the kernel's range; a

@@ -267,6 +267,8 @@ static int engine__clients(scn_engine_t *e) {
     if (pc.backoff_max_ns < pc.backoff_base_ns) pc.backoff_max_ns = pc.backoff_base_ns;
     pc.idempotent = w->producer_idempotent;
     pc.body_size_bytes = w->body_bytes;
+    pc.persistent = w->persistent;
+    pc.confirms = w->confirms;
     pc.stop_ns = e->heal_end_ns > 0 ? e->heal_end_ns : 1;
     for (uint32_t i = 0; i < w->producers; i++) {
         env.client_index = 1 + i;
@@ -281,6 +283,8 @@ static int engine__clients(scn_engine_t *e) {
         pc.rate = WORKLOAD_RATE_CONSTANT;
         pc.interval_ns = (uint64_t)(1e9 / SCN_PROBE_RATE);
         pc.window = SCN_PROBE_WINDOW;
+        pc.confirms = true; /* the probe measures confirms */
+        pc.persistent = true;
         env.client_index = 1 + w->producers + w->consumers;
         if (workload_producer_new(&env, &pc, &e->probe, err, sizeof err) != 0) {
             snprintf(e->err, sizeof e->err, "%.600s: workload.probe: %.200s", e->scn->path, err);
@@ -295,10 +299,29 @@ static int engine__clients(scn_engine_t *e) {
     cc.processing = (sim_dist_t){SIM_DIST_CONST, (uint64_t)(w->processing_ms * 1e6), 0};
     cc.crash_probability = w->crash_before_ack;
     cc.idempotent = w->consumer_idempotent;
+    cc.nack_probability = w->nack_p, cc.nack_requeue = w->nack_requeue;
+    cc.reject_probability = w->reject_p, cc.reject_requeue = w->reject_requeue;
+    cc.poison_every = w->poison_every, cc.poison_requeue = w->poison_requeue;
     for (uint32_t i = 0; i < w->consumers; i++) {
         env.client_index = 1 + w->producers + i;
         if (workload_consumer_new(&env, &cc, &e->consumers[i], err, sizeof err) != 0) {
             snprintf(e->err, sizeof e->err, "%.600s: workload.consumers: %.200s", e->scn->path, err);
+            return -1;
+        }
+        e->consumers_count++;
+    }
+    /* Consumers of the dead-letter queue: plain ones (no refusals, no
+     * crashes), after the probe so every other client index stays put. */
+    workload_consumer_config_t dc;
+    workload_consumer_config_default(&dc);
+    dc.queue = w->dead_letter;
+    dc.prefetch = w->prefetch;
+    for (uint32_t i = 0; i < w->dead_letter_consumers; i++) {
+        env.client_index = 1 + w->producers + w->consumers + (w->probe ? 1 : 0) + i;
+        if (workload_consumer_new(&env, &dc, &e->consumers[e->consumers_count], err,
+                                  sizeof err) != 0) {
+            snprintf(e->err, sizeof e->err, "%.600s: workload.dead_letter_consumers: %.200s",
+                     e->scn->path, err);
             return -1;
         }
         e->consumers_count++;
@@ -317,7 +340,8 @@ static int engine__build(engine__run_t *run, const broker_config_t *cfg, uint64_
     e->drain_end_ns = e->heal_end_ns + engine__s_to_ns(s->phases.drain_s);
     const sim_config_t sc = {.seed = seed,
                              .hosts_count = e->replicas + 1 + s->workload.producers +
-                                            s->workload.consumers + (s->workload.probe ? 1 : 0)};
+                                            s->workload.consumers + (s->workload.probe ? 1 : 0) +
+                                            s->workload.dead_letter_consumers};
     int rc = sim_new(&sc, &e->sim);
     if (rc != 0) return engine__fail(e, "creating the simulator", rc);
     rc = history_new(history_records_max, &e->history);
@@ -748,6 +772,14 @@ static void engine__passed(const scn_expect_t *x, const scn_result_t *out,
         (!x->has_leaderless_max || (ll_max >= 0 && ll_max <= x->leaderless_max_s * 1e9));
     passed[SCN_INV_PROGRESS] = out->checks[CHECK_PROGRESS].passed;
     passed[SCN_INV_DRAINED] = out->checks[CHECK_DRAINED].passed;
+    const check_result_t *lat = &out->checks[CHECK_LATENCY];
+    passed[SCN_INV_LATENCY] = !x->has_latency_p99 ||
+                              (check_figure(lat, "confirm_samples") > 0 &&
+                               check_figure(lat, "confirm_p99_ns") <= x->latency_p99_ms * 1e6);
+    passed[SCN_INV_DUPLICATE_ENQUEUES] =
+        !x->has_duplicate_enqueues ||
+        check_figure(&out->checks[CHECK_NO_DUPLICATES], "duplicate_enqueues") <=
+            (double)x->duplicate_enqueues;
 }
 
 static double engine__s(double ns) { return ns < 0 ? -1.0 : ns / 1e9; }
@@ -760,7 +792,7 @@ static void engine__inv_figures(unsigned i, const scn_result_t *out, char *buf, 
     const double heal_ns = check_figure(av, "heal_to_ok_ns");
     static const int check_of[SCN_INV_COUNT] = {
         CHECK_NO_LOSS, CHECK_NO_DUPLICATES, CHECK_NO_PHANTOMS, CHECK_ORDERING,
-        CHECK_REPLICA_AGREEMENT, -1, -1, -1, -1, -1, -1, -1, CHECK_DRAINED};
+        CHECK_REPLICA_AGREEMENT, -1, -1, -1, -1, -1, -1, -1, CHECK_DRAINED, -1, -1};
     switch (i) {
     case SCN_INV_AVAILABILITY:
         snprintf(buf, cap, "availability=%.4f windows=%.0f available=%.0f unavailable=%.0f "
@@ -795,6 +827,17 @@ static void engine__inv_figures(unsigned i, const scn_result_t *out, char *buf, 
                  engine__s(check_figure(ll, "leaderless_max_ns")),
                  check_figure(ll, "leaderless_share"), check_figure(ll, "leader_changes"));
         return;
+    case SCN_INV_LATENCY: {
+        const check_result_t *lat = &out->checks[CHECK_LATENCY];
+        snprintf(buf, cap, "confirm_p50=%.2fms confirm_p99=%.2fms confirm_max=%.2fms samples=%.0f",
+                 check_figure(lat, "confirm_p50_ns") / 1e6, check_figure(lat, "confirm_p99_ns") / 1e6,
+                 check_figure(lat, "confirm_max_ns") / 1e6, check_figure(lat, "confirm_samples"));
+        return;
+    }
+    case SCN_INV_DUPLICATE_ENQUEUES:
+        snprintf(buf, cap, "duplicate_enqueues=%.0f",
+                 check_figure(&out->checks[CHECK_NO_DUPLICATES], "duplicate_enqueues"));
+        return;
     case SCN_INV_PROGRESS:
         if (check_figure(pg, "beyond_fault_model") > 0) {
             snprintf(buf, cap, "not judged: storage damaged on %.0f brokers, a majority "
@@ -825,7 +868,8 @@ static void engine__verdict(const scenario_t *s, scn_variant_t variant, scn_resu
         x->no_loss, x->no_duplicates, x->no_phantoms, x->ordering, x->replica_agreement,
         x->has_availability, x->has_recovery, x->has_max_unavailable, x->has_attempt_success,
         x->has_consumer_availability, x->has_leaderless || x->has_leaderless_max,
-        true /* progress: never recovering fails every run */, x->drained};
+        true /* progress: never recovering fails every run */, x->drained,
+        x->has_latency_p99, x->has_duplicate_enqueues};
     const int lesson = s->teach.present ? scn_invariant_parse(s->teach.violation) : -1;
     out->verdict = REPORT_VERDICT_PASS;
     for (unsigned i = 0; i < SCN_INV_COUNT; i++) {
@@ -1091,6 +1135,7 @@ int scn_engine_run(scenario_t *s, const scn_run_opts_t *opts, scn_result_t *out)
     memset(out, 0, sizeof *out);
     out->seed = opts->seed;
     out->variant = opts->variant;
+    scn_apply_side(s, opts->variant); /* a teach side's own workload/expect */
     out->exit_code = 2;
     out->verdict = REPORT_VERDICT_ERROR;
     snprintf(out->scenario_name, sizeof out->scenario_name, "%s", s->name);

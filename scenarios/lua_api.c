@@ -146,30 +146,69 @@ static const char *lua__suggest(const char *key, const char *const *known) {
     return best;
 }
 
+/* A declaration error that does not stop loading: the file goes on, so every
+ * such error of a broken file (unknown field, wrong type, impossible value)
+ * is reported in one pass, each with its line. */
+static void lua__soft_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void lua__soft_error(lua_State *L, const char *fmt, ...) {
+    scenario_t *s = lua__scn(L);
+    char msg[SCN_ERR_MAX / 4];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* Inside an action (links{...}) the run cannot go on: stop it here. */
+    if (s->engine != NULL) luaL_error(L, "%s", msg);
+    if (++s->soft_errors > SCN_SOFT_ERRORS_MAX) return; /* counted, shown as "and N more" */
+    const size_t used = strlen(s->soft_err);
+    const int line = s->soft_line > 0 ? s->soft_line : lua__caller_line(L);
+    if (line > 0)
+        snprintf(s->soft_err + used, sizeof s->soft_err - used, "%s%s:%d: %s", used ? "\n" : "",
+                 s->path, line, msg);
+    else
+        snprintf(s->soft_err + used, sizeof s->soft_err - used, "%s%s: %s", used ? "\n" : "",
+                 s->path, msg);
+}
+
+static int lua__strcmp_ptr(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+#define LUA__UNKNOWN_KEYS_MAX 16u
+
 static void lua__check_fields(lua_State *L, int idx, const char *what,
                               const char *const *known) {
     assert(idx > 0);
     if (lua_type(L, idx) != LUA_TTABLE)
         luaL_error(L, "%s: expected a table { key = value, ... }, got %s", what,
                    luaL_typename(L, idx));
-    /* Report the alphabetically first unknown key so the message does not
-     * depend on Lua's (per-process seeded) hash order. */
-    const char *unknown = NULL;
+    /* Every unknown key, sorted, so the message does not depend on Lua's
+     * (per-process seeded) hash order. The keys stay anchored in the table. */
+    const char *unknown[LUA__UNKNOWN_KEYS_MAX];
+    size_t n = 0;
+    bool positional = false;
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
-        if (lua_type(L, -2) != LUA_TSTRING)
-            luaL_error(L, "%s: unexpected positional value (write name = value)", what);
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            positional = true;
+            lua_pop(L, 1);
+            continue;
+        }
         const char *key = lua_tostring(L, -2);
         bool found = false;
         for (size_t i = 0; known[i] != NULL && !found; i++) found = strcmp(key, known[i]) == 0;
-        if (!found && (unknown == NULL || strcmp(key, unknown) < 0)) unknown = key;
+        if (!found && n < LUA__UNKNOWN_KEYS_MAX) unknown[n++] = key;
         lua_pop(L, 1);
     }
-    if (unknown == NULL) return;
-    const char *hint = lua__suggest(unknown, known);
-    if (hint != NULL)
-        luaL_error(L, "%s: unknown field '%s' (did you mean '%s'?)", what, unknown, hint);
-    luaL_error(L, "%s: unknown field '%s'", what, unknown);
+    if (positional) lua__soft_error(L, "%s: unexpected positional value (write name = value)", what);
+    qsort(unknown, n, sizeof unknown[0], lua__strcmp_ptr);
+    for (size_t i = 0; i < n; i++) {
+        const char *hint = lua__suggest(unknown[i], known);
+        if (hint != NULL)
+            lua__soft_error(L, "%s: unknown field '%s' (did you mean '%s'?)", what, unknown[i], hint);
+        else
+            lua__soft_error(L, "%s: unknown field '%s'", what, unknown[i]);
+    }
 }
 
 /* Push t[key]; false (nothing pushed) when nil. */
@@ -181,19 +220,24 @@ static bool lua__field(lua_State *L, int idx, const char *key) {
     return true;
 }
 
-static void lua__type_error(lua_State *L, const char *what, const char *key, const char *want) {
-    luaL_error(L, "%s: field '%s' must be %s, got %s", what, key, want, luaL_typename(L, -1));
+/* The value on top has the wrong type: record it, pop it, go on. */
+static bool lua__type_error(lua_State *L, const char *what, const char *key, const char *want) {
+    lua__soft_error(L, "%s: field '%s' must be %s, got %s", what, key, want, luaL_typename(L, -1));
+    lua_pop(L, 1);
+    return false;
 }
 
 static bool lua__opt_num(lua_State *L, int idx, const char *what, const char *key,
                          double min, double max, double *out) {
     if (!lua__field(L, idx, key)) return false;
-    if (lua_type(L, -1) != LUA_TNUMBER) lua__type_error(L, what, key, "a number");
+    if (lua_type(L, -1) != LUA_TNUMBER) return lua__type_error(L, what, key, "a number");
     const double v = lua_tonumber(L, -1);
-    if (!isfinite(v) || v < min || v > max)
-        luaL_error(L, "%s: %s = %f is impossible (want %f..%f)", what, key, (lua_Number)v, (lua_Number)min, (lua_Number)max);
-    *out = v;
     lua_pop(L, 1);
+    if (!isfinite(v) || v < min || v > max) {
+        lua__soft_error(L, "%s: %s = %g is impossible (want %g..%g)", what, key, v, min, max);
+        return false;
+    }
+    *out = v;
     return true;
 }
 
@@ -201,7 +245,10 @@ static bool lua__opt_int(lua_State *L, int idx, const char *what, const char *ke
                          double min, double max, uint64_t *out) {
     double v = 0;
     if (!lua__opt_num(L, idx, what, key, min, max, &v)) return false;
-    if (floor(v) != v) luaL_error(L, "%s: %s = %f must be a whole number", what, key, v);
+    if (floor(v) != v) {
+        lua__soft_error(L, "%s: %s = %g must be a whole number", what, key, v);
+        return false;
+    }
     *out = (uint64_t)v;
     return true;
 }
@@ -216,7 +263,7 @@ static bool lua__opt_u32(lua_State *L, int idx, const char *what, const char *ke
 
 static bool lua__opt_bool(lua_State *L, int idx, const char *what, const char *key, bool *out) {
     if (!lua__field(L, idx, key)) return false;
-    if (lua_type(L, -1) != LUA_TBOOLEAN) lua__type_error(L, what, key, "true or false");
+    if (lua_type(L, -1) != LUA_TBOOLEAN) return lua__type_error(L, what, key, "true or false");
     *out = lua_toboolean(L, -1);
     lua_pop(L, 1);
     return true;
@@ -225,10 +272,14 @@ static bool lua__opt_bool(lua_State *L, int idx, const char *what, const char *k
 static bool lua__opt_str(lua_State *L, int idx, const char *what, const char *key, char *buf,
                          size_t cap) {
     if (!lua__field(L, idx, key)) return false;
-    if (lua_type(L, -1) != LUA_TSTRING) lua__type_error(L, what, key, "a string");
+    if (lua_type(L, -1) != LUA_TSTRING) return lua__type_error(L, what, key, "a string");
     size_t len = 0;
     const char *v = lua_tolstring(L, -1, &len);
-    if (len >= cap) luaL_error(L, "%s: %s is too long (max %d bytes)", what, key, (int)cap - 1);
+    if (len >= cap) {
+        lua_pop(L, 1);
+        lua__soft_error(L, "%s: %s is too long (max %d bytes)", what, key, (int)cap - 1);
+        return false;
+    }
     memcpy(buf, v, len + 1);
     lua_pop(L, 1);
     return true;
@@ -243,8 +294,9 @@ static int lua__opt_choice(lua_State *L, int idx, const char *what, const char *
         if (strcmp(buf, choices[i]) == 0) return i;
     const char *hint = lua__suggest(buf, choices);
     if (hint != NULL)
-        luaL_error(L, "%s: %s = '%s' is impossible (did you mean '%s'?)", what, key, buf, hint);
-    luaL_error(L, "%s: %s = '%s' is impossible", what, key, buf);
+        lua__soft_error(L, "%s: %s = '%s' is impossible (did you mean '%s'?)", what, key, buf, hint);
+    else
+        lua__soft_error(L, "%s: %s = '%s' is impossible", what, key, buf);
     return -1;
 }
 
@@ -278,11 +330,11 @@ static int lapi_scenario(lua_State *L) {
         else if (lua_type(L, -1) == LUA_TSTRING)
             snprintf(text, sizeof text, "%s", lua_tostring(L, -1));
         else
-            lua__type_error(L, "scenario", "seeds", "a range like \"1..5\" or a seed number");
-        if (scn_seeds_parse(text, &s->seed_first, &s->seed_last) != 0)
-            luaL_error(L, "scenario: seeds = '%s' is impossible (want \"A..B\" with A <= B, at "
-                          "most %u seeds)", text, SCN_SEEDS_MAX);
+            return lua__type_error(L, "scenario", "seeds", "a range like \"1..5\" or a seed number"), 0;
         lua_pop(L, 1);
+        if (scn_seeds_parse(text, &s->seed_first, &s->seed_last) != 0)
+            lua__soft_error(L, "scenario: seeds = '%s' is impossible (want \"A..B\" with A <= B, "
+                               "at most %u seeds)", text, SCN_SEEDS_MAX);
     }
     return 0;
 }
@@ -293,11 +345,12 @@ static const char *const lua__cluster_keys[] = {
     "pre_vote", "check_quorum", "snapshot_every", NULL,
 };
 
-/* A teach side may also compare the client-side key `ack`. */
+/* A teach side may also compare the client-side key `ack`, and carry its
+ * own `workload` and `expect` tables (read apart: see lua__teach_sides). */
 static const char *const lua__teach_keys[] = {
     "replicas", "acks", "fsync", "election", "dedup", "delivery_limit",
     "session_timeout_ms", "ack_timeout_ms", "election_timeout_ms", "heartbeat_ms",
-    "pre_vote", "check_quorum", "snapshot_every", "ack", NULL,
+    "pre_vote", "check_quorum", "snapshot_every", "ack", "workload", "expect", NULL,
 };
 
 /* Read a strategy table (cluster{} or a teach side) into a layer. */
@@ -306,6 +359,7 @@ static void lua__strategy(lua_State *L, int idx, const char *what, scn_strategy_
     lua__check_fields(L, idx, what, keys);
     for (size_t i = 0; keys[i] != NULL; i++) {
         const char *key = keys[i];
+        if (strcmp(key, "workload") == 0 || strcmp(key, "expect") == 0) continue;
         if (!lua__field(L, idx, key)) continue;
         char value[SCN_VALUE_MAX];
         switch (lua_type(L, -1)) {
@@ -317,18 +371,23 @@ static void lua__strategy(lua_State *L, int idx, const char *what, scn_strategy_
             break;
         case LUA_TNUMBER: {
             const double v = lua_tonumber(L, -1);
-            if (!isfinite(v) || floor(v) != v || v < 0 || v > 1e15)
-                luaL_error(L, "%s: %s = %f is impossible (want a whole number >= 0)", what, key, v);
+            if (!isfinite(v) || floor(v) != v || v < 0 || v > 1e15) {
+                lua_pop(L, 1);
+                lua__soft_error(L, "%s: %s = %g is impossible (want a whole number >= 0)", what,
+                                key, v);
+                continue;
+            }
             snprintf(value, sizeof value, "%.0f", v);
             break;
         }
         default:
-            lua__type_error(L, what, key, "a number, a string or a boolean");
+            (void)lua__type_error(L, what, key, "a number, a string or a boolean");
+            continue;
         }
+        lua_pop(L, 1);
         char err[256];
         if (scn_strategy_set(out, key, value, err, sizeof err) != 0)
-            luaL_error(L, "%s: %s", what, err);
-        lua_pop(L, 1);
+            lua__soft_error(L, "%s: %s", what, err);
     }
 }
 
@@ -380,7 +439,7 @@ static int lapi_disk(lua_State *L) {
 static void lua__producers(lua_State *L, int idx, scn_workload_t *w) {
     static const char *const known[] = {"count", "rate", "poisson", "window", "timeout_ms",
                                         "retries", "backoff_ms", "idempotent", "body_bytes",
-                                        "messages", NULL};
+                                        "messages", "persistent", "confirms", NULL};
     const char *what = "workload.producers";
     lua__check_fields(L, idx, what, known);
     (void)lua__opt_u32(L, idx, what, "count", 0, SCN_PRODUCERS_MAX, &w->producers);
@@ -393,11 +452,34 @@ static void lua__producers(lua_State *L, int idx, scn_workload_t *w) {
     (void)lua__opt_bool(L, idx, what, "idempotent", &w->producer_idempotent);
     (void)lua__opt_u32(L, idx, what, "body_bytes", 0, WORKLOAD_BODY_SIZE_MAX, &w->body_bytes);
     (void)lua__opt_int(L, idx, what, "messages", 0, (double)WORKLOAD_MESSAGES_MAX, &w->messages);
+    (void)lua__opt_bool(L, idx, what, "persistent", &w->persistent);
+    (void)lua__opt_bool(L, idx, what, "confirms", &w->confirms);
+}
+
+/* consumers.nack / .reject / .poison: { probability | every, requeue }. */
+static void lua__refusal(lua_State *L, int idx, const char *what, bool poison, double *p,
+                         uint64_t *every, bool *requeue) {
+    static const char *const rule_keys[] = {"probability", "requeue", NULL};
+    static const char *const poison_keys[] = {"every", "requeue", NULL};
+    lua__check_fields(L, idx, what, poison ? poison_keys : rule_keys);
+    if (poison) {
+        if (!lua__opt_int(L, idx, what, "every", 1, (double)WORKLOAD_MESSAGES_MAX, every)) {
+            if (lua_getfield(L, idx, "every") == LUA_TNIL)
+                lua__soft_error(L, "%s: field 'every' is required", what);
+            lua_pop(L, 1);
+        }
+    } else if (!lua__opt_num(L, idx, what, "probability", 0, 1, p)) {
+        if (lua_getfield(L, idx, "probability") == LUA_TNIL)
+            lua__soft_error(L, "%s: field 'probability' is required", what);
+        lua_pop(L, 1);
+    }
+    (void)lua__opt_bool(L, idx, what, "requeue", requeue);
 }
 
 static void lua__consumers(lua_State *L, int idx, scn_workload_t *w) {
     static const char *const known[] = {"count", "prefetch", "ack", "processing_ms",
-                                        "crash_before_ack", "idempotent", NULL};
+                                        "crash_before_ack", "idempotent", "nack", "reject",
+                                        "poison", NULL};
     static const char *const acks[] = {"manual", "auto", NULL};
     const char *what = "workload.consumers";
     lua__check_fields(L, idx, what, known);
@@ -408,30 +490,51 @@ static void lua__consumers(lua_State *L, int idx, scn_workload_t *w) {
     (void)lua__opt_num(L, idx, what, "processing_ms", 0, 60000, &w->processing_ms);
     (void)lua__opt_num(L, idx, what, "crash_before_ack", 0, 1, &w->crash_before_ack);
     (void)lua__opt_bool(L, idx, what, "idempotent", &w->consumer_idempotent);
+    static const char *const rules[] = {"nack", "reject", "poison"};
+    for (int i = 0; i < 3; i++) {
+        if (!lua__field(L, idx, rules[i])) continue;
+        char name[64];
+        snprintf(name, sizeof name, "workload.consumers.%s", rules[i]);
+        if (lua_type(L, -1) != LUA_TTABLE) {
+            (void)lua__type_error(L, what, rules[i], "a table");
+            continue;
+        }
+        const int t = lua_gettop(L);
+        if (i == 0) lua__refusal(L, t, name, false, &w->nack_p, NULL, &w->nack_requeue);
+        if (i == 1) lua__refusal(L, t, name, false, &w->reject_p, NULL, &w->reject_requeue);
+        if (i == 2) lua__refusal(L, t, name, true, NULL, &w->poison_every, &w->poison_requeue);
+        lua_pop(L, 1);
+    }
 }
 
-static int lapi_workload(lua_State *L) {
+/* A workload table (workload{} or a teach side's `workload`) over `w`. */
+static void lua__workload_into(lua_State *L, int idx, scn_workload_t *w) {
     static const char *const known[] = {"queue", "delivery_limit", "dead_letter", "producers",
-                                        "consumers", "probe", NULL};
-    scenario_t *s = lua__scn(L);
-    scn_workload_t *w = &s->workload;
-    lua__declare(L, DECL_WORKLOAD);
-    lua__check_fields(L, 1, "workload", known);
-    if (lua__opt_str(L, 1, "workload", "queue", w->queue, sizeof w->queue) && w->queue[0] == '\0')
+                                        "consumers", "probe", "dead_letter_consumers", NULL};
+    lua__check_fields(L, idx, "workload", known);
+    if (lua__opt_str(L, idx, "workload", "queue", w->queue, sizeof w->queue) && w->queue[0] == '\0')
         luaL_error(L, "workload: queue must not be empty");
-    (void)lua__opt_u32(L, 1, "workload", "delivery_limit", 0, 1000000, &w->delivery_limit);
-    (void)lua__opt_str(L, 1, "workload", "dead_letter", w->dead_letter, sizeof w->dead_letter);
+    (void)lua__opt_u32(L, idx, "workload", "delivery_limit", 0, 1000000, &w->delivery_limit);
+    (void)lua__opt_str(L, idx, "workload", "dead_letter", w->dead_letter, sizeof w->dead_letter);
     if (strcmp(w->dead_letter, w->queue) == 0)
         luaL_error(L, "workload: dead_letter must differ from queue '%s'", w->queue);
-    (void)lua__opt_bool(L, 1, "workload", "probe", &w->probe);
-    if (lua__field(L, 1, "producers")) {
+    (void)lua__opt_bool(L, idx, "workload", "probe", &w->probe);
+    (void)lua__opt_u32(L, idx, "workload", "dead_letter_consumers", 0, SCN_CONSUMERS_MAX,
+                       &w->dead_letter_consumers);
+    if (lua__field(L, idx, "producers")) {
         lua__producers(L, lua_gettop(L), w);
         lua_pop(L, 1);
     }
-    if (lua__field(L, 1, "consumers")) {
+    if (lua__field(L, idx, "consumers")) {
         lua__consumers(L, lua_gettop(L), w);
         lua_pop(L, 1);
     }
+}
+
+static int lapi_workload(lua_State *L) {
+    scenario_t *s = lua__scn(L);
+    lua__declare(L, DECL_WORKLOAD);
+    lua__workload_into(L, 1, &s->workload);
     return 0;
 }
 
@@ -510,15 +613,19 @@ static int lapi_nemesis(lua_State *L) {
                         names[NEMESIS_KINDS_COUNT] = NULL;
                         const char *hint = lua__suggest(name, names);
                         if (hint != NULL)
-                            luaL_error(L, "nemesis: unknown kind '%s' (did you mean '%s'?)", name, hint);
-                        luaL_error(L, "nemesis: unknown kind '%s'", name);
+                            lua__soft_error(L, "nemesis: unknown kind '%s' (did you mean '%s'?)",
+                                            name, hint);
+                        else
+                            lua__soft_error(L, "nemesis: unknown kind '%s'", name);
+                    } else {
+                        n->kinds_mask |= UINT32_C(1) << k;
                     }
-                    n->kinds_mask |= UINT32_C(1) << k;
                 }
                 lua_pop(L, 1);
             }
         } else {
-            lua__type_error(L, "nemesis", "kinds", "\"all\" or a list of kind names");
+            lua__soft_error(L, "nemesis: field 'kinds' must be \"all\" or a list of kind names, "
+                               "got %s", luaL_typename(L, -1));
         }
         lua_pop(L, 1);
     }
@@ -528,40 +635,60 @@ static int lapi_nemesis(lua_State *L) {
     return 0;
 }
 
+static void lua__expect_into(lua_State *L, int idx, scn_expect_t *x);
+
 static int lapi_expect(lua_State *L) {
+    scenario_t *s = lua__scn(L);
+    lua__declare(L, DECL_EXPECT);
+    lua__expect_into(L, 1, &s->expect);
+    return 0;
+}
+
+/* An expect table (expect{} or a teach side's `expect`) over `x`. */
+static void lua__expect_into(lua_State *L, int idx, scn_expect_t *x) {
     static const char *const known[] = {"no_loss", "no_duplicates", "no_phantoms", "ordering",
                                         "replica_agreement", "availability", "recovery",
                                         "max_unavailable", "attempt_success",
                                         "consumer_availability", "leaderless",
-                                        "leaderless_max", "progress", "drained", NULL};
-    scenario_t *s = lua__scn(L);
-    scn_expect_t *x = &s->expect;
-    lua__declare(L, DECL_EXPECT);
-    lua__check_fields(L, 1, "expect", known);
-    (void)lua__opt_bool(L, 1, "expect", "no_loss", &x->no_loss);
-    (void)lua__opt_bool(L, 1, "expect", "no_duplicates", &x->no_duplicates);
-    (void)lua__opt_bool(L, 1, "expect", "no_phantoms", &x->no_phantoms);
-    (void)lua__opt_bool(L, 1, "expect", "ordering", &x->ordering);
-    (void)lua__opt_bool(L, 1, "expect", "replica_agreement", &x->replica_agreement);
-    x->has_availability = lua__opt_num(L, 1, "expect", "availability", 0, 1, &x->availability);
-    x->has_recovery = lua__opt_num(L, 1, "expect", "recovery", 0, SCN_PHASE_S_MAX, &x->recovery_s);
+                                        "leaderless_max", "progress", "drained",
+                                        "latency_p99_ms", "duplicate_enqueues", "leaderless_s",
+                                        NULL};
+    lua__check_fields(L, idx, "expect", known);
+    (void)lua__opt_bool(L, idx, "expect", "no_loss", &x->no_loss);
+    (void)lua__opt_bool(L, idx, "expect", "no_duplicates", &x->no_duplicates);
+    (void)lua__opt_bool(L, idx, "expect", "no_phantoms", &x->no_phantoms);
+    (void)lua__opt_bool(L, idx, "expect", "ordering", &x->ordering);
+    (void)lua__opt_bool(L, idx, "expect", "replica_agreement", &x->replica_agreement);
+    x->has_availability = lua__opt_num(L, idx, "expect", "availability", 0, 1, &x->availability);
+    x->has_recovery = lua__opt_num(L, idx, "expect", "recovery", 0, SCN_PHASE_S_MAX, &x->recovery_s);
     x->has_max_unavailable =
-        lua__opt_num(L, 1, "expect", "max_unavailable", 0, SCN_PHASE_S_MAX, &x->max_unavailable_s);
+        lua__opt_num(L, idx, "expect", "max_unavailable", 0, SCN_PHASE_S_MAX, &x->max_unavailable_s);
     x->has_attempt_success =
-        lua__opt_num(L, 1, "expect", "attempt_success", 0, 1, &x->attempt_success);
-    x->has_consumer_availability = lua__opt_num(L, 1, "expect", "consumer_availability", 0, 1,
+        lua__opt_num(L, idx, "expect", "attempt_success", 0, 1, &x->attempt_success);
+    x->has_consumer_availability = lua__opt_num(L, idx, "expect", "consumer_availability", 0, 1,
                                                 &x->consumer_availability);
     x->has_leaderless =
-        lua__opt_num(L, 1, "expect", "leaderless", 0, SCN_PHASE_S_MAX, &x->leaderless_s);
+        lua__opt_num(L, idx, "expect", "leaderless", 0, SCN_PHASE_S_MAX, &x->leaderless_s);
+    /* leaderless_s: the same bound, spelt with its unit */
+    if (lua__opt_num(L, idx, "expect", "leaderless_s", 0, SCN_PHASE_S_MAX, &x->leaderless_s)) {
+        const bool both = lua_getfield(L, idx, "leaderless") != LUA_TNIL;
+        lua_pop(L, 1);
+        if (both)
+            lua__soft_error(L, "expect: leaderless and leaderless_s are the same bound: give one");
+        x->has_leaderless = true;
+    }
     x->has_leaderless_max =
-        lua__opt_num(L, 1, "expect", "leaderless_max", 0, SCN_PHASE_S_MAX, &x->leaderless_max_s);
+        lua__opt_num(L, idx, "expect", "leaderless_max", 0, SCN_PHASE_S_MAX, &x->leaderless_max_s);
+    x->has_latency_p99 =
+        lua__opt_num(L, idx, "expect", "latency_p99_ms", 0, SCN_PHASE_S_MAX * 1e3, &x->latency_p99_ms);
+    x->has_duplicate_enqueues = lua__opt_int(L, idx, "expect", "duplicate_enqueues", 0,
+                                             (double)WORKLOAD_MESSAGES_MAX, &x->duplicate_enqueues);
     /* progress is always checked; a number tightens or widens its bound */
     x->has_progress =
-        lua__opt_num(L, 1, "expect", "progress", 0.001, SCN_PHASE_S_MAX, &x->progress_s);
+        lua__opt_num(L, idx, "expect", "progress", 0.001, SCN_PHASE_S_MAX, &x->progress_s);
     /* A file that does not hold messages to no_loss does not hold them to
      * being drained either, unless it says so. */
-    if (!lua__opt_bool(L, 1, "expect", "drained", &x->drained)) x->drained = x->no_loss;
-    return 0;
+    if (!lua__opt_bool(L, idx, "expect", "drained", &x->drained)) x->drained = x->no_loss;
 }
 
 static int lapi_teach(lua_State *L) {
@@ -581,15 +708,33 @@ static int lapi_teach(lua_State *L) {
         names[SCN_INV_COUNT] = NULL;
         const char *hint = lua__suggest(t->violation, names);
         if (hint != NULL)
-            luaL_error(L, "teach: unknown violation '%s' (did you mean '%s'?)", t->violation, hint);
-        luaL_error(L, "teach: unknown violation '%s'", t->violation);
+            lua__soft_error(L, "teach: unknown violation '%s' (did you mean '%s'?)", t->violation,
+                            hint);
+        else
+            lua__soft_error(L, "teach: unknown violation '%s'", t->violation);
     }
-    if (!lua__field(L, 1, "weak")) luaL_error(L, "teach: field 'weak' is required");
-    lua__strategy(L, lua_gettop(L), "teach.weak", &t->weak, lua__teach_keys);
-    lua_pop(L, 1);
-    if (!lua__field(L, 1, "strong")) luaL_error(L, "teach: field 'strong' is required");
-    lua__strategy(L, lua_gettop(L), "teach.strong", &t->strong, lua__teach_keys);
-    lua_pop(L, 1);
+    static const char *const sides[] = {"weak", "strong"};
+    for (int v = 0; v < 2; v++) {
+        char what[32];
+        snprintf(what, sizeof what, "teach.%s", sides[v]);
+        if (!lua__field(L, 1, sides[v])) luaL_error(L, "teach: field '%s' is required", sides[v]);
+        const int side = lua_gettop(L);
+        lua__strategy(L, side, what, v == 0 ? &t->weak : &t->strong, lua__teach_keys);
+        /* the side's workload/expect are applied over the file's once the
+         * whole file is loaded (declarations come in any order) */
+        static const char *const tables[] = {"workload", "expect"};
+        for (int k = 0; k < 2; k++) {
+            if (!lua__field(L, side, tables[k])) continue;
+            if (lua_type(L, -1) != LUA_TTABLE) {
+                lua__soft_error(L, "%s: field '%s' must be a table, got %s", what, tables[k],
+                                luaL_typename(L, -1));
+                lua_pop(L, 1);
+                continue;
+            }
+            t->side_ref[v + 1][k] = luaL_ref(L, LUA_REGISTRYINDEX);
+        }
+        lua_pop(L, 1);
+    }
     return 0;
 }
 
@@ -672,11 +817,29 @@ static int lapi_all(lua_State *L) {
     scn_engine_t *e = lua__engine(L, "all");
     return lua__push_set(L, faults_all(&e->faults));
 }
+/* The brokers whose host is in `state` (DOWN: no process; UP: running and
+ * scheduled; PAUSED: process exists, frozen). */
+static faults_set_t lua__hosts_in(const scn_engine_t *e, sim_host_state_t state) {
+    faults_set_t set = 0;
+    for (uint32_t i = 0; i < e->replicas; i++)
+        if (sim_host_state(e->sim, i) == state) set |= (faults_set_t)1u << i;
+    return set;
+}
+/* Every up broker but the leader: with no leader, every up broker. Never a
+ * down or paused one (they follow nobody). */
 static int lapi_followers(lua_State *L) {
     scn_engine_t *e = lua__engine(L, "followers");
     const int l = scn_engine_leader(e);
     const faults_set_t lead = l >= 0 ? (faults_set_t)1u << l : 0;
-    return lua__push_set(L, faults_all(&e->faults) & ~lead);
+    return lua__push_set(L, lua__hosts_in(e, SIM_HOST_UP) & ~lead);
+}
+static int lapi_up(lua_State *L) {
+    scn_engine_t *e = lua__engine(L, "up");
+    return lua__push_set(L, lua__hosts_in(e, SIM_HOST_UP));
+}
+static int lapi_paused(lua_State *L) {
+    scn_engine_t *e = lua__engine(L, "paused");
+    return lua__push_set(L, lua__hosts_in(e, SIM_HOST_PAUSED));
 }
 static int lapi_minority(lua_State *L) {
     scn_engine_t *e = lua__engine(L, "minority");
@@ -695,10 +858,7 @@ static int lapi_random_nodes(lua_State *L) {
 }
 static int lapi_down(lua_State *L) {
     scn_engine_t *e = lua__engine(L, "down");
-    faults_set_t set = 0;
-    for (uint32_t i = 0; i < e->replicas; i++)
-        if (sim_host_state(e->sim, i) == SIM_HOST_DOWN) set |= 1u << i;
-    return lua__push_set(L, set);
+    return lua__push_set(L, lua__hosts_in(e, SIM_HOST_DOWN));
 }
 static int lapi_others(lua_State *L) {
     scn_engine_t *e = lua__engine(L, "others");
@@ -864,6 +1024,55 @@ static int lapi_torn_writes(lua_State *L) {
     return 0;
 }
 
+/* ---- actions: clients and disk loss ------------------------------------------ */
+
+/* producer(i) / consumer(i): a client handle { client = host, name = "producer 0" }. */
+static int lua__client_handle(lua_State *L, const char *fn, bool producer) {
+    scn_engine_t *e = lua__engine(L, fn);
+    const lua_Integer i = lua__int_arg(L, 1);
+    const uint32_t n = producer ? e->producers_count : e->scn->workload.consumers;
+    if (i < 0 || (lua_Unsigned)i >= n)
+        luaL_error(L, "%s(%d) does not exist (%s %d: 0..%d)", fn, (int)i,
+                   producer ? "producers.count =" : "consumers.count =", (int)n, (int)n - 1);
+    workload_client_t *c = producer ? e->producers[i] : e->consumers[i];
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, (lua_Integer)workload_client_host(c));
+    lua_setfield(L, -2, "client");
+    lua_pushfstring(L, "%s %d", fn, (int)i);
+    lua_setfield(L, -2, "name");
+    return 1;
+}
+static int lapi_producer(lua_State *L) { return lua__client_handle(L, "producer", true); }
+static int lapi_consumer(lua_State *L) { return lua__client_handle(L, "consumer", false); }
+
+static uint32_t lua__client_arg(lua_State *L, int arg, const char *fn) {
+    if (lua_type(L, arg) != LUA_TTABLE || lua_getfield(L, arg, "client") != LUA_TNUMBER)
+        luaL_error(L, "%s: argument %d must be a client: producer(i) or consumer(i)", fn, arg);
+    const lua_Integer host = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return (uint32_t)host;
+}
+
+static int lapi_crash_client(lua_State *L) {
+    scn_engine_t *e = lua__engine(L, "crash_client");
+    lua__rc(L, "crash_client", faults_client_crash(&e->faults, lua__client_arg(L, 1, "crash_client")));
+    return 0;
+}
+static int lapi_restart_client(lua_State *L) {
+    scn_engine_t *e = lua__engine(L, "restart_client");
+    lua__rc(L, "restart_client",
+            faults_client_restart(&e->faults, lua__client_arg(L, 1, "restart_client")));
+    return 0;
+}
+static int lapi_partition_client(lua_State *L) {
+    scn_engine_t *e = lua__engine(L, "partition_client");
+    const uint32_t host = lua__client_arg(L, 1, "partition_client");
+    const faults_set_t set = lua__set(L, 2, e);
+    if (set != 0) lua__rc(L, "partition_client", faults_client_partition(&e->faults, host, set));
+    return 0;
+}
+static int lapi_wipe(lua_State *L) { return lua__set_fault(L, "wipe", faults_wipe); }
+
 /* ---- actions: misc --------------------------------------------------------- */
 
 static int lapi_now(lua_State *L) {
@@ -951,6 +1160,10 @@ static const luaL_Reg lua__functions[] = {
     {"leader", lapi_leader}, {"node", lapi_node}, {"nodes", lapi_nodes}, {"all", lapi_all},
     {"followers", lapi_followers}, {"minority", lapi_minority}, {"majority", lapi_majority},
     {"random_nodes", lapi_random_nodes}, {"down", lapi_down}, {"others", lapi_others},
+    {"up", lapi_up}, {"paused", lapi_paused},
+    {"producer", lapi_producer}, {"consumer", lapi_consumer},
+    {"crash_client", lapi_crash_client}, {"restart_client", lapi_restart_client},
+    {"partition_client", lapi_partition_client}, {"wipe", lapi_wipe},
     {"crash", lapi_crash}, {"kill", lapi_kill}, {"stop", lapi_stop}, {"restart", lapi_restart},
     {"pause", lapi_pause}, {"resume", lua__resume}, {"power_loss", lapi_power_loss},
     {"clock", lapi_clock}, {"isolate", lapi_isolate}, {"split", lapi_split},
@@ -1037,6 +1250,8 @@ static void lua__defaults(scenario_t *s, const char *path) {
     snprintf(w->queue, sizeof w->queue, "orders");
     w->producers = 1, w->rate = 200, w->window = 32, w->timeout_ms = 1000, w->retries = 10;
     w->backoff_ms = 50, w->producer_idempotent = true, w->body_bytes = 64;
+    w->persistent = true, w->confirms = true;
+    w->nack_requeue = w->reject_requeue = w->poison_requeue = true;
     w->consumers = 1, w->prefetch = 32, w->processing_ms = 1;
     w->probe = true;
     s->phases = (scn_phases_t){.chaos_s = 20, .heal_s = 5, .drain_s = 15};
@@ -1054,8 +1269,14 @@ static int lua__fail_at(scenario_t *s, int line, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (line > 0) snprintf(s->err, sizeof s->err, "%.600s:%d: %.380s", s->path, line, msg);
-    else snprintf(s->err, sizeof s->err, "%.600s: %.380s", s->path, msg);
+    /* appended: every whole-file check reports, one line each */
+    const size_t used = strlen(s->err);
+    if (used >= sizeof s->err) return -1;
+    const char *sep = used > 0 ? "\n" : "";
+    if (line > 0)
+        snprintf(s->err + used, sizeof s->err - used, "%s%.600s:%d: %.380s", sep, s->path, line, msg);
+    else
+        snprintf(s->err + used, sizeof s->err - used, "%s%.600s: %.380s", sep, s->path, msg);
     return -1;
 }
 
@@ -1064,41 +1285,96 @@ static int lua__validate(scenario_t *s) {
     const scn_phases_t *p = &s->phases;
     const double total = p->chaos_s + p->heal_s + p->drain_s;
     if (total <= 0) return lua__fail_at(s, s->lines[DECL_PHASES], "phases: all phases are empty");
+    int rc = 0;
     for (uint32_t i = 0; i < s->actions_count; i++) {
         const scn_action_t *a = &s->actions[i];
         if (a->every_s == 0 && a->at_s > total)
-            return lua__fail_at(s, a->line, "at: time %g s is beyond the phases (chaos + heal + drain = %g s)", a->at_s, total);
+            rc = lua__fail_at(s, a->line, "at: time %g s is beyond the phases (chaos + heal + drain = %g s)", a->at_s, total);
         if (a->every_s > 0 && a->every_s >= p->chaos_s)
-            return lua__fail_at(s, a->line, "every: interval %g s never fires inside the chaos phase (%g s)",
+            rc = lua__fail_at(s, a->line, "every: interval %g s never fires inside the chaos phase (%g s)",
                                 a->every_s, p->chaos_s);
     }
     if (s->expect.has_progress && s->expect.progress_s > p->heal_s + p->drain_s)
-        return lua__fail_at(s, s->lines[DECL_EXPECT],
+        rc = lua__fail_at(s, s->lines[DECL_EXPECT],
                             "expect: progress = %g s cannot be observed: the run ends %g s after "
                             "heal (heal + drain)", s->expect.progress_s, p->heal_s + p->drain_s);
+    const scn_workload_t *w = &s->workload;
+    if (w->dead_letter_consumers > 0 && w->dead_letter[0] == '\0')
+        rc = lua__fail_at(s, s->lines[DECL_WORKLOAD],
+                            "workload: dead_letter_consumers needs a dead_letter queue");
+    if (w->consumers + w->dead_letter_consumers > SCN_CONSUMERS_MAX)
+        rc = lua__fail_at(s, s->lines[DECL_WORKLOAD],
+                            "workload: %u consumers in all is too many (max %u)",
+                            w->consumers + w->dead_letter_consumers, SCN_CONSUMERS_MAX);
+    if (w->ack_auto && (w->nack_p > 0 || w->reject_p > 0 || w->poison_every > 0))
+        rc = lua__fail_at(s, s->lines[DECL_WORKLOAD],
+                            "workload.consumers: nack/reject/poison need ack = \"manual\" "
+                            "(an auto-acked delivery cannot be refused)");
     if (s->nemesis.enabled && p->chaos_s <= 0)
-        return lua__fail_at(s, s->lines[DECL_NEMESIS], "nemesis: the chaos phase is empty");
+        rc = lua__fail_at(s, s->lines[DECL_NEMESIS], "nemesis: the chaos phase is empty");
     char err[256];
     broker_config_t cfg;
     for (int v = SCN_VARIANT_NONE; v <= SCN_VARIANT_STRONG; v++) {
         if (v != SCN_VARIANT_NONE && !s->teach.present) break;
-        if (scn_strategy_for(s, (scn_variant_t)v, NULL, &cfg, err, sizeof err) != 0)
-            return lua__fail_at(s, s->lines[v == 0 ? DECL_CLUSTER : DECL_TEACH], "%s", err);
+        if (scn_strategy_for(s, (scn_variant_t)v, NULL, &cfg, err, sizeof err) != 0) {
+            rc = lua__fail_at(s, s->lines[v == 0 ? DECL_CLUSTER : DECL_TEACH], "%s", err);
+            break; /* the sides build on cluster{}: one message is enough */
+        }
     }
-    if (s->teach.present) {
+    for (int side = SCN_VARIANT_WEAK; s->teach.present && side <= SCN_VARIANT_STRONG; side++) {
         const int inv = scn_invariant_parse(s->teach.violation);
-        const scn_expect_t *x = &s->expect;
+        const scn_expect_t *x = &s->teach.expect[side]; /* the file's, or the side's own */
         if ((inv == SCN_INV_AVAILABILITY && !x->has_availability) ||
             (inv == SCN_INV_RECOVERY && !x->has_recovery) ||
             (inv == SCN_INV_MAX_UNAVAILABLE && !x->has_max_unavailable) ||
             (inv == SCN_INV_ATTEMPT_SUCCESS && !x->has_attempt_success) ||
             (inv == SCN_INV_CONSUMER_AVAILABILITY && !x->has_consumer_availability) ||
-            (inv == SCN_INV_LEADERLESS && !x->has_leaderless && !x->has_leaderless_max))
-            return lua__fail_at(s, s->lines[DECL_TEACH],
-                                "teach: violation '%s' needs a threshold in expect{}",
-                                s->teach.violation);
+            (inv == SCN_INV_LEADERLESS && !x->has_leaderless && !x->has_leaderless_max) ||
+            (inv == SCN_INV_LATENCY && !x->has_latency_p99) ||
+            (inv == SCN_INV_DUPLICATE_ENQUEUES && !x->has_duplicate_enqueues))
+            rc = lua__fail_at(s, s->lines[DECL_TEACH],
+                              "teach: violation '%s' needs a threshold in expect{} (or in the "
+                              "%s side's expect)", s->teach.violation, scn_variant_name(side));
     }
+    return rc;
+}
+
+/* Apply each teach side's workload/expect tables over copies of the file's
+ * (run protected: errors are Lua errors at the teach{} line). */
+static int lua__teach_sides(lua_State *L) {
+    scenario_t *s = lua__scn(L);
+    s->soft_line = s->lines[DECL_TEACH];
+    for (int v = SCN_VARIANT_WEAK; v <= SCN_VARIANT_STRONG; v++) {
+        scn_teach_t *t = &s->teach;
+        t->workload[v] = s->workload;
+        t->expect[v] = s->expect;
+        if (t->side_ref[v][0] > 0) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, t->side_ref[v][0]);
+            lua__workload_into(L, lua_gettop(L), &t->workload[v]);
+            lua_pop(L, 1);
+        }
+        if (t->side_ref[v][1] > 0) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, t->side_ref[v][1]);
+            lua__expect_into(L, lua_gettop(L), &t->expect[v]);
+            lua_pop(L, 1);
+        }
+    }
+    s->soft_line = 0;
     return 0;
+}
+
+/* The declaration errors collected while loading come first (in file
+ * order), then the error that stopped the file, if any: one line each. */
+static void lua__join_errors(scenario_t *s) {
+    if (s->soft_errors == 0) return;
+    char stop[SCN_ERR_MAX];
+    snprintf(stop, sizeof stop, "%s", s->err);
+    int n = snprintf(s->err, sizeof s->err, "%s", s->soft_err);
+    if (s->soft_errors > SCN_SOFT_ERRORS_MAX && n >= 0 && (size_t)n < sizeof s->err)
+        n += snprintf(s->err + n, sizeof s->err - (size_t)n, "\n%s: and %u more errors", s->path,
+                      s->soft_errors - SCN_SOFT_ERRORS_MAX);
+    if (stop[0] != '\0' && n >= 0 && (size_t)n < sizeof s->err)
+        snprintf(s->err + n, sizeof s->err - (size_t)n, "\n%s", stop);
 }
 
 int scenario_new(const char *path, uint64_t seed, scenario_t **out, char *err, size_t err_cap) {
@@ -1133,14 +1409,19 @@ int scenario_new(const char *path, uint64_t seed, scenario_t **out, char *err, s
         const int h = lua_gettop(L);
         rc = luaL_loadfilex(L, path, "t");
         if (rc == LUA_OK) rc = lua_pcall(L, 0, 0, h);
+        if (rc == LUA_OK && s->teach.present) {
+            lua_pushcfunction(L, lua__teach_sides);
+            rc = lua_pcall(L, 0, 0, h);
+        }
     }
     if (rc != LUA_OK) {
         lua__normalize(s, lua_tostring(L, -1), 0, s->err, sizeof s->err);
-    } else if (lua__validate(s) == 0) {
+    } else if (s->soft_errors == 0 && lua__validate(s) == 0) {
         lua_settop(L, 0);
         *out = s;
         return 0;
     }
+    lua__join_errors(s);
     snprintf(err, err_cap, "%s", s->err);
     scenario_free(s);
     return -1;

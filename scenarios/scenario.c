@@ -158,6 +158,13 @@ int scn_seeds_parse(const char *text, uint64_t *first, uint64_t *last) {
     return 0;
 }
 
+void scn_apply_side(scenario_t *s, scn_variant_t variant) {
+    assert(s != NULL);
+    if (variant == SCN_VARIANT_NONE || !s->teach.present) return;
+    s->workload = s->teach.workload[variant];
+    s->expect = s->teach.expect[variant];
+}
+
 const char *scn_variant_name(scn_variant_t v) {
     return v == SCN_VARIANT_WEAK ? "weak" : v == SCN_VARIANT_STRONG ? "strong" : "";
 }
@@ -166,6 +173,7 @@ static const char *const scn_invariant_names[SCN_INV_COUNT] = {
     "no_loss", "no_duplicates", "no_phantoms", "ordering",
     "replica_agreement", "availability", "recovery", "max_unavailable",
     "attempt_success", "consumer_availability", "leaderless", "progress", "drained",
+    "latency", "duplicate_enqueues",
 };
 
 const char *scn_invariant_name(unsigned index) {

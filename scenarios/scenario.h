@@ -32,7 +32,8 @@
 #define SCN_VALUE_MAX 64u
 #define SCN_ACTIONS_MAX 1024u         /* at()/every() declarations */
 #define SCN_SEEDS_MAX 100000u         /* seeds in one range */
-#define SCN_ERR_MAX 1024u
+#define SCN_ERR_MAX 4096u            /* one error message (several lines for a broken file) */
+#define SCN_SOFT_ERRORS_MAX 16u       /* declaration errors listed for one file */
 #define SCN_LUA_MEMORY_MAX (64u << 20) /* bytes one Lua state may hold */
 #define SCN_LUA_STEPS_MAX 50000000u   /* VM instructions per load / action */
 #define SCN_PRODUCERS_MAX 64u
@@ -89,6 +90,8 @@ typedef struct scn_workload {
     bool producer_idempotent;
     uint32_t body_bytes;
     uint64_t messages;      /* per producer, 0 = until drain starts */
+    bool persistent;        /* PUBLISH.persistent (delivery mode 2) */
+    bool confirms;          /* false = fire-and-forget (never waits, never retries) */
     /* consumers */
     uint32_t consumers;
     uint32_t prefetch;
@@ -96,6 +99,11 @@ typedef struct scn_workload {
     double processing_ms;
     double crash_before_ack;
     bool consumer_idempotent;
+    /* refusals (see workload_consumer_config_t) */
+    double nack_p, reject_p;
+    bool nack_requeue, reject_requeue, poison_requeue;
+    uint64_t poison_every;
+    uint32_t dead_letter_consumers; /* plain consumers on the dead-letter queue */
     /* the availability probe: one more producer, SCN_PROBE_RATE publishes a
      * second, so every availability window has a publish to judge */
     bool probe;
@@ -118,6 +126,7 @@ typedef struct scn_expect {
     bool has_availability, has_recovery, has_max_unavailable;
     bool has_attempt_success, has_consumer_availability;
     bool has_leaderless, has_leaderless_max, has_progress;
+    bool has_latency_p99, has_duplicate_enqueues;
     double availability;     /* share of chaos windows that confirmed, >= */
     double recovery_s;       /* heal -> first confirm, <= */
     double max_unavailable_s;/* longest gap during chaos, <= */
@@ -125,6 +134,8 @@ typedef struct scn_expect {
     double consumer_availability; /* share of chaos windows that delivered, >= */
     double leaderless_s;     /* leaderless seconds during chaos, <= */
     double leaderless_max_s; /* longest leaderless stretch during chaos, <= */
+    double latency_p99_ms;   /* publish -> confirm p99 over the run, <= */
+    uint64_t duplicate_enqueues; /* messages the broker stored twice, <= */
     double progress_s;       /* recovery bound after heal (always checked:
                                 default SCN_PROGRESS_DEFAULT_S, at most heal +
                                 drain) */
@@ -135,6 +146,13 @@ typedef struct scn_teach {
     char lesson[SCN_TEXT_MAX];
     char violation[SCN_KEY_MAX];
     scn_strategy_t weak, strong;
+    /* Per side (index scn_variant_t): the Lua registry refs of the side's
+     * `workload` and `expect` tables (0 = none), and the workload and
+     * expectations the side runs with (the file's, with the side's tables
+     * applied over them). */
+    int side_ref[3][2];
+    scn_workload_t workload[3];
+    scn_expect_t expect[3];
 } scn_teach_t;
 
 typedef struct scn_action {
@@ -170,6 +188,10 @@ typedef struct scenario {
     uint64_t lua_steps_left;
     struct scn_engine *engine;       /* set while a run can fire actions */
     char err[SCN_ERR_MAX];
+    /* declaration errors collected while loading (reported together) */
+    char soft_err[SCN_ERR_MAX];
+    uint32_t soft_errors;
+    int soft_line;                   /* line for errors raised outside a call, 0 = none */
 } scenario_t;
 
 /* Load `path` for a run with `seed`. Returns 0 and *out (free with
@@ -182,6 +204,10 @@ void scenario_free(scenario_t *s);
 /* Call action `index` (the engine is s->engine). Returns 0, or -1 with a
  * "FILE:LINE: message" in s->err (a Lua error in the action). */
 int scenario_call_action(scenario_t *s, uint32_t index);
+
+/* A teach side's workload and expectations replace the file's for a run of
+ * that side (call once, before the run; a no-op for SCN_VARIANT_NONE). */
+void scn_apply_side(scenario_t *s, scn_variant_t variant);
 
 /* ---- strategy layers (scenario.c) -------------------------------------- */
 
@@ -219,13 +245,13 @@ int scn_seeds_parse(const char *text, uint64_t *first, uint64_t *last);
 const char *scn_variant_name(scn_variant_t v);
 
 /* Known names of the checked invariants, in report order. */
-#define SCN_INV_COUNT 13u
+#define SCN_INV_COUNT 15u
 enum {
     SCN_INV_NO_LOSS = 0, SCN_INV_NO_DUPLICATES, SCN_INV_NO_PHANTOMS,
     SCN_INV_ORDERING, SCN_INV_REPLICA_AGREEMENT, SCN_INV_AVAILABILITY,
     SCN_INV_RECOVERY, SCN_INV_MAX_UNAVAILABLE, SCN_INV_ATTEMPT_SUCCESS,
     SCN_INV_CONSUMER_AVAILABILITY, SCN_INV_LEADERLESS, SCN_INV_PROGRESS,
-    SCN_INV_DRAINED,
+    SCN_INV_DRAINED, SCN_INV_LATENCY, SCN_INV_DUPLICATE_ENQUEUES,
 };
 const char *scn_invariant_name(unsigned index);
 /* Index of `name` or -1. */

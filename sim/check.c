@@ -97,6 +97,8 @@ typedef struct check__msg {
     uint8_t remaining;
     uint8_t ordered; /* ordering: its first delivery was already seen */
     uint8_t outcome_flags; /* HISTORY_FLAG_* of the outcome record */
+    uint8_t discarded;     /* a consumer refused it without requeue */
+    uint8_t other_queue_processed; /* processed from another queue (the DLQ) */
 } check__msg_t;
 
 typedef struct check__index {
@@ -147,9 +149,14 @@ static void check__index_record(check__msg_t *m, const history_record_t *r) {
     } else if (r->op == HISTORY_OP_DELIVER && r->kind == HISTORY_OK) {
         if (m->first_deliver_ns == CHECK__NONE) m->first_deliver_ns = r->time_ns;
         m->deliveries++;
+        /* a delivery from another queue (the dead-letter queue) is the same
+         * stored message moved, never a second enqueue */
         if (r->flags & HISTORY_FLAG_REDELIVERED) m->redeliveries++;
-        else m->fresh_deliveries++;
+        else if (r->queue == m->queue || m->queue == HISTORY_QUEUE_NONE) m->fresh_deliveries++;
+    } else if (r->op == HISTORY_OP_NACK && r->kind == HISTORY_OK) {
+        if (r->flags & HISTORY_FLAG_DISCARDED) m->discarded = 1;
     } else if (r->op == HISTORY_OP_PROCESS && r->kind == HISTORY_OK) {
+        if (r->queue != m->queue) m->other_queue_processed = 1;
         if (m->process_count == 0) m->first_process_ns = r->time_ns;
         if (m->process_count == 1) m->second_process_ns = r->time_ns;
         m->process_count++;
@@ -157,7 +164,8 @@ static void check__index_record(check__msg_t *m, const history_record_t *r) {
 }
 
 static bool check__op_indexed(unsigned op) {
-    return op == HISTORY_OP_PUBLISH || op == HISTORY_OP_DELIVER || op == HISTORY_OP_PROCESS;
+    return op == HISTORY_OP_PUBLISH || op == HISTORY_OP_DELIVER || op == HISTORY_OP_PROCESS ||
+           op == HISTORY_OP_NACK;
 }
 
 /* Mark final facts: dead-lettered and still-enqueued ids. Ids unknown to the
@@ -301,6 +309,8 @@ static int check__no_loss(const check_input_t *in, check__index_t *x, check_resu
     assert(in != NULL && x != NULL && out != NULL);
     uint64_t published = 0, ends[CHECK__END_UNFINISHED + 1] = {0}, at_end = 0;
     uint64_t processed = 0, dead = 0, remaining = 0, lost = 0, recovered = 0;
+    uint64_t unconfirmed = 0, unconfirmed_missing = 0, discarded = 0, dlq_processed = 0;
+    uint64_t unroutable = 0;
     for (uint32_t e = 0; e < x->count; e++) {
         const check__msg_t *m = &x->msgs[e];
         if (m->invoke_ns != CHECK__NONE) {
@@ -308,6 +318,12 @@ static int check__no_loss(const check_input_t *in, check__index_t *x, check_resu
             ends[check__publish_end(m)]++;
             if (m->outcome == CHECK__OUT_INFO && (m->outcome_flags & HISTORY_FLAG_AT_END))
                 at_end++;
+            /* fire-and-forget: never evidence of loss (nothing was promised),
+             * but how many never reached a consumer is worth showing */
+            if (m->outcome == CHECK__OUT_INFO && (m->outcome_flags & HISTORY_FLAG_UNCONFIRMED)) {
+                unconfirmed++;
+                if (m->process_count == 0 && !m->dead && !m->remaining) unconfirmed_missing++;
+            }
         }
         if (m->outcome != CHECK__OUT_OK) {
             if (m->outcome != CHECK__OUT_NONE && m->process_count > 0) recovered++;
@@ -315,17 +331,26 @@ static int check__no_loss(const check_input_t *in, check__index_t *x, check_resu
         }
         if (m->process_count > 0) {
             processed++;
+            if (m->other_queue_processed) dlq_processed++;
         } else if (m->dead) {
             dead++;
         } else if (m->remaining) {
             remaining++; /* held by the queue: check_drained judges it */
+        } else if (m->discarded) {
+            discarded++; /* a consumer refused it for good: its choice, not loss */
+
         } else {
             lost++;
+            /* Confirmed unroutable: the queue the producer publishes to
+             * (declared, durable) was gone — still loss, shown apart. */
+            if (m->outcome_flags & HISTORY_FLAG_UNROUTABLE) unroutable++;
             check__violation(out, x->ids[e], m->outcome_ns,
-                             "confirmed but never processed nor dead-lettered");
+                             (m->outcome_flags & HISTORY_FLAG_UNROUTABLE)
+                                 ? "confirmed unroutable: its queue was gone"
+                                 : "confirmed but never processed nor dead-lettered");
         }
     }
-    const uint64_t confirmed = processed + dead + remaining + lost;
+    const uint64_t confirmed = processed + dead + remaining + discarded + lost;
     /* Every invoked publish ends in exactly one bucket: they add up. */
     assert(published == ends[CHECK__END_OK] + ends[CHECK__END_NACKED] +
                             ends[CHECK__END_FAILED] + ends[CHECK__END_UNKNOWN] +
@@ -342,6 +367,11 @@ static int check__no_loss(const check_input_t *in, check__index_t *x, check_resu
     check__fig(out, "remaining", (double)remaining);
     check__fig(out, "lost", (double)lost);
     check__fig(out, "recovered", (double)recovered);
+    check__fig(out, "discarded", (double)discarded);
+    check__fig(out, "lost_unroutable", (double)unroutable);
+    check__fig(out, "dead_letter_processed", (double)dlq_processed);
+    check__fig(out, "unconfirmed", (double)unconfirmed);
+    check__fig(out, "unconfirmed_missing", (double)unconfirmed_missing);
     return 0;
 }
 

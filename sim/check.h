@@ -29,7 +29,7 @@
 #include "sim/history.h"
 
 #define CHECK_VIOLATIONS_MAX 32u /* violation records kept per result */
-#define CHECK_FIGURES_MAX 16u    /* named figures per result */
+#define CHECK_FIGURES_MAX 24u    /* named figures per result */
 #define CHECK_DETAIL_MAX 96u     /* bytes of a violation's detail incl. NUL */
 #define CHECK_QUEUES_MAX HISTORY_QUEUES_MAX
 #define CHECK_REPLICAS_MAX 16u
@@ -124,7 +124,13 @@ int check_input_validate(const check_input_t *in);
  *   settle its clients). published = confirmed + nacked + failed + unknown +
  *   unfinished always. Figures: published, confirmed, nacked, failed,
  *   unknown, unknown_at_end, unfinished, processed_confirmed, dead_lettered,
- *   remaining, lost, recovered (non-ok publishes processed anyway).
+ *   remaining, lost, recovered (non-ok publishes processed anyway),
+ *   discarded (refused by a consumer without requeue), lost_unroutable (of
+ *   lost, those confirmed with CONFIRM.unroutable: the declared queue itself
+ *   was gone), dead_letter_processed,
+ *   unconfirmed (fire-and-forget publishes: info flagged
+ *   HISTORY_FLAG_UNCONFIRMED, never evidence of loss), unconfirmed_missing
+ *   (of those, never processed, dead-lettered nor still queued).
  * drained: no confirmed message is still enqueued at the end (the drain
  *   phase was long enough and consumers kept up). Figures: remaining,
  *   confirmed.

@@ -81,6 +81,12 @@ enum {
     HISTORY_FLAG_NACKED = 1u << 2,      /* publish fail: the broker said NACK */
     HISTORY_FLAG_AT_END = 1u << 3,      /* publish info: still in flight when the
                                            run ended (outcome never learned) */
+    HISTORY_FLAG_UNCONFIRMED = 1u << 4, /* publish info: fire-and-forget, sent once
+                                           and never waited for (confirms = false) */
+    HISTORY_FLAG_UNROUTABLE = 1u << 6,  /* publish ok: confirmed, but no queue took
+                                           it (CONFIRM.unroutable) */
+    HISTORY_FLAG_DISCARDED = 1u << 5,   /* nack ok: the consumer refused it without
+                                           requeue (the broker dead-letters or drops it) */
 };
 
 typedef struct history_record {

@@ -305,6 +305,7 @@ void workload_producer_config_default(workload_producer_config_t *cfg) {
     cfg->backoff_max_ns = 1000000000;
     cfg->backoff_multiplier = 2.0;
     cfg->persistent = true;
+    cfg->confirms = true;
     cfg->body_size_bytes = 64;
     cfg->heartbeat_interval_ns = 100000000;
 }
@@ -375,6 +376,13 @@ int workload_consumer_config_check(const workload_consumer_config_t *cfg, char *
         return wl__err(err, err_cap, "consumer: bad processing distribution");
     if (!(cfg->crash_probability >= 0.0 && cfg->crash_probability <= 1.0))
         return wl__err(err, err_cap, "consumer: crash_probability must be in [0, 1]");
+    if (!(cfg->nack_probability >= 0.0 && cfg->nack_probability <= 1.0) ||
+        !(cfg->reject_probability >= 0.0 && cfg->reject_probability <= 1.0))
+        return wl__err(err, err_cap, "consumer: nack/reject probabilities must be in [0, 1]");
+    const bool refuses = cfg->poison_every != 0 || cfg->nack_probability > 0 ||
+                         cfg->reject_probability > 0;
+    if (refuses && cfg->ack_mode != WIRE_ACK_MANUAL)
+        return wl__err(err, err_cap, "consumer: nack/reject/poison need manual acks");
     if (cfg->heartbeat_interval_ns == 0 || cfg->request_timeout_ns == 0)
         return wl__err(err, err_cap, "consumer: heartbeat and request timeouts must be > 0");
     if (cfg->session_timeout_ns <= cfg->heartbeat_interval_ns)
@@ -542,6 +550,9 @@ static void wl__tick_schedule(workload_client_t *c) {
     wl__after(c, wl__tick_gap_ns(c), WL_TOKEN_TICK);
 }
 
+static void wl__op_complete_flags(workload_client_t *c, uint32_t slot, uint8_t kind,
+                                  int32_t detail, uint32_t node, uint8_t flags);
+
 static void wl__publish_new(workload_client_t *c) {
     assert(c->inflight < c->pcfg.window);
     uint32_t slot = 0;
@@ -559,6 +570,10 @@ static void wl__publish_new(workload_client_t *c) {
     wl__record(c, HISTORY_INVOKE, HISTORY_OP_PUBLISH, op->message_id, wl__producer_id(c),
                op->sequence, c->leader, 0, 0);
     wl__publish_send(c, slot);
+    /* Fire-and-forget: the client never learns what became of it, so the
+     * publish ends here as unknown; a later CONFIRM is a late answer. */
+    if (!c->pcfg.confirms)
+        wl__op_complete_flags(c, slot, HISTORY_INFO, 0, op->node, HISTORY_FLAG_UNCONFIRMED);
 }
 
 static void wl__tick(workload_client_t *c) {
@@ -712,7 +727,8 @@ static void wl__producer_message(workload_client_t *c, io_addr_t from, const wir
         if (slot < 0) return;
         c->leader = from; /* it confirmed: it leads */
         if (m->confirm.duplicate) c->stats.duplicate_confirms++;
-        wl__op_complete(c, (uint32_t)slot, HISTORY_OK, m->confirm.duplicate ? 1 : 0, from);
+        wl__op_complete_flags(c, (uint32_t)slot, HISTORY_OK, m->confirm.duplicate ? 1 : 0, from,
+                              m->confirm.unroutable ? HISTORY_FLAG_UNROUTABLE : 0);
         return;
     case WIRE_MSG_NACK_PUBLISH:
         slot = wl__find_op(c, m->nack_publish.request_id, m->nack_publish.producer_id, &current);
@@ -860,12 +876,56 @@ static void wl__ack(workload_client_t *c, const wl_delivery_t *d) {
                d->node, 0, d->delivery_tag);
 }
 
+/* Refuse a delivery: NACK or REJECT, with or without requeue. */
+static void wl__refuse(workload_client_t *c, const wl_delivery_t *d, bool reject, bool requeue) {
+    wire_msg_t m;
+    memset(&m, 0, sizeof(m));
+    if (reject) {
+        m.type = WIRE_MSG_REJECT;
+        m.reject.delivery_tag = d->delivery_tag;
+        m.reject.requeue = requeue ? 1 : 0;
+        m.reject.session_id = c->session_id;
+    } else {
+        m.type = WIRE_MSG_NACK;
+        m.nack.delivery_tag = d->delivery_tag;
+        m.nack.requeue = requeue ? 1 : 0;
+        m.nack.session_id = c->session_id;
+    }
+    (void)wl__send(c, d->node, &m);
+    c->stats.nacked++;
+    wl__record_flags(c, HISTORY_OK, HISTORY_OP_NACK, d->message_id, d->producer_id, d->sequence,
+                     d->node, reject ? 1 : 0, d->delivery_tag,
+                     requeue ? 0 : HISTORY_FLAG_DISCARDED);
+}
+
+/* The consumer's refusal rules; true if `d` was refused (not processed).
+ * Draws only for a rule that is on, so runs without rules keep their
+ * random stream. */
+static bool wl__refused(workload_client_t *c, const wl_delivery_t *d) {
+    const workload_consumer_config_t *k = &c->ccfg;
+    const uint64_t counter = d->message_id & WORKLOAD_MESSAGES_MAX;
+    if (k->poison_every != 0 && counter % k->poison_every == 0) {
+        wl__refuse(c, d, true, k->poison_requeue);
+        return true;
+    }
+    if (k->nack_probability > 0 && sim_prng_chance(&c->prng, k->nack_probability)) {
+        wl__refuse(c, d, false, k->nack_requeue);
+        return true;
+    }
+    if (k->reject_probability > 0 && sim_prng_chance(&c->prng, k->reject_probability)) {
+        wl__refuse(c, d, true, k->reject_requeue);
+        return true;
+    }
+    return false;
+}
+
 static void wl__process_one(workload_client_t *c) {
     assert(c->processing && c->buf_count > 0);
     wl_delivery_t d = c->buf[c->buf_head];
     c->buf_head = (c->buf_head + 1) % WORKLOAD_BUFFER_MAX;
     c->buf_count--;
     c->processing = false;
+    if (c->ccfg.ack_mode == WIRE_ACK_MANUAL && wl__refused(c, &d)) return;
     if (c->ccfg.idempotent && wl__set_has(&c->dedup, d.message_id)) {
         c->stats.skipped++;
         wl__record(c, HISTORY_OK, HISTORY_OP_SKIP, d.message_id, d.producer_id, d.sequence,

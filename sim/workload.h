@@ -17,6 +17,10 @@
  * the duplicate is visible to the checkers. Message ids are
  * client_index << 40 | counter (counter from 1): unique and deterministic.
  *
+ * A producer with confirms = false (fire-and-forget) sends each publish
+ * once and records it info (HISTORY_FLAG_UNCONFIRMED) right away: no wait,
+ * no retry, no window throttling; answers that come later are late answers.
+ *
  * Leader discovery (all clients): start at broker client_index % brokers,
  * follow NOT_LEADER hints, move to the next broker on a timeout.
  *
@@ -83,6 +87,8 @@ typedef struct workload_producer_config {
     double backoff_multiplier;  /* >= 1, finite */
     bool idempotent;            /* resend the same (producer_id, sequence) */
     bool persistent;            /* PUBLISH.persistent */
+    bool confirms;              /* false = fire-and-forget: send once, never wait,
+                                   record the publish unknown (HISTORY_FLAG_UNCONFIRMED) */
     uint32_t body_size_bytes;   /* 0..WORKLOAD_BODY_SIZE_MAX */
     uint64_t start_ns;          /* first publish not before (global time) */
     uint64_t stop_ns;           /* no new publish from then on, 0 = never */
@@ -95,6 +101,17 @@ typedef struct workload_consumer_config {
     wire_ack_mode_t ack_mode;   /* WIRE_ACK_MANUAL or WIRE_ACK_AUTO */
     sim_dist_t processing;      /* time to handle one delivery */
     double crash_probability;   /* [0,1]: crash between process and ack */
+    /* Refusals (manual ack only), decided before processing, so a refused
+     * delivery is never processed: a poison message (message counter a
+     * multiple of poison_every, 0 = none) is always REJECTed; otherwise
+     * NACK with nack_probability, else REJECT with reject_probability. Each
+     * has its requeue flag (false: the broker dead-letters or drops it). */
+    uint64_t poison_every;
+    bool poison_requeue;
+    double nack_probability;
+    bool nack_requeue;
+    double reject_probability;
+    bool reject_requeue;
     uint64_t crash_restart_ns;  /* new session this long after a crash */
     bool idempotent;            /* dedup by message_id */
     uint64_t start_ns, stop_ns; /* global times; stop 0 = never */

@@ -1000,6 +1000,54 @@ static void test_bad_input_changes_nothing(void **state) {
     world_free(w);
 }
 
+/* Client faults: a client cut from some brokers only, a client crashed and
+ * rebooted (by hand, or by heal_all), bad hosts refused. */
+static void test_client_faults(void **state) {
+    (void)state;
+    world_t *w = world_new(3, 5, 31);
+    const uint32_t client = 3, other = 4;
+    assert_int_equal(faults_client_partition(&w->f, client, 0x3), 0); /* n0, n1 */
+    assert_true(blocked(w, client, 0) && blocked(w, 0, client));
+    assert_true(blocked(w, client, 1) && blocked(w, 1, client));
+    assert_false(blocked(w, client, 2) || blocked(w, 2, client));
+    assert_false(blocked(w, other, 0) || blocked(w, 0, 1));
+    assert_string_equal(last_event(w)->kind, "partition_client");
+    assert_int_equal(faults_heal_net(&w->f), 0);
+    assert_false(blocked(w, client, 0));
+    assert_int_equal(faults_client_crash(&w->f, client), 0);
+    assert_int_equal(sim_host_state(w->sim, client), SIM_HOST_DOWN);
+    assert_int_equal(faults_client_restart(&w->f, client), 0);
+    assert_int_equal(sim_host_state(w->sim, client), SIM_HOST_UP);
+    assert_int_equal(faults_client_crash(&w->f, other), 0);
+    assert_int_equal(faults_heal_all(&w->f), 0);
+    assert_int_equal(sim_host_state(w->sim, other), SIM_HOST_UP); /* heal reboots it */
+    /* brokers are not clients; hosts past the end do not exist */
+    assert_int_equal(faults_client_crash(&w->f, 1), IO_EINVAL);
+    assert_int_equal(faults_client_restart(&w->f, 5), IO_EINVAL);
+    assert_int_equal(faults_client_partition(&w->f, 2, 0x1), IO_EINVAL);
+    assert_int_equal(faults_client_partition(&w->f, client, 0x8), IO_EINVAL); /* no broker 3 */
+    world_free(w);
+}
+
+/* wipe: every file of the broker's disk is gone and it runs again. */
+static void test_wipe_destroys_the_disk(void **state) {
+    (void)state;
+    world_t *w = world_new(3, 4, 32);
+    put_file(w, 1, "log", 0xab, 200);
+    put_file(w, 1, "meta", 0xcd, 100);
+    put_file(w, 2, "log", 0xab, 200);
+    assert_int_equal(faults_wipe(&w->f, 0x2), 0);
+    uint64_t size = 0;
+    assert_int_not_equal(sim_disk_size(sim_host_disk(w->sim, 1), "log", &size), 0);
+    assert_int_not_equal(sim_disk_size(sim_host_disk(w->sim, 1), "meta", &size), 0);
+    assert_int_equal(disk_size(w, 2, "log"), 200); /* the others keep theirs */
+    assert_int_equal(sim_host_state(w->sim, 1), SIM_HOST_UP);
+    assert_string_equal(last_event(w)->kind, "wipe");
+    assert_non_null(strstr(last_event(w)->detail, "2 files"));
+    assert_int_equal(faults_wipe(&w->f, 0x10), IO_EINVAL); /* no broker 4 */
+    world_free(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_rejects_bad_config),
@@ -1025,6 +1073,8 @@ int main(void) {
         cmocka_unit_test(test_heal_all),
         cmocka_unit_test(test_timeline_records_and_drops),
         cmocka_unit_test(test_bad_input_changes_nothing),
+        cmocka_unit_test(test_client_faults),
+        cmocka_unit_test(test_wipe_destroys_the_disk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

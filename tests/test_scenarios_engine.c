@@ -234,6 +234,267 @@ static void test_broken_files_name_file_and_line(void **state) {
     expect_load_error(FIXTURE("broken_expect_field.lua"), "2", "did you mean 'leaderless_max'");
     expect_load_error(FIXTURE("broken_progress_bound.lua"), "3", "cannot be observed");
     expect_load_error(FIXTURE("broken_probe_type.lua"), "2", "'probe' must be true or false");
+    expect_load_error(FIXTURE("broken_expect_values.lua"), "2", "latency_p99_ms = -5 is impossible");
+    expect_load_error(FIXTURE("broken_expect_values.lua"), "2",
+                      "duplicate_enqueues = 0.5 must be a whole number");
+    expect_load_error(FIXTURE("broken_expect_values.lua"), "2", "'leaderless' must be a number");
+    expect_load_error(FIXTURE("broken_producer_options.lua"), "2",
+                      "'confirms' must be true or false, got string");
+    expect_load_error(FIXTURE("broken_producer_options.lua"), "2",
+                      "'persistent' must be true or false, got number");
+    expect_load_error(FIXTURE("broken_producer_options.lua"), "2",
+                      "unknown field 'confirm' (did you mean 'confirms'?)");
+    expect_load_error(FIXTURE("broken_refusals.lua"), "2",
+                      "consumers.nack: unknown field 'probabilty' (did you mean 'probability'?)");
+    expect_load_error(FIXTURE("broken_refusals.lua"), "2", "poison: field 'every' is required");
+    expect_load_error(FIXTURE("broken_refusals.lua"), "2", "'reject' must be a table");
+    expect_load_error(FIXTURE("broken_refusals.lua"), "2", "'requeue' must be true or false");
+    expect_load_error(FIXTURE("broken_refusal_auto.lua"), "2", "need ack = \"manual\"");
+    expect_load_error(FIXTURE("broken_dlq_consumers.lua"), "2", "needs a dead_letter queue");
+    expect_load_error(FIXTURE("broken_leaderless_both.lua"), "2", "are the same bound");
+    /* whole-file checks: every one reported */
+    expect_load_error(FIXTURE("broken_whole_file.lua"), "4", "time 9 s is beyond the phases");
+    expect_load_error(FIXTURE("broken_whole_file.lua"), "5", "never fires inside the chaos phase");
+    expect_load_error(FIXTURE("broken_whole_file.lua"), "3", "needs a dead_letter queue");
+    expect_load_error(FIXTURE("broken_whole_file.lua"), "3", "need ack = \"manual\"");
+    expect_load_error(FIXTURE("broken_teach_side.lua"), "3",
+                      "unknown field 'idempotnt' (did you mean 'idempotent'?)");
+    expect_load_error(FIXTURE("broken_teach_side.lua"), "3",
+                      "teach.strong: field 'expect' must be a table, got number");
+}
+
+/* A file with several mistakes: every one is reported in one pass, each
+ * with its own line (and a suggestion where one is close). */
+static void test_broken_file_reports_every_error(void **state) {
+    (void)state;
+    const char *path = FIXTURE("broken_many.lua");
+    scenario_t *s = NULL;
+    char err[SCN_ERR_MAX];
+    assert_int_equal(scenario_new(path, 1, &s, err, sizeof err), -1);
+    assert_null(s);
+    static const char *const want[][2] = {
+        {"2", "cluster: unknown field 'replica' (did you mean 'replicas'?)"},
+        {"3", "workload.producers: unknown field 'windw' (did you mean 'window'?)"},
+        {"3", "workload.producers: field 'rate' must be a number, got string"},
+        {"3", "workload.consumers: ack = 'manul' is impossible (did you mean 'manual'?)"},
+        {"7", "phases: unknown field 'drian' (did you mean 'drain'?)"},
+        {"8", "expect: unknown field 'no_los' (did you mean 'no_loss'?)"},
+    };
+    const char *prev = err;
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char line[1400];
+        snprintf(line, sizeof line, "%s:%s: %s", path, want[i][0], want[i][1]);
+        const char *at = strstr(err, line);
+        if (at == NULL) print_error("missing '%s' in:\n%s\n", line, err);
+        assert_non_null(at);
+        assert_true(at >= prev); /* in file order */
+        prev = at;
+    }
+}
+
+/* up(), down(), paused(), leader() and followers() in every state (the
+ * fixture raises an error, exit 2, on a wrong answer). */
+static void test_selectors_in_every_state(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    const int rc = run_file(FIXTURE("engine_selectors.lua"), 1, SCN_VARIANT_NONE, NULL, r);
+    if (rc != 0) print_error("%s\n", r->err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    free(r);
+}
+
+/* expect{duplicate_enqueues = 0} fails when the broker stored retries twice,
+ * though an idempotent consumer keeps no_duplicates. */
+/* expect{leaderless_s} is the leaderless bound under its unit-suffixed name. */
+static void test_leaderless_s_alias(void **state) {
+    (void)state;
+    scenario_t *s = NULL;
+    char err[SCN_ERR_MAX];
+    assert_int_equal(scenario_new(CHAOSLAB_SOURCE_DIR "/docs/examples/latency_expectations.lua", 1,
+                                  &s, err, sizeof err), 0);
+    assert_true(s->expect.has_leaderless);
+    assert_true(s->expect.leaderless_s == 3.0);
+    assert_true(s->expect.has_latency_p99 && s->expect.latency_p99_ms == 2000.0);
+    assert_true(s->expect.has_duplicate_enqueues && s->expect.duplicate_enqueues == 0);
+    scenario_free(s);
+}
+
+static void test_duplicate_enqueues_expectation(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(
+        run_file(FIXTURE("engine_dup_enqueues.lua"), 1, SCN_VARIANT_NONE, NULL, r), 0);
+    const scn_invariant_t *d = &r->inv[SCN_INV_DUPLICATE_ENQUEUES];
+    assert_true(d->enforced);
+    assert_false(d->passed);
+    assert_true(check_figure(&r->checks[CHECK_NO_DUPLICATES], "duplicate_enqueues") > 0);
+    assert_true(r->inv[SCN_INV_NO_DUPLICATES].passed);
+    assert_false(r->inv[SCN_INV_LATENCY].enforced); /* not asked */
+    assert_int_equal(r->exit_code, 1);
+    scn_result_free(r);
+    free(r);
+}
+
+/* expect{latency_p99_ms}: the slow-disk lesson's weak side breaks it, the
+ * strong side holds it. */
+static void test_latency_expectation(void **state) {
+    (void)state;
+    const char *path = CHAOSLAB_SOURCE_DIR "/docs/examples/teach_latency.lua";
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(run_file(path, 1, SCN_VARIANT_WEAK, NULL, r), 0);
+    const double weak_p99 = check_figure(&r->checks[CHECK_LATENCY], "confirm_p99_ns");
+    assert_true(r->inv[SCN_INV_LATENCY].enforced);
+    assert_false(r->inv[SCN_INV_LATENCY].passed);
+    assert_true(weak_p99 > 30e6);
+    scn_result_free(r);
+    memset(r, 0, sizeof *r);
+    assert_int_equal(run_file(path, 1, SCN_VARIANT_STRONG, NULL, r), 0);
+    const double strong_p99 = check_figure(&r->checks[CHECK_LATENCY], "confirm_p99_ns");
+    print_message("confirm p99: weak %.2f ms, strong %.2f ms\n", weak_p99 / 1e6, strong_p99 / 1e6);
+    assert_true(r->inv[SCN_INV_LATENCY].enforced && r->inv[SCN_INV_LATENCY].passed);
+    assert_true(strong_p99 <= 30e6);
+    assert_non_null(strstr(r->inv[SCN_INV_LATENCY].figures, "confirm_p99="));
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    free(r);
+}
+
+/* producers{confirms = false}: every publish of the producer is unknown
+ * (unconfirmed), the probe's are confirmed, and no_loss holds: nothing the
+ * fire-and-forget producer sent was promised. */
+static void test_fire_and_forget_is_never_loss(void **state) {
+    (void)state;
+    const char *path = CHAOSLAB_SOURCE_DIR "/docs/examples/fire_and_forget.lua";
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(run_file(path, 1, SCN_VARIANT_NONE, NULL, r), 0);
+    const check_result_t *nl = &r->checks[CHECK_NO_LOSS];
+    assert_true(check_figure(nl, "unconfirmed") > 0);
+    assert_true(check_figure(nl, "unconfirmed") == (double)(r->published - r->probe_published));
+    assert_true(check_figure(nl, "confirmed") == (double)r->probe_published);
+    assert_true(check_figure(nl, "unconfirmed_missing") > 0); /* the leader crash */
+    assert_true(r->inv[SCN_INV_NO_LOSS].passed);
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    free(r);
+}
+
+/* Refusals: nack/requeue retries, poison messages dead-lettered after the
+ * delivery limit and processed by the dead-letter consumer (the library's
+ * retry_dead_letter); and rejects without requeue and without a DLQ,
+ * counted as discarded, never as loss. */
+static void test_refusals_retry_dead_letter_and_discard(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(run_file(CHAOSLAB_SOURCE_DIR "/scenarios/retry_dead_letter.lua", 1,
+                              SCN_VARIANT_NONE, NULL, r), 0);
+    const check_result_t *nl = &r->checks[CHECK_NO_LOSS];
+    const check_result_t *nd = &r->checks[CHECK_NO_DUPLICATES];
+    print_message("retry_dead_letter: dead_letter_processed=%.0f redeliveries=%.0f\n",
+                  check_figure(nl, "dead_letter_processed"), check_figure(nd, "redeliveries"));
+    assert_true(check_figure(nl, "dead_letter_processed") >= 5); /* every 100th of >1000 */
+    assert_true(check_figure(nd, "redeliveries") > check_figure(nl, "dead_letter_processed"));
+    assert_true(check_figure(nd, "duplicate_enqueues") == 0); /* moving is not enqueuing */
+    assert_true(check_figure(nl, "lost") == 0 && check_figure(nl, "discarded") == 0);
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    memset(r, 0, sizeof *r);
+    assert_int_equal(run_file(FIXTURE("engine_reject_discard.lua"), 1, SCN_VARIANT_NONE, NULL, r), 0);
+    nl = &r->checks[CHECK_NO_LOSS];
+    assert_true(check_figure(nl, "discarded") >= 30); /* every 10th of ~400 */
+    assert_true(check_figure(nl, "lost") == 0);
+    assert_true(check_figure(nl, "processed_confirmed") + check_figure(nl, "discarded") ==
+                check_figure(nl, "confirmed"));
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    free(r);
+}
+
+static const faults_event_t *find_event(const scn_result_t *r, const char *kind, uint32_t nth) {
+    for (uint32_t i = 0; i < r->timeline_count; i++)
+        if (strcmp(r->timeline[i].kind, kind) == 0 && nth-- == 0) return &r->timeline[i];
+    return NULL;
+}
+
+/* Client faults at chosen times and wipe(): each lands in the fault
+ * timeline at its time, heal reboots the client left down, the wiped broker
+ * catches up (replica agreement at the highest commit), nothing is lost. */
+static void test_client_faults_and_wipe(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(run_file(CHAOSLAB_SOURCE_DIR "/docs/examples/client_faults.lua", 1,
+                              SCN_VARIANT_NONE, NULL, r), 0);
+    const faults_event_t *pc = find_event(r, "partition_client", 0);
+    const faults_event_t *cc = find_event(r, "crash_client", 1);
+    const faults_event_t *rc1 = find_event(r, "restart_client", 0);
+    const faults_event_t *rc2 = find_event(r, "restart_client", 1); /* at heal */
+    const faults_event_t *wp = find_event(r, "wipe", 0);
+    assert_non_null(pc);
+    assert_non_null(cc);
+    assert_non_null(rc1);
+    assert_non_null(rc2);
+    assert_non_null(wp);
+    assert_true(pc->time_ns == 1000000000ull && wp->time_ns == 4000000000ull);
+    assert_true(rc1->time_ns == 3000000000ull && rc2->time_ns == 8000000000ull);
+    assert_non_null(strstr(wp->detail, "restarted empty"));
+    assert_null(find_event(r, "restart_client", 2));
+    const check_result_t *ra = &r->checks[CHECK_REPLICA_AGREEMENT];
+    assert_true(r->inv[SCN_INV_REPLICA_AGREEMENT].passed);
+    assert_true(check_figure(ra, "at_highest") == 3); /* the wiped one caught up */
+    assert_true(r->inv[SCN_INV_NO_LOSS].passed);
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    memset(r, 0, sizeof *r);
+    assert_int_equal(run_file(FIXTURE("broken_client_fault.lua"), 1, SCN_VARIANT_NONE, NULL, r), -1);
+    assert_int_equal(r->exit_code, 2);
+    assert_non_null(strstr(r->err, "broken_client_fault.lua:4: producer(3) does not exist"));
+    scn_result_free(r);
+    memset(r, 0, sizeof *r);
+    assert_int_equal(run_file(FIXTURE("broken_client_arg.lua"), 1, SCN_VARIANT_NONE, NULL, r), -1);
+    assert_non_null(strstr(r->err, "broken_client_arg.lua:3: crash_client: argument 1 must be a client"));
+    scn_result_free(r);
+    free(r);
+}
+
+/* A teach side's own workload and expect tables apply to that side only. */
+static void test_teach_sides_have_their_own_workload_and_expect(void **state) {
+    (void)state;
+    scn_result_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(run_file(FIXTURE("engine_teach_sides.lua"), 1, SCN_VARIANT_WEAK, NULL, r), 0);
+    assert_false(r->inv[SCN_INV_LATENCY].enforced); /* the weak side has no bound */
+    scn_result_free(r);
+    memset(r, 0, sizeof *r);
+    assert_int_equal(run_file(FIXTURE("engine_teach_sides.lua"), 1, SCN_VARIANT_STRONG, NULL, r), 0);
+    assert_true(r->inv[SCN_INV_LATENCY].enforced && r->inv[SCN_INV_LATENCY].passed);
+    assert_false(r->inv[SCN_INV_NO_DUPLICATES].enforced); /* the side said so */
+    assert_true(r->inv[SCN_INV_NO_LOSS].enforced && r->inv[SCN_INV_NO_LOSS].passed);
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    /* the library lesson whose sides differ only in the consumer's code */
+    const char *path = CHAOSLAB_SOURCE_DIR "/scenarios/teach_idempotent_consumer.lua";
+    memset(r, 0, sizeof *r);
+    assert_int_equal(run_file(path, 1, SCN_VARIANT_WEAK, NULL, r), 0);
+    const double weak_dups =
+        check_figure(&r->checks[CHECK_NO_DUPLICATES], "duplicate_processings");
+    assert_false(r->inv[SCN_INV_NO_DUPLICATES].passed);
+    scn_result_free(r);
+    memset(r, 0, sizeof *r);
+    assert_int_equal(run_file(path, 1, SCN_VARIANT_STRONG, NULL, r), 0);
+    print_message("idempotent consumer lesson: weak %.0f duplicate processings, strong %.0f\n",
+                  weak_dups, check_figure(&r->checks[CHECK_NO_DUPLICATES], "duplicate_processings"));
+    assert_true(weak_dups > 0);
+    assert_true(r->inv[SCN_INV_NO_DUPLICATES].passed);
+    assert_int_equal(r->exit_code, 0);
+    scn_result_free(r);
+    free(r);
 }
 
 static void test_error_inside_action_stops_the_run(void **state) {
@@ -564,6 +825,15 @@ int main(void) {
         cmocka_unit_test(test_teach_variants_use_their_strategy),
         cmocka_unit_test(test_broken_files_name_file_and_line),
         cmocka_unit_test(test_error_inside_action_stops_the_run),
+        cmocka_unit_test(test_broken_file_reports_every_error),
+        cmocka_unit_test(test_selectors_in_every_state),
+        cmocka_unit_test(test_leaderless_s_alias),
+        cmocka_unit_test(test_duplicate_enqueues_expectation),
+        cmocka_unit_test(test_latency_expectation),
+        cmocka_unit_test(test_fire_and_forget_is_never_loss),
+        cmocka_unit_test(test_refusals_retry_dead_letter_and_discard),
+        cmocka_unit_test(test_client_faults_and_wipe),
+        cmocka_unit_test(test_teach_sides_have_their_own_workload_and_expect),
         cmocka_unit_test(test_sandbox_has_no_os_io_or_require),
         cmocka_unit_test(test_seeds_parse),
         cmocka_unit_test(test_event_budget_ends_run_stalled),

@@ -57,6 +57,8 @@ typedef struct fake_world {
     uint32_t count;
     fake_session_t sess[FAKE_HOSTS];
     uint64_t publishes, declares, not_leaders;
+    uint64_t transient; /* publishes with persistent = 0 */
+    bool unroutable;    /* confirm every publish as unroutable, store nothing */
 } fake_world_t;
 
 typedef struct fake_node {
@@ -115,6 +117,12 @@ static void fake_publish(fake_node_t *n, io_addr_t from, const wire_publish_t *p
     a.confirm.producer_id = p->producer_id;
     a.confirm.sequence = p->sequence;
     w->publishes++;
+    if (!p->persistent) w->transient++;
+    if (w->unroutable) {
+        a.confirm.unroutable = 1;
+        fake_send(n, from, &a);
+        return;
+    }
     if (w->nack_publishes > 0) {
         w->nack_publishes--;
         wire_msg_t nk;
@@ -479,6 +487,87 @@ static uint64_t count_flagged(const history_t *h, uint8_t kind, uint8_t flag) {
     return n;
 }
 
+/* A confirm flagged unroutable (no queue took it) is recorded so. The
+ * producer's queue had been declared: a confirmed publish that found no
+ * queue is loss (the durable queue itself is gone), shown apart as
+ * lost_unroutable; without the flag the same loss is plain. */
+static void test_unroutable_confirm_is_counted(void **state) {
+    (void)state;
+    for (int flag = 0; flag < 2; flag++) {
+        world_t *w = world_new(23);
+        w->fw.unroutable = flag == 1;
+        workload_producer_config_t pc = producer_cfg(5);
+        workload_client_t *p = add_producer(w, &pc);
+        sim_run(w->sim, 1 * S, 0);
+        workload_stats_t ps;
+        workload_client_stats(p, &ps);
+        assert_int_equal(ps.confirmed, 5);
+        check_result_t r[CHECK_ALL_COUNT];
+        check_run(w, r);
+        if (flag) {
+            assert_int_equal(count_flagged(w->h, HISTORY_OK, HISTORY_FLAG_UNROUTABLE), 5);
+            assert_true(check_figure(&r[CHECK_NO_LOSS], "lost_unroutable") == 5);
+        } else {
+            assert_int_equal(count_flagged(w->h, HISTORY_OK, HISTORY_FLAG_UNROUTABLE), 0);
+            assert_true(check_figure(&r[CHECK_NO_LOSS], "lost_unroutable") == 0);
+        }
+        assert_false(r[CHECK_NO_LOSS].passed);
+        assert_true(check_figure(&r[CHECK_NO_LOSS], "lost") == 5);
+        world_free(w);
+    }
+}
+
+/* confirms = false: each publish is sent once, never waited for and never
+ * retried (the broker confirms nothing here); it ends unknown, flagged
+ * unconfirmed, at once, so the window never throttles. persistent = false
+ * reaches the broker. The checker counts them apart and proves no loss
+ * from them; the ones that never reached a consumer are counted. */
+static void test_fire_and_forget_never_waits(void **state) {
+    (void)state;
+    world_t *w = world_new(21);
+    w->fw.drop_confirms = 1000; /* never confirms */
+    workload_producer_config_t pc = producer_cfg(20);
+    pc.confirms = false;
+    pc.persistent = false;
+    pc.window = 1;
+    workload_client_t *p = add_producer(w, &pc);
+    workload_consumer_config_t cc = consumer_cfg();
+    (void)add_consumer(w, &cc);
+    sim_run(w->sim, 1 * S, 0);
+    assert_true(workload_client_done(p));
+    workload_stats_t ps;
+    workload_client_stats(p, &ps);
+    assert_int_equal(ps.published, 20);
+    assert_int_equal(ps.unknown, 20);
+    assert_int_equal(ps.confirmed + ps.retries + ps.throttled, 0);
+    /* One send each; the first went to a follower (the producer starts at
+     * broker client_index % brokers), which refused it: nobody resends a
+     * fire-and-forget publish, so it is gone. */
+    assert_int_equal(w->fw.not_leaders, 1);
+    assert_int_equal(w->fw.publishes, 19);
+    assert_int_equal(w->fw.transient, 19);
+    assert_int_equal(count_flagged(w->h, HISTORY_INFO, HISTORY_FLAG_UNCONFIRMED), 20);
+    check_result_t r[CHECK_ALL_COUNT];
+    check_run(w, r);
+    assert_true(r[CHECK_NO_LOSS].passed); /* nothing was promised */
+    assert_true(check_figure(&r[CHECK_NO_LOSS], "unconfirmed") == 20);
+    print_message("unconfirmed_missing %.0f recovered %.0f\n", check_figure(&r[CHECK_NO_LOSS], "unconfirmed_missing"), check_figure(&r[CHECK_NO_LOSS], "recovered"));
+    assert_true(check_figure(&r[CHECK_NO_LOSS], "unconfirmed_missing") == 1);
+    assert_true(check_figure(&r[CHECK_NO_LOSS], "recovered") == 19);
+    world_free(w);
+
+    /* The default: confirmed publishes, persistent, flagged nothing. */
+    w = world_new(21);
+    pc = producer_cfg(5);
+    p = add_producer(w, &pc);
+    sim_run(w->sim, 1 * S, 0);
+    workload_client_stats(p, &ps);
+    assert_int_equal(ps.confirmed, 5);
+    assert_int_equal(w->fw.transient, 0);
+    assert_int_equal(count_flagged(w->h, HISTORY_INFO, HISTORY_FLAG_UNCONFIRMED), 0);
+    world_free(w);
+}
+
 /* The run ends with publishes in flight: settling records each as unknown
  * (at end), so every publish has exactly one outcome and the counts add up;
  * a second settle changes nothing. */
@@ -831,6 +920,8 @@ int main(void) {
         cmocka_unit_test(test_consumer_crash_redelivers),
         cmocka_unit_test(test_producer_stop),
         cmocka_unit_test(test_leader_change),
+        cmocka_unit_test(test_fire_and_forget_never_waits),
+        cmocka_unit_test(test_unroutable_confirm_is_counted),
         cmocka_unit_test(test_bad_configs),
         cmocka_unit_test(test_garbage_ignored),
     };

@@ -25,6 +25,7 @@ at(9, function() heal() end)
 -- every(N, fn): fn runs every N seconds during chaos (t = N, 2N, ...).
 -- Here: a safety net that restarts whatever is down, and a progress note.
 every(3, function() restart(down()) end)
-every(4, function() log("t=%.1f s", now()) end)
+every(4, function() log("t=%.1f s: up {%s}, down {%s}", now(), table.concat(up(), ","),
+                         table.concat(down(), ",")) end)
 
 expect { no_loss = true, no_duplicates = true, replica_agreement = true }

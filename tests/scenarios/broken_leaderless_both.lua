@@ -1,0 +1,2 @@
+-- the same bound twice
+expect { leaderless = 2, leaderless_s = 3 }

@@ -1,0 +1,2 @@
+-- wrong types for the producer options
+workload { producers = { confirms = "no", persistent = 1, confirm = false } }
