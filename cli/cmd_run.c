@@ -18,6 +18,8 @@ static void run_usage(FILE *out) {
             "  --db FILE            report database (default chaoslab.db; 'none' = off)\n"
             "  --trace FILE         write every event of the run, one line each\n"
             "  --json               machine-readable output\n"
+            "  --junit FILE         also write JUnit XML: a testsuite per strategy, a\n"
+            "                       testcase per seed (see docs/ci.md)\n"
             "  --variant weak|strong  one side of a teach{} scenario\n"
             "  --max-events N       event budget of each run (default: derived from the\n"
             "                       scenario, 1e6 + seconds x (hosts x 2000 + msgs/s x 100));\n"
@@ -79,6 +81,9 @@ int cli_cmd_run(int argc, char **argv) {
             i++;
         } else if (strcmp(a, "--trace") == 0) {
             o.trace_path = next;
+            i++;
+        } else if (strcmp(a, "--junit") == 0) {
+            o.junit_path = next;
             i++;
         } else if (strcmp(a, "--variant") == 0) {
             o.has_variant = true;

@@ -29,6 +29,8 @@ typedef struct scn_sweep_opts {
     uint32_t jobs;                /* 1..SCN_JOBS_MAX worker processes */
     const char *db_path;          /* NULL = do not store */
     const char *trace_path;       /* single run only; NULL = off */
+    const char *junit_path;       /* JUnit XML of every run; NULL = off */
+    const char *shard_text;       /* "I/N" as given (JUnit property); NULL = none */
     bool json;
     scn_budget_t budget;          /* --max-events, --max-wall (0 = default) */
     FILE *out, *err;
