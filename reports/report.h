@@ -199,6 +199,18 @@ int report_query_show(report_db_t *db, int64_t run_id, int json, FILE *out);
 int report_query_compare(report_db_t *db, const char *scenario, int json,
                          FILE *out);
 
+/* Copy every run of the database at `path` into `db` unless a run with
+ * the same natural key (scenario, scenario_hash, config_hash,
+ * binary_version, seed, verdict, trace_hash) is there already; copied runs
+ * get new ids and their rows follow. One transaction: all or nothing.
+ * `path` is only read; its schema version must be REPORT_SCHEMA_VERSION.
+ * Returns 0 with the counts, REPORT_ENOTDB, REPORT_EVERSION, REPORT_EBUSY
+ * or REPORT_EIO (message in report_db_errmsg). */
+int report_db_merge(report_db_t *db, const char *path, uint64_t *added,
+                    uint64_t *skipped);
+/* Only the input checks of report_db_merge (0 = it would be accepted). */
+int report_db_merge_check(report_db_t *db, const char *path);
+
 /* `chaoslab report ...`: argv[0] is the command word ("report", ignored),
  * argv[1] the subcommand (list, show, compare). Results go to `out`,
  * messages to `err`. Returns the process exit code: 0 success, 1 unknown run

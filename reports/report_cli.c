@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "reports/report.h"
 
@@ -23,10 +24,15 @@ static const char report_cli_usage[] =
     "                            [--limit N] [--db FILE] [--json]\n"
     "       chaoslab report show RUN [--db FILE] [--json]\n"
     "       chaoslab report compare [--scenario S] [--db FILE] [--json]\n"
+    "       chaoslab report merge OUT.db IN.db...\n"
     "\n"
     "  list     the most recent runs, newest first (default limit 20)\n"
     "  show     everything stored about run RUN (an id from `list`)\n"
     "  compare  pass rates per strategy and per invariant across seeds\n"
+    "  merge    copy the runs of IN.db files (e.g. --shard databases) into\n"
+    "           OUT.db (created if missing); a run already there (same\n"
+    "           scenario, file hash, config, binary, seed, verdict and trace\n"
+    "           hash) is skipped, so merging a file twice adds nothing\n"
     "\n"
     "  --db FILE       report database (default chaoslab.db)\n"
     "  --scenario S    only runs of scenario S (its name or its path)\n"
@@ -235,6 +241,60 @@ static int report_cli_run(const char *sub, const report_cli_opts_t *o,
     return rc == 0 ? 0 : rc == REPORT_ENOENT && is_show ? 1 : 2;
 }
 
+/* `report merge OUT.db IN.db...`: every input is checked before any is
+ * merged; each input is then one transaction. */
+static int report_cli_merge(int argc, char **argv, FILE *out, FILE *err)
+{
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(report_cli_usage, out);
+            return 0;
+        }
+        if (argv[i][0] == '-' || argv[i][0] == '\0') {
+            return report_cli_bad(err, "merge", "unknown option", argv[i]);
+        }
+    }
+    if (argc < 4) {
+        return report_cli_bad(err, "merge", "wants OUT.db and at least one "
+                              "IN.db", NULL);
+    }
+    for (int i = 3; i < argc; i++) {
+        if (access(argv[i], R_OK) != 0) {
+            fprintf(err, "chaoslab report merge: %s: %s\n", argv[i],
+                    strerror(errno));
+            return 2;
+        }
+    }
+    report_db_t *db = NULL;
+    char msg[REPORT_ERRMSG_SIZE_MAX];
+    if (report_db_open(argv[2], &db, msg, sizeof msg) != 0) {
+        fprintf(err, "chaoslab report merge: %s: %s\n", argv[2], msg);
+        return 2;
+    }
+    int rc = 0;
+    for (int i = 3; i < argc && rc == 0; i++) {
+        rc = report_db_merge_check(db, argv[i]);
+    }
+    uint64_t added = 0, skipped = 0, total = 0;
+    for (int i = 3; i < argc && rc == 0; i++) {
+        rc = report_db_merge(db, argv[i], &added, &skipped);
+        if (rc == 0) {
+            fprintf(out, "%s: %llu runs added, %llu already in %s\n", argv[i],
+                    (unsigned long long)added, (unsigned long long)skipped,
+                    argv[2]);
+            total += added;
+        }
+    }
+    if (rc != 0) {
+        fprintf(err, "chaoslab report merge: %s\n", report_db_errmsg(db));
+    } else {
+        fprintf(out, "%s: %llu runs added in all\n", argv[2],
+                (unsigned long long)total);
+    }
+    report_db_close(db);
+    return rc == 0 ? 0 : 2;
+}
+
 int report_cli_main(int argc, char **argv, FILE *out, FILE *err)
 {
     assert(out != NULL && err != NULL);
@@ -248,6 +308,9 @@ int report_cli_main(int argc, char **argv, FILE *out, FILE *err)
         strcmp(sub, "help") == 0) {
         fputs(report_cli_usage, out);
         return 0;
+    }
+    if (strcmp(sub, "merge") == 0) {
+        return report_cli_merge(argc, argv, out, err);
     }
     unsigned allowed = 0;
     if (strcmp(sub, "list") == 0) {

@@ -35,7 +35,8 @@ _Static_assert(sizeof(sweep__brief_t) <= PIPE_BUF, "a brief must be one atomic p
 
 typedef struct sweep__plan {
     const scn_sweep_opts_t *o;
-    uint64_t first, last;
+    uint64_t first, last;            /* the seed range before --shard */
+    uint64_t seed0, stride, seeds;   /* this shard's seeds: seed0 + k*stride, k < seeds */
     scn_variant_t variants[2];
     uint32_t variants_count;
     uint64_t items;
@@ -50,7 +51,7 @@ typedef struct sweep__plan {
 
 static void sweep__item(const sweep__plan_t *p, uint64_t item, uint64_t *seed, scn_variant_t *v) {
     assert(item < p->items);
-    *seed = p->first + item / p->variants_count;
+    *seed = p->seed0 + (item / p->variants_count) * p->stride;
     *v = p->variants[item % p->variants_count];
 }
 
@@ -251,7 +252,7 @@ static void sweep__print_line(const sweep__plan_t *p, const sweep__brief_t *b) {
 /* Returns the exit code from the collected briefs and prints the summary. */
 static int sweep__summarize(const sweep__plan_t *p) {
     const scn_sweep_opts_t *o = p->o;
-    const uint64_t seeds = p->last - p->first + 1;
+    const uint64_t seeds = p->seeds;
     bool error = false;
     uint64_t passed[2] = {0, 0}, stalled[2] = {0, 0}, tripped[2] = {0, 0};
     uint64_t violated[2][SCN_INV_COUNT];
@@ -332,8 +333,8 @@ static int sweep__summarize(const sweep__plan_t *p) {
 /* --junit: the briefs as JUnit XML. Returns 0, or -1 after a message. */
 static int sweep__junit(const sweep__plan_t *p, const sweep__brief_t *briefs, FILE *f) {
     const scn_sweep_opts_t *o = p->o;
-    scn_junit_case_t *cases = calloc(p->items, sizeof *cases);
-    if (cases == NULL) {
+    scn_junit_case_t *cases = p->items > 0 ? calloc(p->items, sizeof *cases) : NULL;
+    if (p->items > 0 && cases == NULL) {
         fprintf(o->err, "chaoslab run: %s: out of memory\n", o->junit_path);
         return -1;
     }
@@ -368,6 +369,18 @@ static int sweep__junit_open(const scn_sweep_opts_t *o, FILE **f) {
     if (*f != NULL) return 0;
     fprintf(o->err, "chaoslab run: --junit %s: %s\n", o->junit_path, strerror(errno));
     return -1;
+}
+
+/* --shard I/N keeps the seeds s of the range with s mod N == I: a function
+ * of the seed alone, so every machine splits a range the same way and
+ * every seed lands in exactly one shard. */
+static void sweep__shard(sweep__plan_t *p, const scn_sweep_opts_t *o) {
+    const uint64_t n = o->shard_count > 0 ? o->shard_count : 1;
+    const uint64_t i = o->shard_count > 0 ? o->shard_index : 0;
+    const uint64_t skip = (i + n - p->first % n) % n; /* first seed >= first that is i mod n */
+    p->stride = n;
+    p->seed0 = p->first + skip;
+    p->seeds = skip > p->last - p->first ? 0 : (p->last - p->first - skip) / n + 1;
 }
 
 static int sweep__plan(sweep__plan_t *p, const scn_sweep_opts_t *o) {
@@ -405,7 +418,8 @@ static int sweep__plan(sweep__plan_t *p, const scn_sweep_opts_t *o) {
         }
     }
     scenario_free(s);
-    p->items = (p->last - p->first + 1) * p->variants_count;
+    sweep__shard(p, o);
+    p->items = p->seeds * p->variants_count;
     return rc;
 }
 
@@ -414,6 +428,16 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
     sweep__plan_t p;
     memset(&p, 0, sizeof p);
     if (sweep__plan(&p, o) != 0) return 2;
+    if (p.items == 0) {
+        /* More shards than seeds: this shard has nothing to do, and that is
+         * not a failure (the other shards hold every seed). */
+        fprintf(o->out, "shard %s of seeds %" PRIu64 "..%" PRIu64 ": no seeds\n",
+                o->shard_text != NULL ? o->shard_text : "?", p.first, p.last);
+        FILE *junit = NULL;
+        if (sweep__junit_open(o, &junit) != 0) return 2;
+        if (junit != NULL && sweep__junit(&p, NULL, junit) != 0) return 2;
+        return 0;
+    }
     if (o->trace_path != NULL && p.items != 1) {
         fprintf(o->err, "chaoslab run: --trace records one run: add --seed N%s\n",
                 p.teach ? " and --variant weak|strong" : "");
@@ -474,4 +498,26 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
     if (junit != NULL && sweep__junit(&p, p.briefs, junit) != 0) rc = 2;
     free(p.briefs);
     return rc;
+}
+
+int scn_shard_parse(const char *text, uint64_t *index, uint64_t *count) {
+    if (text == NULL) return -1;
+    const char *slash = strchr(text, '/');
+    if (slash == NULL || slash == text || slash[1] == '\0') return -1;
+    char head[32];
+    const size_t len = (size_t)(slash - text);
+    if (len >= sizeof head) return -1;
+    memcpy(head, text, len);
+    head[len] = '\0';
+    for (const char *c = text; *c; c++)
+        if ((*c < '0' || *c > '9') && c != slash) return -1; /* no signs, spaces, hex */
+    char *end = NULL;
+    errno = 0;
+    const unsigned long long i = strtoull(head, &end, 10);
+    if (errno != 0 || *end != '\0') return -1;
+    const unsigned long long n = strtoull(slash + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || n == 0 || n > SCN_SHARDS_MAX || i >= n) return -1;
+    *index = i;
+    *count = n;
+    return 0;
 }

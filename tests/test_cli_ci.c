@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "tests/support/tnet.h"
 
@@ -122,6 +123,107 @@ static void test_junit_bad_path(void **state) {
     free(o);
 }
 
+/* "seed|verdict|trace_hash|rows" per run, ordered by seed, into buf: what
+ * must be equal between a merged and an unsharded database. */
+static void db_digest(const char *name, char *buf, size_t cap) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "SELECT seed || '|' || verdict || '|' || trace_hash || '|' ||"
+                           " (SELECT count(*) FROM invariants i WHERE i.run_id = r.id) || '|' ||"
+                           " (SELECT count(*) FROM series i WHERE i.run_id = r.id) || '|' ||"
+                           " (SELECT count(*) FROM metrics i WHERE i.run_id = r.id) || '|' ||"
+                           " (SELECT count(*) FROM run_config i WHERE i.run_id = r.id)"
+                           " FROM runs r ORDER BY seed, verdict, trace_hash",
+                           -1, &st, NULL),
+        SQLITE_OK);
+    size_t used = 0;
+    buf[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const int n = snprintf(buf + used, cap - used, "%s\n", sqlite3_column_text(st, 0));
+        assert_true(n > 0 && (size_t)n < cap - used);
+        used += (size_t)n;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void test_shards_merged_equal_unsharded(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    const char *f = FIXTURE("engine_actions.lua");
+    run_cli(o, (const char *[]){"run", f, "--seeds", "3..9", "--db", "all.db", NULL});
+    assert_int_equal(o->code, 0);
+    run_cli(o, (const char *[]){"run", f, "--seeds", "3..9", "--shard", "0/2", "--db", "s0.db",
+                                "--junit", "s0.xml", NULL});
+    assert_int_equal(o->code, 0);
+    /* s mod 2 == 0: 4, 6, 8 */
+    assert_non_null(strstr(o->out, "seed 4 "));
+    assert_null(strstr(o->out, "seed 3 "));
+    junit_expect(o, "s0.xml", "1", "3", "0", "0", NULL);
+    run_cli(o, (const char *[]){"run", f, "--seeds", "3..9", "--shard", "1/2", "--jobs", "2",
+                                "--db", "s1.db", NULL});
+    assert_int_equal(o->code, 0);
+    run_cli(o, (const char *[]){"report", "merge", "merged.db", "s0.db", "s1.db", NULL});
+    assert_int_equal(o->code, 0);
+    assert_non_null(strstr(o->out, "merged.db: 7 runs added in all"));
+    static char want[65536], got[65536];
+    db_digest("all.db", want, sizeof want);
+    db_digest("merged.db", got, sizeof got);
+    assert_string_equal(got, want);
+    assert_non_null(strstr(want, "9|pass|"));
+    /* merging the same files again (and one twice) adds nothing */
+    run_cli(o, (const char *[]){"report", "merge", "merged.db", "s1.db", "s0.db", "s1.db", NULL});
+    assert_int_equal(o->code, 0);
+    assert_non_null(strstr(o->out, "merged.db: 0 runs added in all"));
+    db_digest("merged.db", got, sizeof got);
+    assert_string_equal(got, want);
+    /* an empty shard (more shards than seeds) is fine and runs nothing */
+    run_cli(o, (const char *[]){"run", f, "--seeds", "3..4", "--shard", "0/5", "--db", "none",
+                                NULL});
+    assert_int_equal(o->code, 0);
+    assert_non_null(strstr(o->out, "no seeds"));
+    free(o);
+}
+
+static void test_shard_and_merge_bad_input(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    const char *f = FIXTURE("engine_calm.lua");
+    static const char *const bad[] = {"2/2", "1/0", "-1/2", "1", "a/b", "0x1/2", "1/ 2", "/2",
+                                      "1/100001"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        run_cli(o, (const char *[]){"run", f, "--shard", bad[i], "--db", "none", NULL});
+        assert_int_equal(o->code, 2);
+        assert_non_null(strstr(o->err, "--shard wants I/N"));
+    }
+    run_cli(o, (const char *[]){"run", f, "--seed", "1", "--db", "v.db", NULL});
+    assert_int_equal(o->code, 0);
+    /* a newer schema version is refused, and nothing is merged */
+    char path[128];
+    snprintf(path, sizeof path, "%s/v.db", tmpdir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    run_cli(o, (const char *[]){"report", "merge", "out.db", "v.db", NULL});
+    assert_int_equal(o->code, 2);
+    assert_non_null(strstr(o->err, "schema version 3"));
+    run_cli(o, (const char *[]){"report", "merge", "out2.db", "stdout", NULL});
+    assert_int_equal(o->code, 2);
+    assert_non_null(strstr(o->err, "not a chaoslab report database"));
+    run_cli(o, (const char *[]){"report", "merge", "out.db", "missing.db", NULL});
+    assert_int_equal(o->code, 2);
+    assert_non_null(strstr(o->err, "missing.db: No such file"));
+    run_cli(o, (const char *[]){"report", "merge", "out.db", NULL});
+    assert_int_equal(o->code, 2);
+    free(o);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/chaoslab_ci_XXXXXX");
@@ -139,6 +241,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_junit_counts_parse),
         cmocka_unit_test(test_junit_bad_path),
+        cmocka_unit_test(test_shards_merged_equal_unsharded),
+        cmocka_unit_test(test_shard_and_merge_bad_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
