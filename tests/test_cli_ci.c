@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "reports/report.h"
 #include "tests/support/tnet.h"
 
 #define FIXTURE(name) CHAOSLAB_SOURCE_DIR "/tests/scenarios/" name
@@ -224,6 +225,132 @@ static void test_shard_and_merge_bad_input(void **state) {
     free(o);
 }
 
+static void test_baseline_weakened_strategy_exits_1(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    const char *f = FIXTURE("engine_teach.lua");
+    run_cli(o, (const char *[]){"run", f, "--variant", "strong", "--db", "old.db", NULL});
+    assert_int_equal(o->code, 0);
+    run_cli(o, (const char *[]){"run", f, "--variant", "strong", "--db", "same.db", NULL});
+    assert_int_equal(o->code, 0);
+    /* the same strategy again: nothing regressed */
+    run_cli(o, (const char *[]){"report", "compare", "--db", "same.db", "--baseline", "old.db",
+                                NULL});
+    assert_int_equal(o->code, 0);
+    assert_non_null(strstr(o->out, "1 groups compared, 0 figures regressed"));
+    /* the strong side weakened (fsync=never loses confirmed messages) */
+    run_cli(o, (const char *[]){"run", f, "--variant", "strong", "--fsync", "never", "--db",
+                                "new.db", NULL});
+    assert_int_equal(o->code, 1);
+    run_cli(o, (const char *[]){"report", "compare", "--db", "new.db", "--baseline", "old.db",
+                                "--match", "variant", NULL});
+    assert_int_equal(o->code, 1);
+    assert_non_null(strstr(o->out, "config differs: fsync always -> never"));
+    assert_non_null(strstr(o->out, "REGRESSED pass_rate    1.0000 -> 0.0000"));
+    /* by whole configuration the weakened runs have no baseline: reported */
+    run_cli(o, (const char *[]){"report", "compare", "--db", "new.db", "--baseline", "old.db",
+                                NULL});
+    assert_int_equal(o->code, 0);
+    assert_non_null(strstr(o->out, "nothing compared"));
+    assert_non_null(strstr(o->out, "1 groups without a baseline"));
+    /* a tolerance that allows the whole drop */
+    run_cli(o, (const char *[]){"report", "compare", "--db", "new.db", "--baseline", "old.db",
+                                "--match=variant", "--tolerance", "1", NULL});
+    assert_int_equal(o->code, 0);
+    free(o);
+}
+
+/* Write `runs` runs of one identity with the given pass count and figures. */
+static void baseline_db(const char *name, int runs, int passed, double availability,
+                        double p99_ns) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    report_db_t *db = NULL;
+    assert_int_equal(report_db_open(path, &db, NULL, 0), 0);
+    const report_kv_t config[] = {{"acks", "quorum"}, {"workload.rate", "100"}};
+    for (int i = 0; i < runs; i++) {
+        const report_metric_t metrics[] = {{"availability", availability, "ratio"},
+                                           {"publish_confirm_p50", p99_ns / 10, "ns"},
+                                           {"publish_confirm_p99", p99_ns, "ns"}};
+        const report_run_t run = {
+            .scenario_path = "s.lua", .scenario_name = "s", .seed = (uint64_t)i + 1,
+            .config = config, .config_count = 2,
+            .verdict = i < passed ? REPORT_VERDICT_PASS : REPORT_VERDICT_FAIL,
+            .trace_hash = (uint64_t)i, .exit_code = i < passed ? 0 : 1,
+            .reproduce = "chaoslab run s.lua", .scenario_hash = "00000000000000aa",
+            .binary_version = name, /* another build: never part of the pairing */
+            .metrics = metrics, .metric_count = 3};
+        assert_int_equal(report_db_write_run(db, &run, NULL), 0);
+    }
+    report_db_close(db);
+}
+
+static void test_baseline_by_configuration(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    baseline_db("b_old.db", 10, 10, 0.99, 1e6);
+    baseline_db("b_rate.db", 10, 9, 0.99, 1e6);   /* pass rate 1.0 -> 0.9 */
+    baseline_db("b_avail.db", 10, 10, 0.95, 1e6); /* availability 0.99 -> 0.95 */
+    baseline_db("b_lat.db", 10, 10, 0.99, 1.2e6); /* p99 +20% */
+    baseline_db("b_ok.db", 10, 10, 0.99, 1.05e6); /* p99 +5%: within 10% */
+    static const struct { const char *db, *tolerance, *lat, *what; int code; } cases[] = {
+        {"b_rate.db", NULL, NULL, "REGRESSED pass_rate", 1},
+        {"b_rate.db", "0.1", NULL, "0 figures regressed", 0},
+        {"b_avail.db", NULL, NULL, "REGRESSED availability", 1},
+        {"b_avail.db", "0.05", NULL, "0 figures regressed", 0},
+        {"b_lat.db", NULL, NULL, "REGRESSED confirm_p99", 1},
+        {"b_lat.db", NULL, "0.25", "0 figures regressed", 0},
+        {"b_ok.db", NULL, NULL, "0 figures regressed", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *args[16] = {"report", "compare", "--db", cases[i].db, "--baseline",
+                                "b_old.db"};
+        int n = 6;
+        if (cases[i].tolerance) args[n++] = "--tolerance", args[n++] = cases[i].tolerance;
+        if (cases[i].lat) args[n++] = "--latency-tolerance", args[n++] = cases[i].lat;
+        args[n] = NULL;
+        run_cli(o, args);
+        if (o->code != cases[i].code || strstr(o->out, cases[i].what) == NULL)
+            fprintf(stderr, "case %zu:\n%s%s", i, o->out, o->err);
+        assert_int_equal(o->code, cases[i].code);
+        assert_non_null(strstr(o->out, cases[i].what));
+        assert_non_null(strstr(o->out, "1 groups compared"));
+    }
+    /* improvements are never regressions */
+    run_cli(o, (const char *[]){"report", "compare", "--db", "b_old.db", "--baseline",
+                                "b_rate.db", NULL});
+    assert_int_equal(o->code, 0);
+    free(o);
+}
+
+static void test_baseline_bad_input(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    baseline_db("c_old.db", 1, 1, 1, 1);
+    static const char *const bad[][2] = {
+        {"--tolerance", "-0.1"}, {"--tolerance", "2"}, {"--tolerance", "x"},
+        {"--latency-tolerance", "-1"}, {"--match", "seed"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        run_cli(o, (const char *[]){"report", "compare", "--db", "c_old.db", "--baseline",
+                                    "c_old.db", bad[i][0], bad[i][1], NULL});
+        assert_int_equal(o->code, 2);
+        assert_non_null(strstr(o->err, bad[i][0]));
+    }
+    run_cli(o, (const char *[]){"report", "compare", "--db", "c_old.db", "--tolerance", "0.1",
+                                NULL});
+    assert_int_equal(o->code, 2);
+    assert_non_null(strstr(o->err, "need --baseline"));
+    run_cli(o, (const char *[]){"report", "compare", "--db", "c_old.db", "--baseline",
+                                "nope.db", NULL});
+    assert_int_equal(o->code, 2);
+    assert_non_null(strstr(o->err, "nope.db: No such file"));
+    run_cli(o, (const char *[]){"report", "compare", "--db", "c_old.db", "--baseline",
+                                "stdout", NULL});
+    assert_int_equal(o->code, 2);
+    assert_non_null(strstr(o->err, "not a chaoslab report database"));
+    free(o);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/chaoslab_ci_XXXXXX");
@@ -243,6 +370,9 @@ int main(void) {
         cmocka_unit_test(test_junit_bad_path),
         cmocka_unit_test(test_shards_merged_equal_unsharded),
         cmocka_unit_test(test_shard_and_merge_bad_input),
+        cmocka_unit_test(test_baseline_weakened_strategy_exits_1),
+        cmocka_unit_test(test_baseline_by_configuration),
+        cmocka_unit_test(test_baseline_bad_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
