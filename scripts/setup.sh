@@ -13,7 +13,8 @@ if [[ "${1:-}" == "--test" ]]; then
   # libclang-rt-14-dev holds libFuzzer and the sanitizer runtimes for clang; it
   # is only "recommended" by clang, and we install without recommends.
   PACKAGES+=(clang libclang-rt-14-dev python3 python3-pika amqp-tools librabbitmq-dev
-            python3-junitparser)  # a real JUnit consumer for --junit tests
+            python3-junitparser  # a real JUnit consumer for --junit tests
+            python3-yaml)        # reads the Kubernetes manifests in tests/ci
 fi
 
 missing=()
