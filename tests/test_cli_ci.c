@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "reports/report.h"
+#include "scenarios/junit.h"
 #include "tests/support/tnet.h"
 
 #define FIXTURE(name) CHAOSLAB_SOURCE_DIR "/tests/scenarios/" name
@@ -108,6 +109,39 @@ static void test_junit_counts_parse(void **state) {
     run_prog(o, "/usr/bin/python3",
              (const char *[]){JUNIT_CHECK, "one.xml", "1", "2", "0", "0", NULL});
     assert_int_equal(o->code, 1);
+    free(o);
+}
+
+/* Verdicts the CLI cannot easily produce (invariant, an error, a run the
+ * worker never reported) and hostile text, through the writer itself. */
+static void test_junit_invariant_and_error_elements(void **state) {
+    (void)state;
+    scn_junit_case_t cases[4] = {
+        {.seed = 1, .verdict = REPORT_VERDICT_INVARIANT, .exit_code = 1, .done = true,
+         .availability = -1, .why = "broker_sm_check: <log> & \"index\" mismatch\x01"},
+        {.seed = 2, .verdict = REPORT_VERDICT_ERROR, .exit_code = 2, .done = true,
+         .availability = -1, .why = "x.lua:3: attempt to call a nil value"},
+        {.seed = 3, .done = false, .availability = -1},
+        {.seed = 4, .verdict = REPORT_VERDICT_PASS, .exit_code = 0, .done = true,
+         .availability = 1},
+    };
+    const scn_junit_suite_t suite = {SCN_VARIANT_NONE, "acks=<quorum>&x"};
+    const scn_junit_doc_t doc = {"a&b.lua", "name\"<&>", NULL, &suite, 1, cases, 4, NULL, NULL};
+    char path[128];
+    snprintf(path, sizeof path, "%s/inv.xml", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(scn_junit_write(f, &doc), 0);
+    assert_int_equal(fclose(f), 0);
+    cli_out_t *o = out_new();
+    junit_expect(o, "inv.xml", "1", "4", "0", "3", NULL);
+    char xml[16384];
+    tnet_read_file(path, xml, sizeof xml);
+    assert_non_null(strstr(xml, "<error type=\"invariant\" message=\"broker_sm_check: &lt;log&gt;"
+                                " &amp; &quot;index&quot; mismatch\">"));
+    assert_non_null(strstr(xml, "<error type=\"error\" message=\"x.lua:3:"));
+    assert_non_null(strstr(xml, "the worker never reported this run"));
+    assert_null(strstr(xml, "\x01"));
     free(o);
 }
 
@@ -367,6 +401,7 @@ static int teardown(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_junit_counts_parse),
+        cmocka_unit_test(test_junit_invariant_and_error_elements),
         cmocka_unit_test(test_junit_bad_path),
         cmocka_unit_test(test_shards_merged_equal_unsharded),
         cmocka_unit_test(test_shard_and_merge_bad_input),
