@@ -280,7 +280,13 @@ static int sweep__summarize(const sweep__plan_t *p) {
     if (o->json) {
         fprintf(o->out, "{\"sweep\":true,\"path\":");
         scn_json_string(o->out, o->path);
-        fprintf(o->out, ",\"seeds\":\"%" PRIu64 "..%" PRIu64 "\",\"strategies\":[", p->first, p->last);
+        fprintf(o->out, ",\"seeds\":\"%" PRIu64 "..%" PRIu64 "\",", p->first, p->last);
+        if (o->shard_text != NULL) {
+            fprintf(o->out, "\"shard\":");
+            scn_json_string(o->out, o->shard_text);
+            fputc(',', o->out);
+        }
+        fprintf(o->out, "\"strategies\":[");
         for (uint32_t side = 0; side < p->variants_count; side++) {
             fprintf(o->out, "%s{\"variant\":\"%s\",\"strategy\":", side ? "," : "",
                     scn_variant_name(p->variants[side]));
@@ -431,8 +437,17 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
     if (p.items == 0) {
         /* More shards than seeds: this shard has nothing to do, and that is
          * not a failure (the other shards hold every seed). */
-        fprintf(o->out, "shard %s of seeds %" PRIu64 "..%" PRIu64 ": no seeds\n",
-                o->shard_text != NULL ? o->shard_text : "?", p.first, p.last);
+        if (o->json) {
+            fprintf(o->out, "{\"sweep\":true,\"path\":");
+            scn_json_string(o->out, o->path);
+            fprintf(o->out, ",\"seeds\":\"%" PRIu64 "..%" PRIu64 "\",\"shard\":", p.first,
+                    p.last);
+            scn_json_string(o->out, o->shard_text != NULL ? o->shard_text : "");
+            fprintf(o->out, ",\"runs\":[],\"ok\":true}\n");
+        } else {
+            fprintf(o->out, "shard %s of seeds %" PRIu64 "..%" PRIu64 ": no seeds\n",
+                    o->shard_text != NULL ? o->shard_text : "?", p.first, p.last);
+        }
         FILE *junit = NULL;
         if (sweep__junit_open(o, &junit) != 0) return 2;
         if (junit != NULL && sweep__junit(&p, NULL, junit) != 0) return 2;

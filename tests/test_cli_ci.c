@@ -201,8 +201,12 @@ static void test_shards_merged_equal_unsharded(void **state) {
     assert_null(strstr(o->out, "seed 3 "));
     junit_expect(o, "s0.xml", "1", "3", "0", "0", NULL);
     run_cli(o, (const char *[]){"run", f, "--seeds", "3..9", "--shard", "1/2", "--jobs", "2",
-                                "--db", "s1.db", NULL});
+                                "--db", "s1.db", "--json", NULL});
     assert_int_equal(o->code, 0);
+    assert_non_null(strstr(o->out, "\"seeds\":\"3..9\",\"shard\":\"1/2\""));
+    assert_non_null(strstr(o->out, "{\"seed\":3,"));
+    assert_non_null(strstr(o->out, "{\"seed\":9,"));
+    assert_null(strstr(o->out, "{\"seed\":4,"));
     run_cli(o, (const char *[]){"report", "merge", "merged.db", "s0.db", "s1.db", NULL});
     assert_int_equal(o->code, 0);
     assert_non_null(strstr(o->out, "merged.db: 7 runs added in all"));
