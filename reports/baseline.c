@@ -36,12 +36,12 @@
     " avg((SELECT value FROM %s.metrics m WHERE m.run_id = r.id AND"           \
     "  m.name = 'publish_confirm_p99')) AS p99,"                               \
     " min(r.id) AS rep, count(DISTINCT r.config_hash) AS configs,"             \
-    " min(r.config_hash) AS config_hash"                                       \
+    " min(r.config_hash) AS config_hash, count(DISTINCT r.seed) AS seeds"       \
     " FROM %s.runs r WHERE (?1 IS NULL OR r.scenario = ?1 OR"                  \
     " r.scenario_path = ?1) GROUP BY r.scenario, r.scenario_hash, k"
 
 enum { BL_SCENARIO, BL_HASH, BL_K, BL_RUNS, BL_PASS, BL_AVAIL, BL_P50, BL_P99, BL_REP,
-       BL_CONFIGS, BL_CONFIG_HASH, BL_COLUMNS };
+       BL_CONFIGS, BL_CONFIG_HASH, BL_SEEDS, BL_COLUMNS };
 
 static void report__baseline_groups(char *buf, size_t cap, const char *schema, int by_variant)
 {
@@ -151,6 +151,12 @@ static int report__baseline_run(report_db_t *db, const report_baseline_opts_t *o
                     (const char *)sqlite3_column_text(st, BL_CONFIG_HASH + BL_COLUMNS)) != 0)) {
             report__baseline_diff(db, sqlite3_column_int64(st, BL_REP),
                                   sqlite3_column_int64(st, BL_REP + BL_COLUMNS), out);
+        }
+        if (sqlite3_column_int64(st, BL_SEEDS) != sqlite3_column_int64(st, BL_SEEDS + BL_COLUMNS)) {
+            /* Means over other seeds differ without any regression: say so. */
+            fprintf(out, "    note: %lld seeds here, %lld in the baseline: figures are means "
+                    "over different seed sets\n", (long long)sqlite3_column_int64(st, BL_SEEDS),
+                    (long long)sqlite3_column_int64(st, BL_SEEDS + BL_COLUMNS));
         }
         *regressions += report__baseline_figure(st, BL_PASS, "pass_rate", 0, o->tolerance, out);
         *regressions += report__baseline_figure(st, BL_AVAIL, "availability", 0, o->tolerance,

@@ -354,6 +354,12 @@ static void test_baseline_by_configuration(void **state) {
         assert_non_null(strstr(o->out, cases[i].what));
         assert_non_null(strstr(o->out, "1 groups compared"));
     }
+    assert_null(strstr(o->out, "note:")); /* same seeds on both sides */
+    baseline_db("b_more.db", 12, 12, 0.99, 1e6);
+    run_cli(o, (const char *[]){"report", "compare", "--db", "b_more.db", "--baseline",
+                                "b_old.db", NULL});
+    assert_int_equal(o->code, 0);
+    assert_non_null(strstr(o->out, "note: 12 seeds here, 10 in the baseline"));
     /* improvements are never regressions */
     run_cli(o, (const char *[]){"report", "compare", "--db", "b_old.db", "--baseline",
                                 "b_rate.db", NULL});
