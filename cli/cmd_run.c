@@ -15,9 +15,13 @@ static void run_usage(FILE *out) {
             "  --seed N             one seed\n"
             "  --seeds A..B         a range of seeds\n"
             "  --jobs N             worker processes for a range (default 1)\n"
+            "  --shard I/N          run only the seeds s with s mod N == I (0 <= I < N);\n"
+            "                       merge the shards' databases with `report merge`\n"
             "  --db FILE            report database (default chaoslab.db; 'none' = off)\n"
             "  --trace FILE         write every event of the run, one line each\n"
             "  --json               machine-readable output\n"
+            "  --junit FILE         also write JUnit XML: a testsuite per strategy, a\n"
+            "                       testcase per seed (see docs/ci.md)\n"
             "  --variant weak|strong  one side of a teach{} scenario\n"
             "  --max-events N       event budget of each run (default: derived from the\n"
             "                       scenario, 1e6 + seconds x (hosts x 2000 + msgs/s x 100));\n"
@@ -79,6 +83,15 @@ int cli_cmd_run(int argc, char **argv) {
             i++;
         } else if (strcmp(a, "--trace") == 0) {
             o.trace_path = next;
+            i++;
+        } else if (strcmp(a, "--shard") == 0) {
+            if (scn_shard_parse(next, &o.shard_index, &o.shard_count) != 0)
+                rc = cli_usage_error("run", "--shard wants I/N with 0 <= I < N <= %u, got '%s'",
+                                     SCN_SHARDS_MAX, next);
+            o.shard_text = next;
+            i++;
+        } else if (strcmp(a, "--junit") == 0) {
+            o.junit_path = next;
             i++;
         } else if (strcmp(a, "--variant") == 0) {
             o.has_variant = true;

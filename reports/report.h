@@ -199,6 +199,37 @@ int report_query_show(report_db_t *db, int64_t run_id, int json, FILE *out);
 int report_query_compare(report_db_t *db, const char *scenario, int json,
                          FILE *out);
 
+/* Copy every run of the database at `path` into `db` unless a run with
+ * the same natural key (scenario, scenario_hash, config_hash,
+ * binary_version, seed, verdict, trace_hash) is there already; copied runs
+ * get new ids and their rows follow. One transaction: all or nothing.
+ * `path` is only read; its schema version must be REPORT_SCHEMA_VERSION.
+ * Returns 0 with the counts, REPORT_ENOTDB, REPORT_EVERSION, REPORT_EBUSY
+ * or REPORT_EIO (message in report_db_errmsg). */
+int report_db_merge(report_db_t *db, const char *path, uint64_t *added,
+                    uint64_t *skipped);
+/* Only the input checks of report_db_merge (0 = it would be accepted). */
+int report_db_merge_check(report_db_t *db, const char *path);
+
+#define REPORT_TOLERANCE_DEFAULT 0.0          /* rates: absolute drop allowed */
+#define REPORT_LATENCY_TOLERANCE_DEFAULT 0.10 /* latency: relative growth allowed */
+
+typedef struct report_baseline_opts {
+    const char *baseline_path; /* OLD.db, read only; same schema version */
+    const char *scenario;      /* name or path; NULL = all */
+    double tolerance;          /* [0, 1]: pass rate / availability drop allowed */
+    double latency_tolerance;  /* >= 0: relative confirm p50/p99 growth allowed */
+    int match_variant;         /* 0 = pair by config hash, 1 = by variant */
+} report_baseline_opts_t;
+
+/* `report compare --baseline`: pair this database's groups with the
+ * baseline's (reports/baseline.c), print every figure, and set
+ * *regressions to the number that regressed beyond the tolerances.
+ * Returns 0, or REPORT_EINVAL / REPORT_ENOTDB / REPORT_EVERSION /
+ * REPORT_EIO (message in report_db_errmsg). */
+int report_query_baseline(report_db_t *db, const report_baseline_opts_t *o,
+                          FILE *out, int *regressions);
+
 /* `chaoslab report ...`: argv[0] is the command word ("report", ignored),
  * argv[1] the subcommand (list, show, compare). Results go to `out`,
  * messages to `err`. Returns the process exit code: 0 success, 1 unknown run

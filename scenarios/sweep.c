@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "scenarios/engine.h"
+#include "scenarios/junit.h"
 
 #define SWEEP__TRACE_BUFFER_BYTES (1u << 16)
 
@@ -21,16 +23,26 @@ typedef struct sweep__brief {
     uint16_t violated; /* bit per SCN_INV_*: the invariant did not hold */
     uint16_t failed;   /* bit per SCN_INV_*: not as expected */
     uint8_t variant, exit_code, done, verdict;
+    /* key figures and the stop text, for --junit */
+    uint64_t published, confirmed, lost;
+    double availability; /* < 0 = not measured */
+    char why[SCN_JUNIT_WHY_MAX];
 } sweep__brief_t;
+
+/* Workers write briefs to one pipe: only writes of up to PIPE_BUF bytes
+ * are atomic, so a brief must fit. */
+_Static_assert(sizeof(sweep__brief_t) <= PIPE_BUF, "a brief must be one atomic pipe write");
 
 typedef struct sweep__plan {
     const scn_sweep_opts_t *o;
-    uint64_t first, last;
+    uint64_t first, last;            /* the seed range before --shard */
+    uint64_t seed0, stride, seeds;   /* this shard's seeds: seed0 + k*stride, k < seeds */
     scn_variant_t variants[2];
     uint32_t variants_count;
     uint64_t items;
     bool teach;
     char lesson[SCN_TEXT_MAX];
+    char name[SCN_NAME_MAX];
     char violation[SCN_KEY_MAX];
     char strategies[2][SCN_STRATEGY_TEXT_MAX];
     sweep__brief_t *briefs;
@@ -39,8 +51,22 @@ typedef struct sweep__plan {
 
 static void sweep__item(const sweep__plan_t *p, uint64_t item, uint64_t *seed, scn_variant_t *v) {
     assert(item < p->items);
-    *seed = p->first + item / p->variants_count;
+    *seed = p->seed0 + (item / p->variants_count) * p->stride;
     *v = p->variants[item % p->variants_count];
+}
+
+/* What --junit reports beyond the verdict. */
+static void sweep__brief_figures(const scn_result_t *r, sweep__brief_t *b) {
+    b->published = r->published;
+    b->confirmed = r->confirmed;
+    b->availability = -1;
+    if (r->judged) {
+        const double lost = check_figure(&r->checks[CHECK_NO_LOSS], "lost");
+        b->lost = lost > 0 ? (uint64_t)lost : 0;
+        b->availability = check_figure(&r->checks[CHECK_AVAILABILITY], "availability");
+    }
+    const char *why = r->exit_code == 2 ? r->err : r->stop_text;
+    snprintf(b->why, sizeof b->why, "%s", why);
 }
 
 /* One run in this process; fills b. full = print the whole summary. */
@@ -60,6 +86,7 @@ static void sweep__run_one(const sweep__plan_t *p, uint64_t item, report_db_t *d
     scenario_t *s = NULL;
     if (scenario_new(o->path, seed, &s, err, sizeof err) != 0) {
         fprintf(o->err, "%s\n", err);
+        snprintf(b->why, sizeof b->why, "%s", err);
         return;
     }
     scn_result_t *r = calloc(1, sizeof *r);
@@ -89,6 +116,7 @@ static void sweep__run_one(const sweep__plan_t *p, uint64_t item, report_db_t *d
     b->sim_time_ns = r->sim_time_ns;
     b->wall_time_ns = r->wall_time_ns;
     b->events = r->events;
+    sweep__brief_figures(r, b);
     for (unsigned i = 0; r->judged && i < SCN_INV_COUNT; i++) {
         if (!r->inv[i].passed) b->violated |= (uint16_t)(1u << i);
         if (!r->inv[i].as_expected) b->failed |= (uint16_t)(1u << i);
@@ -224,7 +252,7 @@ static void sweep__print_line(const sweep__plan_t *p, const sweep__brief_t *b) {
 /* Returns the exit code from the collected briefs and prints the summary. */
 static int sweep__summarize(const sweep__plan_t *p) {
     const scn_sweep_opts_t *o = p->o;
-    const uint64_t seeds = p->last - p->first + 1;
+    const uint64_t seeds = p->seeds;
     bool error = false;
     uint64_t passed[2] = {0, 0}, stalled[2] = {0, 0}, tripped[2] = {0, 0};
     uint64_t violated[2][SCN_INV_COUNT];
@@ -252,7 +280,13 @@ static int sweep__summarize(const sweep__plan_t *p) {
     if (o->json) {
         fprintf(o->out, "{\"sweep\":true,\"path\":");
         scn_json_string(o->out, o->path);
-        fprintf(o->out, ",\"seeds\":\"%" PRIu64 "..%" PRIu64 "\",\"strategies\":[", p->first, p->last);
+        fprintf(o->out, ",\"seeds\":\"%" PRIu64 "..%" PRIu64 "\",", p->first, p->last);
+        if (o->shard_text != NULL) {
+            fprintf(o->out, "\"shard\":");
+            scn_json_string(o->out, o->shard_text);
+            fputc(',', o->out);
+        }
+        fprintf(o->out, "\"strategies\":[");
         for (uint32_t side = 0; side < p->variants_count; side++) {
             fprintf(o->out, "%s{\"variant\":\"%s\",\"strategy\":", side ? "," : "",
                     scn_variant_name(p->variants[side]));
@@ -302,6 +336,59 @@ static int sweep__summarize(const sweep__plan_t *p) {
     return error ? 2 : ok ? 0 : 1;
 }
 
+/* --junit: the briefs as JUnit XML. Returns 0, or -1 after a message. */
+static int sweep__junit(const sweep__plan_t *p, const sweep__brief_t *briefs, FILE *f) {
+    const scn_sweep_opts_t *o = p->o;
+    scn_junit_case_t *cases = p->items > 0 ? calloc(p->items, sizeof *cases) : NULL;
+    if (p->items > 0 && cases == NULL) {
+        fprintf(o->err, "chaoslab run: %s: out of memory\n", o->junit_path);
+        return -1;
+    }
+    for (uint64_t i = 0; i < p->items; i++) {
+        const sweep__brief_t *b = &briefs[i];
+        scn_junit_case_t *c = &cases[i];
+        sweep__item(p, i, &c->seed, &c->variant);
+        *c = (scn_junit_case_t){c->seed, b->trace_hash, b->sim_time_ns, b->wall_time_ns,
+                                b->events, b->published, b->confirmed, b->lost,
+                                b->availability, c->variant, (report_verdict_t)b->verdict,
+                                b->done ? b->exit_code : 2, b->done != 0, b->violated,
+                                b->failed, ""};
+        snprintf(c->why, sizeof c->why, "%s", b->why);
+    }
+    scn_junit_suite_t suites[2];
+    for (uint32_t k = 0; k < p->variants_count; k++)
+        suites[k] = (scn_junit_suite_t){p->variants[k], p->strategies[k]};
+    const scn_junit_doc_t doc = {o->path, p->name, o->shard_text, suites, p->variants_count,
+                                 cases, p->items, o->overrides, &o->budget};
+    int rc = scn_junit_write(f, &doc);
+    free(cases);
+    if (fclose(f) != 0) rc = -1;
+    if (rc != 0) fprintf(o->err, "chaoslab run: %s: cannot write the JUnit file\n", o->junit_path);
+    return rc;
+}
+
+/* Open --junit before any run, so a bad path is a usage error. */
+static int sweep__junit_open(const scn_sweep_opts_t *o, FILE **f) {
+    *f = NULL;
+    if (o->junit_path == NULL) return 0;
+    *f = fopen(o->junit_path, "w");
+    if (*f != NULL) return 0;
+    fprintf(o->err, "chaoslab run: --junit %s: %s\n", o->junit_path, strerror(errno));
+    return -1;
+}
+
+/* --shard I/N keeps the seeds s of the range with s mod N == I: a function
+ * of the seed alone, so every machine splits a range the same way and
+ * every seed lands in exactly one shard. */
+static void sweep__shard(sweep__plan_t *p, const scn_sweep_opts_t *o) {
+    const uint64_t n = o->shard_count > 0 ? o->shard_count : 1;
+    const uint64_t i = o->shard_count > 0 ? o->shard_index : 0;
+    const uint64_t skip = (i + n - p->first % n) % n; /* first seed >= first that is i mod n */
+    p->stride = n;
+    p->seed0 = p->first + skip;
+    p->seeds = skip > p->last - p->first ? 0 : (p->last - p->first - skip) / n + 1;
+}
+
 static int sweep__plan(sweep__plan_t *p, const scn_sweep_opts_t *o) {
     char err[SCN_ERR_MAX];
     scenario_t *s = NULL;
@@ -316,6 +403,7 @@ static int sweep__plan(sweep__plan_t *p, const scn_sweep_opts_t *o) {
     p->last = o->has_seeds ? o->seed_last : s->seed_last;
     p->teach = s->teach.present;
     snprintf(p->lesson, sizeof p->lesson, "%s", s->teach.lesson);
+    snprintf(p->name, sizeof p->name, "%s", s->name);
     snprintf(p->violation, sizeof p->violation, "%s", s->teach.violation);
     if (o->has_variant && !s->teach.present) {
         fprintf(o->err, "%s: --variant needs a scenario with teach{}\n", o->path);
@@ -336,7 +424,8 @@ static int sweep__plan(sweep__plan_t *p, const scn_sweep_opts_t *o) {
         }
     }
     scenario_free(s);
-    p->items = (p->last - p->first + 1) * p->variants_count;
+    sweep__shard(p, o);
+    p->items = p->seeds * p->variants_count;
     return rc;
 }
 
@@ -345,14 +434,38 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
     sweep__plan_t p;
     memset(&p, 0, sizeof p);
     if (sweep__plan(&p, o) != 0) return 2;
+    if (p.items == 0) {
+        /* More shards than seeds: this shard has nothing to do, and that is
+         * not a failure (the other shards hold every seed). */
+        if (o->json) {
+            fprintf(o->out, "{\"sweep\":true,\"path\":");
+            scn_json_string(o->out, o->path);
+            fprintf(o->out, ",\"seeds\":\"%" PRIu64 "..%" PRIu64 "\",\"shard\":", p.first,
+                    p.last);
+            scn_json_string(o->out, o->shard_text != NULL ? o->shard_text : "");
+            fprintf(o->out, ",\"runs\":[],\"ok\":true}\n");
+        } else {
+            fprintf(o->out, "shard %s of seeds %" PRIu64 "..%" PRIu64 ": no seeds\n",
+                    o->shard_text != NULL ? o->shard_text : "?", p.first, p.last);
+        }
+        FILE *junit = NULL;
+        if (sweep__junit_open(o, &junit) != 0) return 2;
+        if (junit != NULL && sweep__junit(&p, NULL, junit) != 0) return 2;
+        return 0;
+    }
     if (o->trace_path != NULL && p.items != 1) {
         fprintf(o->err, "chaoslab run: --trace records one run: add --seed N%s\n",
                 p.teach ? " and --variant weak|strong" : "");
         return 2;
     }
+    FILE *junit = NULL;
+    if (sweep__junit_open(o, &junit) != 0) return 2;
     /* Check the database once up front so a bad --db is a usage error. */
     report_db_t *db = sweep__db_open(o);
-    if (o->db_path != NULL && db == NULL) return 2;
+    if (o->db_path != NULL && db == NULL) {
+        if (junit != NULL) fclose(junit);
+        return 2;
+    }
     if (p.items == 1) {
         FILE *trace = NULL;
         char *trace_buf = NULL;
@@ -361,6 +474,7 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
             if (trace == NULL) {
                 fprintf(o->err, "chaoslab run: %s: %s\n", o->trace_path, strerror(errno));
                 report_db_close(db);
+                if (junit != NULL) fclose(junit);
                 return 2;
             }
             trace_buf = malloc(SWEEP__TRACE_BUFFER_BYTES);
@@ -371,11 +485,13 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
         if (trace != NULL && fclose(trace) != 0) b.exit_code = 2;
         free(trace_buf);
         report_db_close(db);
+        if (junit != NULL && sweep__junit(&p, &b, junit) != 0) return 2;
         return b.exit_code; /* a weak run's verdict already means "showed it" */
     }
     p.briefs = calloc(p.items, sizeof *p.briefs);
     if (p.briefs == NULL) {
         report_db_close(db);
+        if (junit != NULL) fclose(junit);
         fprintf(o->err, "chaoslab run: out of memory\n");
         return 2;
     }
@@ -394,6 +510,29 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
         if (sweep__fork(&p) != 0) fprintf(o->err, "chaoslab run: some workers did not start\n");
     }
     rc = sweep__summarize(&p);
+    if (junit != NULL && sweep__junit(&p, p.briefs, junit) != 0) rc = 2;
     free(p.briefs);
     return rc;
+}
+
+int scn_shard_parse(const char *text, uint64_t *index, uint64_t *count) {
+    if (text == NULL) return -1;
+    const char *slash = strchr(text, '/');
+    if (slash == NULL || slash == text || slash[1] == '\0') return -1;
+    char head[32];
+    const size_t len = (size_t)(slash - text);
+    if (len >= sizeof head) return -1;
+    memcpy(head, text, len);
+    head[len] = '\0';
+    for (const char *c = text; *c; c++)
+        if ((*c < '0' || *c > '9') && c != slash) return -1; /* no signs, spaces, hex */
+    char *end = NULL;
+    errno = 0;
+    const unsigned long long i = strtoull(head, &end, 10);
+    if (errno != 0 || *end != '\0') return -1;
+    const unsigned long long n = strtoull(slash + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || n == 0 || n > SCN_SHARDS_MAX || i >= n) return -1;
+    *index = i;
+    *count = n;
+    return 0;
 }

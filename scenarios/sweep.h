@@ -18,6 +18,10 @@
 #include "scenarios/scenario.h"
 
 #define SCN_JOBS_MAX 256u
+#define SCN_SHARDS_MAX 100000u  /* --shard I/N: N at most this (SCN_SEEDS_MAX) */
+
+/* Parse "I/N" (0 <= I < N <= SCN_SHARDS_MAX). Returns 0, or -1. */
+int scn_shard_parse(const char *text, uint64_t *index, uint64_t *count);
 
 typedef struct scn_sweep_opts {
     const char *path;             /* the scenario file */
@@ -29,6 +33,10 @@ typedef struct scn_sweep_opts {
     uint32_t jobs;                /* 1..SCN_JOBS_MAX worker processes */
     const char *db_path;          /* NULL = do not store */
     const char *trace_path;       /* single run only; NULL = off */
+    const char *junit_path;       /* JUnit XML of every run; NULL = off */
+    uint64_t shard_index, shard_count; /* --shard I/N: seeds s with s mod N == I;
+                                          shard_count 0 = every seed */
+    const char *shard_text;       /* "I/N" as given (JUnit property); NULL = none */
     bool json;
     scn_budget_t budget;          /* --max-events, --max-wall (0 = default) */
     FILE *out, *err;
