@@ -17,7 +17,7 @@ workload {
   producers = { count = 1, rate = 200, idempotent = true },
   consumers = { count = 2, prefetch = 32, processing_ms = 4, crash_before_ack = 0.01 },
 }
-phases { chaos = 10, heal = 2, drain = 15 }
+phases { chaos = 10, heal = 2, drain = 25 }
 
 expect { no_loss = true, no_duplicates = false, no_phantoms = true, replica_agreement = true }
 
