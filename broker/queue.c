@@ -123,9 +123,11 @@ void broker_queue_remove(broker_queue_t *q, uint32_t pos,
 uint32_t broker_queue_purge_except(broker_queue_t *q, const uint64_t *keep,
                                    uint32_t keep_count) {
     assert(q != NULL && (keep != NULL || keep_count == 0));
+    const uint32_t n = q->count;
+    if (n == 0)
+        return 0; /* slots may not be allocated yet: no pointer arithmetic */
     broker_message_t *base = q->slots + q->head;
     uint32_t w = 0, k = 0;
-    const uint32_t n = q->count;
     for (uint32_t i = 0; i < n; i++) {
         const uint64_t id = base[i].message_id;
         while (k < keep_count && keep[k] < id) k++;

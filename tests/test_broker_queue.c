@@ -576,6 +576,21 @@ static void r_commit(t_random_t *r) {
     r->backlog_count = 0;
 }
 
+/* A fresh queue has no slots allocated: purging it (what a snapshot install
+ * or a purge-except command does to an empty queue) must not do arithmetic on
+ * a null pointer. Found by fuzz_sm under UBSan. */
+static void test_purge_of_never_filled_queue(void **state) {
+    (void)state;
+    broker_queue_t *q = broker_queue_new("q", 1, "", 0, 0, 16);
+    assert_non_null(q);
+    const uint64_t keep[1] = {7};
+    assert_int_equal(broker_queue_purge_except(q, keep, 1), 0);
+    assert_int_equal(broker_queue_purge_except(q, NULL, 0), 0);
+    assert_int_equal(broker_queue_purge(q), 0);
+    assert_int_equal(q->count, 0);
+    broker_queue_free(q);
+}
+
 static void test_random_ops_strand_nothing(void **state) {
     (void)state;
     for (uint64_t seed = 1; seed <= 40; seed++) {
@@ -625,6 +640,7 @@ int main(void) {
         cmocka_unit_test(test_session_limits_and_errors),
         cmocka_unit_test(test_inflight_max_per_session),
         cmocka_unit_test(test_random_ops_strand_nothing),
+        cmocka_unit_test(test_purge_of_never_filled_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
