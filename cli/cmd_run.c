@@ -1,5 +1,6 @@
 /* cli/cmd_run.c — `chaoslab run SCENARIO.lua ...`: argument parsing only;
  * the work is scenarios/sweep.c. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,13 @@ static void run_usage(FILE *out) {
             "  --seeds A..B         a range of seeds\n"
             "  --jobs N             worker processes for a range (default 1)\n"
             "  --db FILE            report database (default chaoslab.db; 'none' = off)\n"
-            "  --trace FILE         write every event of the run, one line each\n"
+            "  --trace FILE         write every event of the run, decoded, one line each\n"
+            "                       (format: docs/trace.md)\n"
+            "  --trace-format text|json  lines of --trace and --message (default text;\n"
+            "                       json = one JSON object per line)\n"
+            "  --message ID         print every event that touched message ID (as printed\n"
+            "                       in violations, e.g. 0x10000000068) on every node and\n"
+            "                       client, then where its life ended; needs one run\n"
             "  --json               machine-readable output\n"
             "  --variant weak|strong  one side of a teach{} scenario\n"
             "  --max-events N       event budget of each run (default: derived from the\n"
@@ -79,6 +86,17 @@ int cli_cmd_run(int argc, char **argv) {
             i++;
         } else if (strcmp(a, "--trace") == 0) {
             o.trace_path = next;
+            i++;
+        } else if (strcmp(a, "--trace-format") == 0) {
+            if (trace_fmt_parse(next, &o.trace_format) != 0)
+                rc = cli_usage_error("run", "--trace-format wants text or json, got '%s'", next);
+            i++;
+        } else if (strcmp(a, "--message") == 0) {
+            char *end = NULL;
+            errno = 0;
+            o.message_id = strtoull(next, &end, 0);
+            if (next[0] == '-' || end == next || *end != '\0' || errno != 0 || o.message_id == 0)
+                rc = cli_usage_error("run", "--message wants a message id such as 0x10000000068, got '%s'", next);
             i++;
         } else if (strcmp(a, "--variant") == 0) {
             o.has_variant = true;

@@ -69,7 +69,14 @@ static void sweep__run_one(const sweep__plan_t *p, uint64_t item, report_db_t *d
         return;
     }
     const scn_run_opts_t ro = {.seed = seed, .variant = v, .overrides = o->overrides, .trace = trace,
+                               .trace_format = o->trace_format, .message_id = o->message_id,
+                               .message_out = o->message_id != 0 ? o->out : NULL,
                                .budget = o->budget};
+    if (o->message_id != 0)
+        fprintf(o->out, "life of message %#" PRIx64 " (seed %" PRIu64 "%s%s): every event that "
+                        "touched it, in virtual-time order (format: docs/trace.md)\n",
+                o->message_id, seed, v != SCN_VARIANT_NONE ? ", variant " : "",
+                v == SCN_VARIANT_WEAK ? "weak" : v == SCN_VARIANT_STRONG ? "strong" : "");
     (void)scn_engine_run(s, &ro, r);
     if (r->exit_code == 2) fprintf(o->err, "%s\n", r->err);
     if (db != NULL) {
@@ -345,8 +352,9 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
     sweep__plan_t p;
     memset(&p, 0, sizeof p);
     if (sweep__plan(&p, o) != 0) return 2;
-    if (o->trace_path != NULL && p.items != 1) {
-        fprintf(o->err, "chaoslab run: --trace records one run: add --seed N%s\n",
+    if ((o->trace_path != NULL || o->message_id != 0) && p.items != 1) {
+        fprintf(o->err, "chaoslab run: %s follows one run: add --seed N%s\n",
+                o->trace_path != NULL ? "--trace" : "--message",
                 p.teach ? " and --variant weak|strong" : "");
         return 2;
     }

@@ -29,6 +29,8 @@ typedef struct scn_sweep_opts {
     uint32_t jobs;                /* 1..SCN_JOBS_MAX worker processes */
     const char *db_path;          /* NULL = do not store */
     const char *trace_path;       /* single run only; NULL = off */
+    trace_fmt_kind_t trace_format; /* --trace-format text|json (also of --message) */
+    uint64_t message_id;          /* --message: print this message's life; 0 = off */
     bool json;
     scn_budget_t budget;          /* --max-events, --max-wall (0 = default) */
     FILE *out, *err;

@@ -193,9 +193,19 @@ static void test_trace_and_teach(void **state) {
     char *buf = malloc(OUTPUT_MAX);
     assert_non_null(buf);
     tnet_read_file(trace, buf, OUTPUT_MAX);
-    assert_non_null(strstr(buf, " n0 start "));
-    assert_non_null(strstr(buf, " log leader at "));
+    assert_non_null(strstr(buf, " n0 host.start incarnation=1"));
+    assert_non_null(strstr(buf, " - scenario.log text=\"leader at "));
+    assert_non_null(strstr(buf, " - fault.isolate target=n0"));
+    assert_non_null(strstr(buf, " raft.leader term="));
+    assert_non_null(strstr(buf, " msg.recv from=n"));
+    assert_null(strstr(buf, " len=")); /* no raw message lines left */
     free(buf);
+    /* decoding only writes the file: the trace hash is the one without it */
+    char with[17], without[17];
+    hash_of(o->out, with);
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seed", "1", "--db", "none",
+                                NULL});
+    assert_string_equal(with, hash_of(o->out, without));
     /* --trace needs one run */
     run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seeds", "1..2", "--db",
                                 "none", "--trace", trace, NULL});
@@ -208,6 +218,74 @@ static void test_trace_and_teach(void **state) {
     run_cli(o, (const char *[]){"run", FIXTURE("engine_teach.lua"), "--variant", "weak", "--seed",
                                 "1", "--db", "none", NULL});
     assert_int_equal(o->code, 0); /* the weak side shows the loss */
+    free(o);
+}
+
+/* --trace-format json: every line is one JSON object (python3's parser
+ * says so); an unknown format is a usage error. */
+static void test_trace_json(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    char trace[128], cmd[512];
+    snprintf(trace, sizeof trace, "%s/trace.jsonl", tmpdir);
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seed", "1", "--db", "none",
+                                "--trace", trace, "--trace-format", "json", NULL});
+    assert_int_equal(o->code, 0);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c 'import json,sys\n"
+             "n=0\n"
+             "for l in open(sys.argv[1]):\n"
+             "    o=json.loads(l); n+=1\n"
+             "    assert isinstance(o[\"t_ns\"],int) and o[\"event\"] and o[\"host\"]\n"
+             "assert n>1000, n' %s",
+             trace);
+    assert_int_equal(system(cmd), 0);
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seed", "1", "--db", "none",
+                                "--trace", trace, "--trace-format", "xml", NULL});
+    assert_int_equal(o->code, 2);
+    assert_non_null(strstr(o->err, "--trace-format wants text or json"));
+    free(o);
+}
+
+/* A failure summary names a lost message and the command for its life;
+ * on the weak side of teach_acks that life ends in the overwrite. */
+static void test_message_life(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    const char *f = CHAOSLAB_SOURCE_DIR "/scenarios/teach_acks.lua";
+    run_cli(o, (const char *[]){"run", f, "--seed", "1", "--variant", "strong", "--acks", "leader",
+                                "--db", "none", NULL});
+    assert_int_equal(o->code, 1);
+    const char *life = strstr(o->out, "its whole life: chaoslab run ");
+    assert_non_null(life);
+    const char *id = strstr(life, "--message ");
+    assert_non_null(id);
+    char msg[32];
+    assert_int_equal(sscanf(id, "--message %31s", msg), 1);
+    assert_true(strncmp(msg, "0x", 2) == 0);
+    run_cli(o, (const char *[]){"run", f, "--seed", "1", "--variant", "weak", "--message", msg,
+                                "--db", "none", NULL});
+    assert_int_equal(o->code, 0);
+    char head[96];
+    snprintf(head, sizeof head, "life of message %s (seed 1, variant weak)", msg);
+    assert_non_null(strstr(o->out, head));
+    char pub[64];
+    snprintf(pub, sizeof pub, "type=PUBLISH msg=%s ", msg);
+    assert_non_null(strstr(o->out, pub));              /* the attempt */
+    assert_non_null(strstr(o->out, " log.write "));     /* where it landed */
+    assert_non_null(strstr(o->out, "type=CONFIRM"));    /* confirmed */
+    assert_non_null(strstr(o->out, "overwrote_focus=")); /* and overwritten */
+    assert_non_null(strstr(o->out, "ended: LOST: no replica kept it (entry "));
+    assert_true(strstr(o->out, "life of message") < strstr(o->out, "summary of message"));
+    /* bad ids and more than one run are usage errors */
+    run_cli(o, (const char *[]){"run", f, "--seed", "1", "--message", "12x", NULL});
+    assert_int_equal(o->code, 2);
+    run_cli(o, (const char *[]){"run", f, "--seed", "1", "--message", "0", NULL});
+    assert_int_equal(o->code, 2);
+    run_cli(o, (const char *[]){"run", f, "--seeds", "1..2", "--variant", "weak", "--message", msg,
+                                "--db", "none", NULL});
+    assert_int_equal(o->code, 2);
+    assert_non_null(strstr(o->err, "--message follows one run"));
     free(o);
 }
 
@@ -338,6 +416,8 @@ int main(void) {
         cmocka_unit_test(test_same_seed_same_hash_across_processes),
         cmocka_unit_test(test_db_and_report_list),
         cmocka_unit_test(test_trace_and_teach),
+        cmocka_unit_test(test_trace_json),
+        cmocka_unit_test(test_message_life),
         cmocka_unit_test(test_stalled_runs_and_sweeps),
         cmocka_unit_test(test_compare_keeps_identities_apart),
     };
