@@ -76,6 +76,7 @@ typedef struct tf__host {
 typedef struct tf__delivery {
     uint32_t client, node;
     uint64_t tag;
+    uint64_t session; /* of the first ack that matched; 0 = not yet known */
 } tf__delivery_t;
 
 struct trace_fmt {
@@ -241,12 +242,18 @@ static bool tf__focus_request(const trace_fmt_t *tf, uint32_t client, uint64_t r
     return false;
 }
 
-static bool tf__focus_tag(const trace_fmt_t *tf, uint32_t client, uint32_t node, uint64_t tag,
-                          bool multiple) {
+/* Delivery tags restart in every session: an ack names the focus delivery
+ * if its tag matches and its session is the one the delivery's first ack
+ * used (DELIVER itself carries no session). */
+static bool tf__focus_tag(trace_fmt_t *tf, uint32_t client, uint32_t node, uint64_t tag,
+                          bool multiple, uint64_t session) {
     for (uint32_t i = 0; i < tf->deliveries_count; i++) {
-        const tf__delivery_t *d = &tf->deliveries[i];
+        tf__delivery_t *d = &tf->deliveries[i];
         if (d->client != client || d->node != node) continue;
-        if (d->tag == tag || (multiple && d->tag <= tag)) return true;
+        if (d->tag != tag && !(multiple && d->tag <= tag)) continue;
+        if (d->session != 0 && session != 0 && d->session != session) continue;
+        if (d->session == 0) d->session = session;
+        return true;
     }
     return false;
 }
@@ -484,12 +491,12 @@ static void tf__client_msg(trace_fmt_t *tf, const wire_msg_t *m, uint32_t from, 
         if (tf->focus != 0 && d->message_id == tf->focus) {
             *touches = 1;
             if (arrived) tf->delivered++;
-            if (!tf__focus_tag(tf, to, from, d->delivery_tag, false) &&
-                tf->deliveries_count < TRACE_FMT_TAGS_MAX) {
+            if (arrived && tf->deliveries_count < TRACE_FMT_TAGS_MAX) {
                 tf__delivery_t *x = &tf->deliveries[tf->deliveries_count++];
                 x->client = to;
                 x->node = from;
                 x->tag = d->delivery_tag;
+                x->session = 0;
             }
         }
         break;
@@ -512,7 +519,7 @@ static void tf__client_msg(trace_fmt_t *tf, const wire_msg_t *m, uint32_t from, 
         tf__num(l, "multiple", multiple);
         if (m->type != WIRE_MSG_ACK) tf__num(l, "requeue", requeue);
         tf__num(l, "session", session);
-        if (tf->focus != 0 && tf__focus_tag(tf, from, to, tag, multiple != 0)) {
+        if (tf->focus != 0 && tf__focus_tag(tf, from, to, tag, multiple != 0, session)) {
             *touches = 1;
             tf__id(l, "msg", tf->focus);
             if (arrived) {

@@ -277,6 +277,24 @@ static void test_message_life(void **state) {
     assert_non_null(strstr(o->out, "overwrote_focus=")); /* and overwritten */
     assert_non_null(strstr(o->out, "ended: LOST: no replica kept it (entry "));
     assert_true(strstr(o->out, "life of message") < strstr(o->out, "summary of message"));
+    /* teach_fsync's weak side: a power loss takes the unsynced entry from
+     * every replica, and the life says so */
+    const char *fs = CHAOSLAB_SOURCE_DIR "/scenarios/teach_fsync.lua";
+    run_cli(o, (const char *[]){"run", fs, "--seed", "1", "--variant", "strong", "--fsync", "never",
+                                "--db", "none", NULL});
+    assert_int_equal(o->code, 1);
+    id = strstr(o->out, "its whole life: chaoslab run ");
+    assert_non_null(id);
+    id = strstr(id, "--message ");
+    assert_non_null(id);
+    assert_int_equal(sscanf(id, "--message %31s", msg), 1);
+    run_cli(o, (const char *[]){"run", fs, "--seed", "1", "--variant", "weak", "--message", msg,
+                                "--db", "none", NULL});
+    assert_int_equal(o->code, 0);
+    assert_non_null(strstr(o->out, " host.crash incarnation=1 lost_focus=\"entry "));
+    assert_non_null(strstr(o->out, "then LOST in a crash"));
+    assert_non_null(strstr(o->out, "ended: LOST: no replica kept it (entry "));
+    assert_non_null(strstr(o->out, " not fsynced when n"));
     /* bad ids and more than one run are usage errors */
     run_cli(o, (const char *[]){"run", f, "--seed", "1", "--message", "12x", NULL});
     assert_int_equal(o->code, 2);

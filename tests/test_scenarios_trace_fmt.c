@@ -337,6 +337,9 @@ static void test_focus_client_side(void **state) {
     m.ack = (wire_ack_t){.delivery_tag = 6, .multiple = 1, .session_id = 1};
     msg_line(tf, "msg", CLIENT0 + 1, 0, &m, &touches);
     assert_int_equal(touches, 1); /* multiple covers tag 5 */
+    m.ack = (wire_ack_t){.delivery_tag = 5, .session_id = 2};
+    msg_line(tf, "msg", CLIENT0 + 1, 0, &m, &touches);
+    assert_int_equal(touches, 0); /* tag 5 of a later session is another delivery */
     char *text = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&text, &size);
