@@ -352,6 +352,11 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
     sweep__plan_t p;
     memset(&p, 0, sizeof p);
     if (sweep__plan(&p, o) != 0) return 2;
+    if (o->message_id != 0 && o->json) {
+        fprintf(o->err, "chaoslab run: --message prints text; drop --json (--trace-format json "
+                        "makes its lines JSON)\n");
+        return 2;
+    }
     if ((o->trace_path != NULL || o->message_id != 0) && p.items != 1) {
         fprintf(o->err, "chaoslab run: %s follows one run: add --seed N%s\n",
                 o->trace_path != NULL ? "--trace" : "--message",

@@ -69,7 +69,7 @@ typedef struct tf__host {
     uint64_t durable;      /* written_last at the last log fsync */
     /* the focus message in this host's log */
     uint64_t f_index, f_term;
-    bool f_durable, f_committed, f_overwritten, f_lost, f_settled;
+    bool f_durable, f_committed, f_overwritten, f_lost;
     uint64_t f_over_term; /* the term that overwrote it */
 } tf__host_t;
 
@@ -614,6 +614,10 @@ static void tf__message(trace_fmt_t *tf, const trace_fmt_event_t *ev, tf__line_t
         else tf__client_msg(tf, &m, from, ev->host, arrived, l, touches);
     }
     if (why[0] != '\0') tf__add(l, "why", "%s", why);
+    unsigned long long bit = 0;
+    if (strcmp(ev->kind, "msg.corrupt") == 0 &&
+        sscanf(ev->detail, "from=%*u len=%*u bit=%llu", &bit) == 1)
+        tf__num(l, "bit", bit); /* which bit of the frame flipped */
     if (*touches && dropped && tf->focus != 0) tf->lost_in_net++;
 }
 
@@ -650,7 +654,6 @@ static void tf__log_write(trace_fmt_t *tf, const trace_fmt_event_t *ev, tf__line
         const uint64_t plen = tf__le(r, 4), term = tf__le(r + 8, 8), index = tf__le(r + 16, 8);
         if (plen > ev->len - off - TF__RECORD_HEADER_SIZE) break; /* not a whole record */
         bool pub = false;
-        c.focus = false;
         const uint64_t id = tf__entry(tf, r[24], r + TF__RECORD_HEADER_SIZE, (size_t)plen, &c, &pub);
         if (h != NULL && tf->focus != 0) {
             if (pub && id == tf->focus) {
@@ -662,9 +665,6 @@ static void tf__log_write(trace_fmt_t *tf, const trace_fmt_event_t *ev, tf__line
                 h->f_over_term = term;
                 tf__add(l, "overwrote_focus", "entry %" PRIu64 " term %" PRIu64 " by term %" PRIu64,
                         h->f_index, h->f_term, term);
-                *touches = 1;
-            } else if (c.focus) {
-                h->f_settled = true;
                 *touches = 1;
             }
         }
@@ -848,9 +848,9 @@ void trace_fmt_focus_summary(const trace_fmt_t *tf, FILE *out) {
             fprintf(out, "  n%" PRIu32 ": never held it\n", i);
             continue;
         }
-        fprintf(out, "  n%" PRIu32 ": entry %" PRIu64 " term %" PRIu64 ": %s%s%s%s\n", i, h->f_index,
+        fprintf(out, "  n%" PRIu32 ": entry %" PRIu64 " term %" PRIu64 ": %s%s%s\n", i, h->f_index,
                 h->f_term, h->f_durable ? "fsynced" : "never fsynced",
-                h->f_committed ? ", committed" : "", h->f_settled ? ", settled" : "",
+                h->f_committed ? ", committed" : "",
                 h->f_overwritten ? ", then OVERWRITTEN" : h->f_lost ? ", then LOST in a crash" : "");
         if (h->f_overwritten || h->f_lost) {
             gone++;

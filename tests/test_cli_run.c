@@ -304,6 +304,10 @@ static void test_message_life(void **state) {
                                 "--db", "none", NULL});
     assert_int_equal(o->code, 2);
     assert_non_null(strstr(o->err, "--message follows one run"));
+    run_cli(o, (const char *[]){"run", f, "--seed", "1", "--variant", "weak", "--message", msg,
+                                "--json", "--db", "none", NULL});
+    assert_int_equal(o->code, 2);
+    assert_non_null(strstr(o->err, "--message prints text"));
     free(o);
 }
 

@@ -216,6 +216,11 @@ static void test_undecodable_and_world_events(void **state) {
     trace_fmt_line(tf, &ev, line, sizeof line, NULL);
     assert_string_equal(line, "0.000000001 n0 msg.drop from=n1 type=undecodable error=WIRE_ECRC "
                               "bytes=16 why=down\n");
+    ev = (trace_fmt_event_t){.time_ns = 1, .host = 2, .kind = "msg.corrupt",
+                             .detail = "from=0 len=16 bit=77", .bytes = junk, .len = sizeof junk};
+    trace_fmt_line(tf, &ev, line, sizeof line, NULL);
+    assert_string_equal(line, "0.000000001 n2 msg.corrupt from=n0 type=undecodable error=WIRE_ECRC "
+                              "bytes=16 bit=77\n");
     ev = (trace_fmt_event_t){.time_ns = 3000000000u, .host = SIM_ANY, .kind = "fault",
                              .detail = "isolate", .fault_target = "n0"};
     trace_fmt_line(tf, &ev, line, sizeof line, NULL);
