@@ -24,6 +24,9 @@ static void run_usage(FILE *out) {
             "  --message ID         print every event that touched message ID (as printed\n"
             "                       in violations, e.g. 0x10000000068) on every node and\n"
             "                       client, then where its life ended; needs one run\n"
+            "  --html FILE          write the run's page: one self-contained HTML file with\n"
+            "                       a lane per broker, fault bands, rates, invariants,\n"
+            "                       violations (docs/trace.md); needs one run\n"
             "  --json               machine-readable output\n"
             "  --variant weak|strong  one side of a teach{} scenario\n"
             "  --max-events N       event budget of each run (default: derived from the\n"
@@ -97,6 +100,9 @@ int cli_cmd_run(int argc, char **argv) {
             o.message_id = strtoull(next, &end, 0);
             if (next[0] == '-' || end == next || *end != '\0' || errno != 0 || o.message_id == 0)
                 rc = cli_usage_error("run", "--message wants a message id such as 0x10000000068, got '%s'", next);
+            i++;
+        } else if (strcmp(a, "--html") == 0) {
+            o.html_path = next;
             i++;
         } else if (strcmp(a, "--variant") == 0) {
             o.has_variant = true;

@@ -14,6 +14,7 @@
 #include "broker/invariant.h"
 #include "broker/raft.h"
 #include "broker/sm.h"
+#include "scenarios/html.h"
 
 #define ENGINE__NS 1e9
 
@@ -1204,6 +1205,8 @@ int scn_engine_run(scenario_t *s, const scn_run_opts_t *opts, scn_result_t *out)
         out->verdict = REPORT_VERDICT_ERROR;
     }
     if (e->message_out != NULL && e->tfmt != NULL) trace_fmt_focus_summary(e->tfmt, e->message_out);
+    if (opts->html != NULL && e->history != NULL && scn_html_write(opts->html, e->history, e->replicas, out) != 0)
+        out->exit_code = 2;
     if (e->sim != NULL) sim_set_observer(e->sim, NULL, NULL); /* freeing is not traced */
     engine__free(run);
     out->wall_time_ns = engine__wall_ns() - wall0;

@@ -143,6 +143,7 @@ typedef struct scn_run_opts {
     trace_fmt_kind_t trace_format;   /* of trace and of message_out lines */
     uint64_t message_id;             /* --message: follow this message; 0 = off */
     FILE *message_out;               /* where its life is printed (with message_id) */
+    FILE *html;                      /* --html: the run's page; NULL = off */
     uint64_t history_records_max;    /* 0 = HISTORY_RECORDS_MAX (tests use less) */
     scn_budget_t budget;             /* --max-events, --max-wall; 0 = default */
     /* Tests only: called once at test_hook_at_ns with the running engine

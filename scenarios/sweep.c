@@ -45,7 +45,7 @@ static void sweep__item(const sweep__plan_t *p, uint64_t item, uint64_t *seed, s
 
 /* One run in this process; fills b. full = print the whole summary. */
 static void sweep__run_one(const sweep__plan_t *p, uint64_t item, report_db_t *db, FILE *trace,
-                           bool full, sweep__brief_t *b) {
+                           FILE *html, bool full, sweep__brief_t *b) {
     const scn_sweep_opts_t *o = p->o;
     uint64_t seed = 0;
     scn_variant_t v = SCN_VARIANT_NONE;
@@ -70,7 +70,7 @@ static void sweep__run_one(const sweep__plan_t *p, uint64_t item, report_db_t *d
     }
     const scn_run_opts_t ro = {.seed = seed, .variant = v, .overrides = o->overrides, .trace = trace,
                                .trace_format = o->trace_format, .message_id = o->message_id,
-                               .message_out = o->message_id != 0 ? o->out : NULL,
+                               .message_out = o->message_id != 0 ? o->out : NULL, .html = html,
                                .budget = o->budget};
     if (o->message_id != 0)
         fprintf(o->out, "life of message %#" PRIx64 " (seed %" PRIu64 "%s%s): every event that "
@@ -133,7 +133,7 @@ static void sweep__worker(const sweep__plan_t *p, uint32_t k, uint32_t n, int fd
     report_db_t *db = sweep__db_open(p->o);
     for (uint64_t item = k; item < p->items; item += n) {
         sweep__brief_t b;
-        sweep__run_one(p, item, db, NULL, false, &b);
+        sweep__run_one(p, item, db, NULL, NULL, false, &b);
         fflush(p->o->err);
         const ssize_t w = write(fd, &b, sizeof b);
         if (w != (ssize_t)sizeof b) break;
@@ -357,9 +357,9 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
                         "makes its lines JSON)\n");
         return 2;
     }
-    if ((o->trace_path != NULL || o->message_id != 0) && p.items != 1) {
+    if ((o->trace_path != NULL || o->message_id != 0 || o->html_path != NULL) && p.items != 1) {
         fprintf(o->err, "chaoslab run: %s follows one run: add --seed N%s\n",
-                o->trace_path != NULL ? "--trace" : "--message",
+                o->trace_path != NULL ? "--trace" : o->message_id != 0 ? "--message" : "--html",
                 p.teach ? " and --variant weak|strong" : "");
         return 2;
     }
@@ -379,9 +379,18 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
             trace_buf = malloc(SWEEP__TRACE_BUFFER_BYTES);
             if (trace_buf != NULL) setvbuf(trace, trace_buf, _IOFBF, SWEEP__TRACE_BUFFER_BYTES);
         }
+        FILE *html = NULL;
+        if (o->html_path != NULL && (html = fopen(o->html_path, "w")) == NULL) {
+            fprintf(o->err, "chaoslab run: %s: %s\n", o->html_path, strerror(errno));
+            if (trace != NULL) fclose(trace);
+            free(trace_buf);
+            report_db_close(db);
+            return 2;
+        }
         sweep__brief_t b;
-        sweep__run_one(&p, 0, db, trace, true, &b);
+        sweep__run_one(&p, 0, db, trace, html, true, &b);
         if (trace != NULL && fclose(trace) != 0) b.exit_code = 2;
+        if (html != NULL && fclose(html) != 0) b.exit_code = 2;
         free(trace_buf);
         report_db_close(db);
         return b.exit_code; /* a weak run's verdict already means "showed it" */
@@ -397,7 +406,7 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
     if (o->jobs <= 1) {
         uint64_t failed = 0;
         for (uint64_t i = 0; i < p.items; i++) {
-            sweep__run_one(&p, i, db, NULL, false, &p.briefs[i]);
+            sweep__run_one(&p, i, db, NULL, NULL, false, &p.briefs[i]);
             if (p.briefs[i].exit_code != 0) failed++;
             sweep__progress(&p, i + 1, failed);
         }

@@ -31,6 +31,7 @@ typedef struct scn_sweep_opts {
     const char *trace_path;       /* single run only; NULL = off */
     trace_fmt_kind_t trace_format; /* --trace-format text|json (also of --message) */
     uint64_t message_id;          /* --message: print this message's life; 0 = off */
+    const char *html_path;        /* --html: the run's page (single run); NULL = off */
     bool json;
     scn_budget_t budget;          /* --max-events, --max-wall (0 = default) */
     FILE *out, *err;

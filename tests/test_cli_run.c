@@ -311,6 +311,78 @@ static void test_message_life(void **state) {
     free(o);
 }
 
+static int occurrences(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++) n++;
+    return n;
+}
+
+/* --html: one self-contained page (no network, no external files) with a
+ * lane per broker, fault bands, plots, the invariants and the violations
+ * linked to their message's life; Chromium renders it headless. */
+static void test_html_page(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    const char *f = CHAOSLAB_SOURCE_DIR "/scenarios/teach_acks.lua";
+    char page[128];
+    snprintf(page, sizeof page, "%s/run.html", tmpdir);
+    run_cli(o, (const char *[]){"run", f, "--seed", "1", "--variant", "strong", "--acks", "leader",
+                                "--db", "none", "--html", page, NULL});
+    assert_int_equal(o->code, 1);
+    char *html = malloc(OUTPUT_MAX);
+    assert_non_null(html);
+    tnet_read_file(page, html, OUTPUT_MAX);
+    assert_non_null(strstr(html, "<!DOCTYPE html>"));
+    assert_int_equal(occurrences(html, "<g class=\"lane\""), 3);
+    assert_true(occurrences(html, "class=\"role-leader\"") >= 2);
+    assert_true(occurrences(html, "class=\"fault-band\"") >= 2); /* two isolations */
+    assert_int_equal(occurrences(html, "<polyline"), 3);
+    assert_non_null(strstr(html, "<table class=\"invariants\">"));
+    assert_non_null(strstr(html, "its whole life: chaoslab run "));
+    assert_non_null(strstr(html, "class=\"reproduce\">chaoslab run "));
+    assert_null(strstr(html, "http://"));
+    assert_null(strstr(html, "https://"));
+    assert_null(strstr(html, " src="));
+    assert_null(strstr(html, "<link"));
+    assert_true(strstr(html, "</html>") != NULL);
+    if (access("/usr/bin/chromium", X_OK) == 0) {
+        char cmd[1024], dom[128], png[128], log[128];
+        snprintf(dom, sizeof dom, "%s/dom.html", tmpdir);
+        snprintf(png, sizeof png, "%s/shot.png", tmpdir);
+        snprintf(log, sizeof log, "%s/chromium.log", tmpdir);
+        snprintf(cmd, sizeof cmd,
+                 "cd %s && timeout 120 /usr/bin/chromium --headless --no-sandbox --disable-gpu "
+                 "--no-first-run --enable-logging=stderr --dump-dom file://%s > %s 2> %s && "
+                 "timeout 120 /usr/bin/chromium --headless --no-sandbox --disable-gpu --no-first-run "
+                 "--window-size=1200,900 --screenshot=%s file://%s > /dev/null 2>&1",
+                 tmpdir, page, dom, log, png, page);
+        assert_int_equal(system(cmd), 0);
+        tnet_read_file(dom, html, OUTPUT_MAX);
+        assert_int_equal(occurrences(html, "<g class=\"lane\""), 3); /* as the browser parsed it */
+        assert_non_null(strstr(html, "fault-band"));
+        tnet_read_file(log, html, OUTPUT_MAX);
+        assert_null(strstr(html, "CONSOLE")); /* no console errors */
+        FILE *shot = fopen(png, "rb");
+        assert_non_null(shot);
+        fseek(shot, 0, SEEK_END);
+        assert_true(ftell(shot) > 20000); /* a blank 1200x900 PNG is a few KB */
+        fclose(shot);
+    } else {
+        fprintf(stderr, "test_html_page: /usr/bin/chromium missing (scripts/setup.sh --test): "
+                        "the page was checked as text only\n");
+    }
+    free(html);
+    /* one run only; an unwritable path is an error */
+    run_cli(o, (const char *[]){"run", f, "--seeds", "1..2", "--variant", "weak", "--db", "none",
+                                "--html", page, NULL});
+    assert_int_equal(o->code, 2);
+    assert_non_null(strstr(o->err, "--html follows one run"));
+    run_cli(o, (const char *[]){"run", f, "--seed", "1", "--variant", "weak", "--db", "none",
+                                "--html", "/nonexistent-dir/x.html", NULL});
+    assert_int_equal(o->code, 2);
+    free(o);
+}
+
 /* Lines of `text` containing `needle`. */
 static int count_of(const char *text, const char *needle) {
     int n = 0;
@@ -440,6 +512,7 @@ int main(void) {
         cmocka_unit_test(test_trace_and_teach),
         cmocka_unit_test(test_trace_json),
         cmocka_unit_test(test_message_life),
+        cmocka_unit_test(test_html_page),
         cmocka_unit_test(test_stalled_runs_and_sweeps),
         cmocka_unit_test(test_compare_keeps_identities_apart),
     };

@@ -1,0 +1,234 @@
+/*
+ * scenarios/html.c — the self-contained HTML page of one run.
+ */
+#include "scenarios/html.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <string.h>
+
+#define HTML__LABEL_PX 40u   /* left margin for lane labels */
+#define HTML__PLOT_PX 120u   /* height of one plot */
+
+static const char *const html__role_color[HISTORY_ROLE_COUNT] = {
+    "#9e9e9e", /* down */
+    "#ffb300", /* paused */
+    "#90caf9", /* recovering */
+    "#6d4c41", /* failed */
+    "#c8e6c9", /* follower */
+    "#fff176", /* candidate */
+    "#2e7d32", /* leader */
+    "#e53935", /* corrupt */
+};
+
+static void html__text(FILE *out, const char *s) {
+    for (; s != NULL && *s != '\0'; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '&': fputs("&amp;", out); break;
+        case '"': fputs("&quot;", out); break;
+        default: fputc(*s, out);
+        }
+    }
+}
+
+static double html__x(uint64_t t_ns, uint64_t end_ns) {
+    return HTML__LABEL_PX + (double)SCN_HTML_WIDTH_PX * (double)t_ns / (double)(end_ns ? end_ns : 1);
+}
+
+/* One lane: the runs of equal (role, term) in the broker's samples. */
+static void html__lane(FILE *out, const history_t *h, uint32_t node, uint64_t end_ns, double y) {
+    fprintf(out, "<g class=\"lane\" data-node=\"n%" PRIu32 "\">\n", node);
+    fprintf(out, "<text x=\"2\" y=\"%.1f\" class=\"label\">n%" PRIu32 "</text>\n",
+            y + SCN_HTML_LANE_PX * 0.7, node);
+    uint64_t start = 0, term = 0;
+    int role = -1;
+    uint32_t drawn = 0;
+    const uint64_t n = history_count(h);
+    for (uint64_t i = 0; i <= n && drawn < SCN_HTML_SEGMENTS_MAX; i++) {
+        const history_record_t *r = i < n ? history_get(h, i) : NULL;
+        if (r != NULL && (r->op != HISTORY_OP_REPLICA || r->node != node)) continue;
+        const uint64_t t = r != NULL ? r->time_ns : end_ns;
+        if (r != NULL && r->detail == role && r->sequence == term) continue;
+        if (role >= 0 && role < (int)HISTORY_ROLE_COUNT && t > start) {
+            const double x0 = html__x(start, end_ns), x1 = html__x(t, end_ns);
+            fprintf(out,
+                    "<rect class=\"role-%s\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%u\" "
+                    "fill=\"%s\"><title>n%" PRIu32 " %s term %" PRIu64 " %.3fs-%.3fs</title></rect>\n",
+                    history_role_name((unsigned)role), x0, y, x1 - x0, SCN_HTML_LANE_PX - 2,
+                    html__role_color[role], node, history_role_name((unsigned)role), term,
+                    (double)start / 1e9, (double)t / 1e9);
+            if (role == HISTORY_ROLE_LEADER && x1 - x0 > 24)
+                fprintf(out, "<text x=\"%.2f\" y=\"%.1f\" class=\"term\">t%" PRIu64 "</text>\n",
+                        x0 + 2, y + SCN_HTML_LANE_PX * 0.7, term);
+            drawn++;
+        }
+        if (r == NULL) break;
+        start = r->time_ns;
+        role = r->detail;
+        term = r->sequence;
+    }
+    fputs("</g>\n", out);
+}
+
+static bool html__is_net_fault(const char *kind) {
+    static const char *const kinds[] = {"isolate", "split", "bridge", "one_way", "ring",
+                                        "links", "clog"};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(kind, kinds[i]) == 0) return true;
+    return false;
+}
+
+/* Network faults as bands until the next heal; every action as a marker. */
+static void html__faults(FILE *out, const scn_result_t *r, uint64_t end_ns, double y,
+                         double height) {
+    fprintf(out, "<g class=\"faults\">\n");
+    for (uint32_t i = 0; i < r->timeline_count; i++) {
+        const faults_event_t *f = &r->timeline[i];
+        if (!html__is_net_fault(f->kind)) continue;
+        uint64_t until = end_ns;
+        for (uint32_t j = i + 1; j < r->timeline_count; j++)
+            if (strcmp(r->timeline[j].kind, "heal_net") == 0 ||
+                strcmp(r->timeline[j].kind, "heal") == 0) {
+                until = r->timeline[j].time_ns;
+                break;
+            }
+        const double x0 = html__x(f->time_ns, end_ns), x1 = html__x(until, end_ns);
+        fprintf(out, "<rect class=\"fault-band\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" "
+                     "height=\"%.1f\"><title>",
+                x0, y, x1 - x0 > 1 ? x1 - x0 : 1, height);
+        html__text(out, f->kind);
+        fputc(' ', out);
+        html__text(out, f->target);
+        fprintf(out, " %.3fs-%.3fs</title></rect>\n", (double)f->time_ns / 1e9,
+                (double)until / 1e9);
+    }
+    for (uint32_t i = 0; i < r->timeline_count; i++) {
+        const faults_event_t *f = &r->timeline[i];
+        const double x = html__x(f->time_ns, end_ns);
+        fprintf(out, "<line class=\"fault\" x1=\"%.2f\" x2=\"%.2f\" y1=\"%.1f\" y2=\"%.1f\">"
+                     "<title>%.3fs ", x, x, y, y + height, (double)f->time_ns / 1e9);
+        html__text(out, f->kind);
+        fputc(' ', out);
+        html__text(out, f->target);
+        fputc(' ', out);
+        html__text(out, f->detail);
+        fputs("</title></line>\n", out);
+    }
+    fputs("</g>\n", out);
+}
+
+/* A plot of one or two per-interval series (values already scaled to 0..1). */
+static void html__plot(FILE *out, const char *title, const scn_result_t *r, uint64_t end_ns,
+                       double (*value)(const report_sample_t *, double max), double max,
+                       const char *cls) {
+    fprintf(out, "<h3>");
+    html__text(out, title);
+    fprintf(out, "</h3>\n<svg class=\"plot\" width=\"%u\" height=\"%u\">\n",
+            SCN_HTML_WIDTH_PX + HTML__LABEL_PX + 10, HTML__PLOT_PX + 10);
+    fprintf(out, "<rect x=\"%u\" y=\"0\" width=\"%u\" height=\"%u\" class=\"frame\"/>\n",
+            HTML__LABEL_PX, SCN_HTML_WIDTH_PX, HTML__PLOT_PX);
+    fprintf(out, "<polyline class=\"%s\" points=\"", cls);
+    for (size_t i = 0; i < r->series_count; i++) {
+        const report_sample_t *s = &r->series[i];
+        const double v = value(s, max);
+        const uint64_t mid_ns = s->t_ns + s->interval_ns / 2;
+        fprintf(out, "%.2f,%.2f ", html__x(mid_ns < end_ns ? mid_ns : end_ns, end_ns),
+                HTML__PLOT_PX * (1.0 - (v < 0 ? 0 : v > 1 ? 1 : v)));
+    }
+    fputs("\"/>\n</svg>\n", out);
+}
+
+static double html__published(const report_sample_t *s, double max) {
+    return max > 0 ? (double)s->published / max : 0;
+}
+static double html__confirmed(const report_sample_t *s, double max) {
+    return max > 0 ? (double)s->confirmed / max : 0;
+}
+static double html__availability(const report_sample_t *s, double max) {
+    (void)max;
+    return s->availability;
+}
+
+static void html__invariants(FILE *out, const scn_result_t *r) {
+    fputs("<h2>Invariants</h2>\n<table class=\"invariants\"><tr><th>invariant</th><th>found</th>"
+          "<th>expected</th><th>figures</th></tr>\n", out);
+    for (unsigned i = 0; r->judged && i < SCN_INV_COUNT; i++) {
+        const scn_invariant_t *inv = &r->inv[i];
+        fprintf(out, "<tr class=\"%s\"><td>%s</td><td>%s</td><td>%s</td><td>",
+                inv->enforced && !inv->as_expected ? "bad" : "ok", scn_invariant_name(i),
+                inv->passed ? "held" : "VIOLATED",
+                !inv->enforced ? "(info)"
+                : inv->expected == REPORT_EXPECT_VIOLATION ? "violated" : "held");
+        html__text(out, inv->figures);
+        fputs("</td></tr>\n", out);
+    }
+    fputs("</table>\n", out);
+}
+
+int scn_html_write(FILE *out, const history_t *h, uint32_t replicas, const scn_result_t *r) {
+    assert(out != NULL && h != NULL && r != NULL);
+    const uint64_t end_ns = r->sim_time_ns ? r->sim_time_ns : 1;
+    fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>chaoslab ", out);
+    html__text(out, r->scenario_name);
+    fprintf(out, " seed %" PRIu64 "</title>\n<style>\n"
+                 "body{font-family:sans-serif;margin:16px}pre{background:#f5f5f5;padding:8px;"
+                 "overflow-x:auto}\n.label,.term{font-size:11px;font-family:monospace}"
+                 ".term{fill:#fff}\n.fault-band{fill:#e53935;opacity:0.15}"
+                 ".fault{stroke:#b71c1c;stroke-width:1}\n.frame{fill:none;stroke:#ccc}"
+                 "polyline{fill:none;stroke-width:1.5}.published{stroke:#1565c0}"
+                 ".confirmed{stroke:#2e7d32}.availability{stroke:#6a1b9a}\n"
+                 "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:2px 6px;"
+                 "font-size:13px}tr.bad{background:#ffcdd2}\n</style></head><body>\n",
+            r->seed);
+    fputs("<h1>", out);
+    html__text(out, r->scenario_name);
+    fprintf(out, " &mdash; seed %" PRIu64 "%s%s: <span class=\"verdict\">%s</span></h1>\n",
+            r->seed, r->variant != SCN_VARIANT_NONE ? ", " : "",
+            r->variant != SCN_VARIANT_NONE ? scn_variant_name(r->variant) : "",
+            report_verdict_name(r->verdict));
+    fputs("<p>strategy <code>", out);
+    html__text(out, r->strategy);
+    fprintf(out, "</code>; trace hash <code>%016" PRIx64 "</code>; %" PRIu64
+                 " events over %.3f simulated seconds</p>\n<p>reproduce: <code class=\"reproduce\">",
+            r->trace_hash, r->events, (double)r->sim_time_ns / 1e9);
+    html__text(out, r->reproduce);
+    fputs("</code></p>\n<h2>Timeline</h2>\n", out);
+    const double lanes_px = (double)replicas * SCN_HTML_LANE_PX;
+    fprintf(out, "<svg class=\"timeline\" width=\"%u\" height=\"%.0f\">\n",
+            SCN_HTML_WIDTH_PX + HTML__LABEL_PX + 10, lanes_px + 20);
+    for (uint32_t i = 0; i < replicas; i++) html__lane(out, h, i, end_ns, i * SCN_HTML_LANE_PX);
+    html__faults(out, r, end_ns, 0, lanes_px);
+    for (uint64_t s = 0; s * 1000000000u <= end_ns; s += 5)
+        fprintf(out, "<text x=\"%.2f\" y=\"%.0f\" class=\"label\">%" PRIu64 "s</text>\n",
+                html__x(s * 1000000000u, end_ns), lanes_px + 14, s);
+    fputs("</svg>\n<p class=\"legend\">", out);
+    for (unsigned k = 0; k < HISTORY_ROLE_COUNT; k++)
+        fprintf(out, "<span style=\"background:%s;padding:0 6px;margin-right:4px\">%s</span>",
+                html__role_color[k], history_role_name(k));
+    fputs(" &nbsp;red bands: network faults until their heal; red lines: fault actions</p>\n", out);
+    double max = 1;
+    for (size_t i = 0; i < r->series_count; i++) {
+        if ((double)r->series[i].published > max) max = (double)r->series[i].published;
+        if ((double)r->series[i].confirmed > max) max = (double)r->series[i].confirmed;
+    }
+    char title[128];
+    snprintf(title, sizeof title, "Publishes per interval (top = %.0f)", max);
+    html__plot(out, title, r, end_ns, html__published, max, "published");
+    /* the confirm line goes into its own plot: two series, one scale */
+    html__plot(out, "Confirms per interval (same scale)", r, end_ns, html__confirmed, max,
+               "confirmed");
+    html__plot(out, "Availability (confirmed share of attempts, 0..1)", r, end_ns,
+               html__availability, 1, "availability");
+    html__invariants(out, r);
+    if (r->violations_text != NULL) {
+        fputs("<h2>Violations</h2>\n<p>Each message's whole life: run the command after "
+              "<q>its whole life</q> (docs/trace.md).</p>\n<pre class=\"violations\">", out);
+        html__text(out, r->violations_text);
+        fputs("</pre>\n", out);
+    }
+    fputs("</body></html>\n", out);
+    return ferror(out) ? -1 : 0;
+}
