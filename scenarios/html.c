@@ -232,3 +232,43 @@ int scn_html_write(FILE *out, const history_t *h, uint32_t replicas, const scn_r
     fputs("</body></html>\n", out);
     return ferror(out) ? -1 : 0;
 }
+
+void scn_html_page_name(uint64_t seed, scn_variant_t variant, char *buf, size_t cap) {
+    if (variant == SCN_VARIANT_NONE) snprintf(buf, cap, "seed-%" PRIu64 ".html", seed);
+    else snprintf(buf, cap, "seed-%" PRIu64 "-%s.html", seed, scn_variant_name(variant));
+}
+
+int scn_html_index(FILE *out, const char *scenario_path, const scn_html_row_t *rows, size_t count) {
+    assert(out != NULL && rows != NULL);
+    fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>chaoslab sweep ", out);
+    html__text(out, scenario_path);
+    fputs("</title>\n<style>body{font-family:sans-serif;margin:16px}table{border-collapse:collapse}"
+          "td,th{border:1px solid #ddd;padding:2px 6px;font-size:13px}tr.bad{background:#ffcdd2}"
+          "</style></head><body>\n<h1>", out);
+    html__text(out, scenario_path);
+    size_t bad = 0;
+    for (size_t i = 0; i < count; i++) bad += rows[i].exit_code != 0;
+    fprintf(out, "</h1>\n<p>%zu runs, %zu not as expected (each has a page of its own)</p>\n"
+                 "<table class=\"runs\"><tr><th>seed</th><th>variant</th><th>verdict</th>"
+                 "<th>violated</th><th>events</th><th>sim s</th><th>trace hash</th><th>page</th></tr>\n",
+            count, bad);
+    for (size_t i = 0; i < count; i++) {
+        const scn_html_row_t *r = &rows[i];
+        fprintf(out, "<tr class=\"run %s\"><td>%" PRIu64 "</td><td>%s</td><td>%s</td><td>",
+                r->exit_code != 0 ? "bad" : "ok", r->seed,
+                r->variant != SCN_VARIANT_NONE ? scn_variant_name(r->variant) : "",
+                report_verdict_name(r->verdict));
+        for (unsigned k = 0, n = 0; k < SCN_INV_COUNT; k++)
+            if (r->violated & (1u << k)) fprintf(out, "%s%s", n++ ? ", " : "", scn_invariant_name(k));
+        fprintf(out, "</td><td>%" PRIu64 "</td><td>%.3f</td><td><code>%016" PRIx64 "</code></td><td>",
+                r->events, (double)r->sim_time_ns / 1e9, r->trace_hash);
+        if (r->has_page) {
+            char name[64];
+            scn_html_page_name(r->seed, r->variant, name, sizeof name);
+            fprintf(out, "<a href=\"%s\">%s</a>", name, name);
+        }
+        fputs("</td></tr>\n", out);
+    }
+    fputs("</table>\n</body></html>\n", out);
+    return ferror(out) ? -1 : 0;
+}

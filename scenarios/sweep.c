@@ -6,11 +6,13 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "scenarios/engine.h"
+#include "scenarios/html.h"
 
 #define SWEEP__TRACE_BUFFER_BYTES (1u << 16)
 
@@ -21,6 +23,7 @@ typedef struct sweep__brief {
     uint16_t violated; /* bit per SCN_INV_*: the invariant did not hold */
     uint16_t failed;   /* bit per SCN_INV_*: not as expected */
     uint8_t variant, exit_code, done, verdict;
+    uint8_t has_page; /* --html DIR: this run's page was written */
 } sweep__brief_t;
 
 typedef struct sweep__plan {
@@ -41,6 +44,41 @@ static void sweep__item(const sweep__plan_t *p, uint64_t item, uint64_t *seed, s
     assert(item < p->items);
     *seed = p->first + item / p->variants_count;
     *v = p->variants[item % p->variants_count];
+}
+
+static int sweep__write_page(const char *dir, uint64_t seed, scn_variant_t v, const char *page,
+                             size_t size, FILE *err) {
+    char name[64], path[4096];
+    scn_html_page_name(seed, v, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (f == NULL || fwrite(page, 1, size, f) != size || fclose(f) != 0) {
+        fprintf(err, "chaoslab run: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* --html DIR: the index of a sweep, one row per run. */
+static int sweep__write_index(const sweep__plan_t *p) {
+    scn_html_row_t *rows = calloc(p->items, sizeof *rows);
+    if (rows == NULL) return -1;
+    for (uint64_t i = 0; i < p->items; i++) {
+        const sweep__brief_t *b = &p->briefs[i];
+        rows[i] = (scn_html_row_t){.seed = b->seed, .variant = (scn_variant_t)b->variant,
+                                   .verdict = (report_verdict_t)b->verdict,
+                                   .exit_code = b->done ? b->exit_code : 2, .violated = b->violated,
+                                   .events = b->events, .sim_time_ns = b->sim_time_ns,
+                                   .trace_hash = b->trace_hash, .has_page = b->has_page != 0};
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index.html", p->o->html_path);
+    FILE *f = fopen(path, "w");
+    int rc = f != NULL && scn_html_index(f, p->o->path, rows, p->items) == 0 ? 0 : -1;
+    if (f != NULL && fclose(f) != 0) rc = -1;
+    if (rc != 0) fprintf(p->o->err, "chaoslab run: %s: cannot write the index\n", path);
+    free(rows);
+    return rc;
 }
 
 /* One run in this process; fills b. full = print the whole summary. */
@@ -68,6 +106,13 @@ static void sweep__run_one(const sweep__plan_t *p, uint64_t item, report_db_t *d
         scenario_free(s);
         return;
     }
+    /* --html DIR on a sweep: every run renders its page into memory; only
+     * the runs that are not as expected keep it (in the worker, while the
+     * run's history still exists). */
+    char *page = NULL;
+    size_t page_size = 0;
+    const bool own_html = html == NULL && o->html_path != NULL && p->items > 1;
+    if (own_html) html = open_memstream(&page, &page_size);
     const scn_run_opts_t ro = {.seed = seed, .variant = v, .overrides = o->overrides, .trace = trace,
                                .trace_format = o->trace_format, .message_id = o->message_id,
                                .message_out = o->message_id != 0 ? o->out : NULL, .html = html,
@@ -89,6 +134,13 @@ static void sweep__run_one(const sweep__plan_t *p, uint64_t item, report_db_t *d
     if (full) {
         if (o->json) scn_output_json(o->out, s, r);
         else scn_output_text(o->out, s, r);
+    }
+    if (own_html && html != NULL) {
+        fclose(html); /* sets page and page_size */
+        if (r->exit_code != 0 && page != NULL &&
+            sweep__write_page(o->html_path, seed, v, page, page_size, o->err) == 0)
+            b->has_page = 1;
+        free(page);
     }
     b->exit_code = (uint8_t)r->exit_code;
     b->verdict = (uint8_t)r->verdict;
@@ -357,9 +409,9 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
                         "makes its lines JSON)\n");
         return 2;
     }
-    if ((o->trace_path != NULL || o->message_id != 0 || o->html_path != NULL) && p.items != 1) {
+    if ((o->trace_path != NULL || o->message_id != 0) && p.items != 1) {
         fprintf(o->err, "chaoslab run: %s follows one run: add --seed N%s\n",
-                o->trace_path != NULL ? "--trace" : o->message_id != 0 ? "--message" : "--html",
+                o->trace_path != NULL ? "--trace" : "--message",
                 p.teach ? " and --variant weak|strong" : "");
         return 2;
     }
@@ -395,6 +447,12 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
         report_db_close(db);
         return b.exit_code; /* a weak run's verdict already means "showed it" */
     }
+    if (o->html_path != NULL && mkdir(o->html_path, 0777) != 0 && errno != EEXIST) {
+        fprintf(o->err, "chaoslab run: --html %s: %s (a range writes a directory)\n", o->html_path,
+                strerror(errno));
+        report_db_close(db);
+        return 2;
+    }
     p.briefs = calloc(p.items, sizeof *p.briefs);
     if (p.briefs == NULL) {
         report_db_close(db);
@@ -416,6 +474,7 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
         if (sweep__fork(&p) != 0) fprintf(o->err, "chaoslab run: some workers did not start\n");
     }
     rc = sweep__summarize(&p);
+    if (o->html_path != NULL && sweep__write_index(&p) != 0) rc = 2;
     free(p.briefs);
     return rc;
 }

@@ -371,15 +371,35 @@ static void test_html_page(void **state) {
         fprintf(stderr, "test_html_page: /usr/bin/chromium missing (scripts/setup.sh --test): "
                         "the page was checked as text only\n");
     }
+    /* a sweep writes DIR/index.html and a page per run not as expected:
+     * the weak side passes (no page), the strong side with acks=leader fails */
+    char dir[128], path[192];
+    snprintf(dir, sizeof dir, "%s/sweep-html", tmpdir);
+    run_cli(o, (const char *[]){"run", f, "--seeds", "1..2", "--db", "none", "--jobs", "2",
+                                "--html", dir, "--acks", "leader", NULL});
+    assert_int_equal(o->code, 1);
+    snprintf(path, sizeof path, "%s/index.html", dir);
+    tnet_read_file(path, html, OUTPUT_MAX);
+    assert_int_equal(occurrences(html, "<tr class=\"run "), 4); /* 2 seeds x 2 sides */
+    assert_int_equal(occurrences(html, "<tr class=\"run ok\""), 2);
+    assert_non_null(strstr(html, "<a href=\"seed-1-strong.html\">"));
+    assert_null(strstr(html, "seed-1-weak.html"));
+    assert_non_null(strstr(html, "no_loss"));
+    snprintf(path, sizeof path, "%s/seed-2-strong.html", dir);
+    tnet_read_file(path, html, OUTPUT_MAX);
+    assert_int_equal(occurrences(html, "<g class=\"lane\""), 3);
+    assert_non_null(strstr(html, "--seed 2 --variant strong"));
+    snprintf(path, sizeof path, "%s/seed-1-weak.html", dir);
+    assert_int_equal(access(path, F_OK), -1);
     free(html);
-    /* one run only; an unwritable path is an error */
-    run_cli(o, (const char *[]){"run", f, "--seeds", "1..2", "--variant", "weak", "--db", "none",
-                                "--html", page, NULL});
-    assert_int_equal(o->code, 2);
-    assert_non_null(strstr(o->err, "--html follows one run"));
+    /* unwritable: a file for one run, a directory for a range */
     run_cli(o, (const char *[]){"run", f, "--seed", "1", "--variant", "weak", "--db", "none",
                                 "--html", "/nonexistent-dir/x.html", NULL});
     assert_int_equal(o->code, 2);
+    run_cli(o, (const char *[]){"run", f, "--seeds", "1..2", "--db", "none", "--html",
+                                "/nonexistent-dir/sub", NULL});
+    assert_int_equal(o->code, 2);
+    assert_non_null(strstr(o->err, "a range writes a directory"));
     free(o);
 }
 
