@@ -6,10 +6,12 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define HTML__LABEL_PX 40u   /* left margin for lane labels */
 #define HTML__PLOT_PX 120u   /* height of one plot */
+#define HTML__SECONDS_MAX 3600u /* seconds of latency plotted */
 
 static const char *const html__role_color[HISTORY_ROLE_COUNT] = {
     "#9e9e9e", /* down */
@@ -152,6 +154,101 @@ static double html__availability(const report_sample_t *s, double max) {
     return s->availability;
 }
 
+typedef struct html__pub {
+    uint64_t message_id, invoke_ns;
+} html__pub_t;
+
+static int html__pub_cmp(const void *a, const void *b) {
+    const html__pub_t *x = a, *y = b;
+    if (x->message_id != y->message_id) return x->message_id < y->message_id ? -1 : 1;
+    return x->invoke_ns < y->invoke_ns ? -1 : x->invoke_ns > y->invoke_ns;
+}
+
+static int html__u64_cmp(const void *a, const void *b) {
+    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Publish -> confirm latency p50 and p99 per second of virtual time, from
+ * the history (first invoke of a message id to its ok), as two polylines
+ * on a linear scale up to the largest p99. */
+static void html__latency(FILE *out, const history_t *h, uint64_t end_ns) {
+    const uint64_t n = history_count(h);
+    size_t pubs = 0, oks = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const history_record_t *r = history_get(h, i);
+        if (r->op != HISTORY_OP_PUBLISH || r->message_id == 0) continue;
+        if (r->kind == HISTORY_INVOKE) pubs++;
+        else if (r->kind == HISTORY_OK) oks++;
+    }
+    const size_t seconds = (size_t)(end_ns / 1000000000u) + 1;
+    html__pub_t *inv = calloc(pubs ? pubs : 1, sizeof *inv);
+    uint64_t *lat = calloc(oks ? oks : 1, sizeof *lat);
+    uint32_t *sec = calloc(oks ? oks : 1, sizeof *sec);
+    if (inv == NULL || lat == NULL || sec == NULL) goto done;
+    size_t k = 0, m = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const history_record_t *r = history_get(h, i);
+        if (r->op == HISTORY_OP_PUBLISH && r->message_id != 0 && r->kind == HISTORY_INVOKE)
+            inv[k++] = (html__pub_t){r->message_id, r->time_ns};
+    }
+    qsort(inv, k, sizeof *inv, html__pub_cmp);
+    for (uint64_t i = 0; i < n; i++) {
+        const history_record_t *r = history_get(h, i);
+        if (r->op != HISTORY_OP_PUBLISH || r->message_id == 0 || r->kind != HISTORY_OK) continue;
+        const html__pub_t key = {r->message_id, 0};
+        /* the first invoke of this id: lower bound */
+        size_t lo = 0, hi = k;
+        while (lo < hi) {
+            const size_t mid = (lo + hi) / 2;
+            if (html__pub_cmp(&inv[mid], &key) < 0) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo == k || inv[lo].message_id != r->message_id || inv[lo].invoke_ns > r->time_ns) continue;
+        lat[m] = r->time_ns - inv[lo].invoke_ns;
+        sec[m] = (uint32_t)(r->time_ns / 1000000000u);
+        m++;
+    }
+    /* per second: gather, sort, take the percentiles */
+    double p50[HTML__SECONDS_MAX], p99[HTML__SECONDS_MAX], top = 1e6; /* at least 1 ms */
+    const size_t shown = seconds < HTML__SECONDS_MAX ? seconds : HTML__SECONDS_MAX;
+    uint64_t *bucket = calloc(m ? m : 1, sizeof *bucket);
+    if (bucket == NULL) goto done;
+    for (size_t s = 0; s < shown; s++) {
+        size_t c = 0;
+        for (size_t i = 0; i < m; i++)
+            if (sec[i] == s) bucket[c++] = lat[i];
+        p50[s] = p99[s] = -1;
+        if (c == 0) continue;
+        qsort(bucket, c, sizeof *bucket, html__u64_cmp);
+        p50[s] = (double)bucket[(c - 1) / 2];
+        p99[s] = (double)bucket[(c - 1) * 99 / 100];
+        if (p99[s] > top) top = p99[s];
+    }
+    free(bucket);
+    fprintf(out, "<h3>Publish &rarr; confirm latency per second: p50 (green), p99 (red); top = %.1f ms"
+                 "</h3>\n<svg class=\"plot latency\" width=\"%u\" height=\"%u\">\n"
+                 "<rect x=\"%u\" y=\"0\" width=\"%u\" height=\"%u\" class=\"frame\"/>\n",
+            top / 1e6, SCN_HTML_WIDTH_PX + HTML__LABEL_PX + 10, HTML__PLOT_PX + 10, HTML__LABEL_PX,
+            SCN_HTML_WIDTH_PX, HTML__PLOT_PX);
+    for (int q = 0; q < 2; q++) {
+        const double *v = q == 0 ? p50 : p99;
+        fprintf(out, "<polyline class=\"%s\" points=\"", q == 0 ? "p50" : "p99");
+        for (size_t s = 0; s < shown; s++) {
+            if (v[s] < 0) continue;
+            const uint64_t mid_ns = s * 1000000000ull + 500000000ull;
+            fprintf(out, "%.2f,%.2f ", html__x(mid_ns < end_ns ? mid_ns : end_ns, end_ns),
+                    HTML__PLOT_PX * (1.0 - v[s] / top));
+        }
+        fputs("\"/>\n", out);
+    }
+    fputs("</svg>\n", out);
+done:
+    free(inv);
+    free(lat);
+    free(sec);
+}
+
 static void html__invariants(FILE *out, const scn_result_t *r) {
     fputs("<h2>Invariants</h2>\n<table class=\"invariants\"><tr><th>invariant</th><th>found</th>"
           "<th>expected</th><th>figures</th></tr>\n", out);
@@ -179,7 +276,7 @@ int scn_html_write(FILE *out, const history_t *h, uint32_t replicas, const scn_r
                  ".term{fill:#fff}\n.fault-band{fill:#e53935;opacity:0.15}"
                  ".fault{stroke:#b71c1c;stroke-width:1}\n.frame{fill:none;stroke:#ccc}"
                  "polyline{fill:none;stroke-width:1.5}.published{stroke:#1565c0}"
-                 ".confirmed{stroke:#2e7d32}.availability{stroke:#6a1b9a}\n"
+                 ".confirmed{stroke:#2e7d32}.availability{stroke:#6a1b9a}.p50{stroke:#2e7d32}.p99{stroke:#c62828}\n"
                  "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:2px 6px;"
                  "font-size:13px}tr.bad{background:#ffcdd2}\n</style></head><body>\n",
             r->seed);
@@ -222,6 +319,7 @@ int scn_html_write(FILE *out, const history_t *h, uint32_t replicas, const scn_r
                "confirmed");
     html__plot(out, "Availability (confirmed share of attempts, 0..1)", r, end_ns,
                html__availability, 1, "availability");
+    html__latency(out, h, end_ns);
     html__invariants(out, r);
     if (r->violations_text != NULL) {
         fputs("<h2>Violations</h2>\n<p>Each message's whole life: run the command after "

@@ -336,7 +336,9 @@ static void test_html_page(void **state) {
     assert_int_equal(occurrences(html, "<g class=\"lane\""), 3);
     assert_true(occurrences(html, "class=\"role-leader\"") >= 2);
     assert_true(occurrences(html, "class=\"fault-band\"") >= 2); /* two isolations */
-    assert_int_equal(occurrences(html, "<polyline"), 3);
+    assert_int_equal(occurrences(html, "<polyline"), 5); /* rates, availability, p50, p99 */
+    assert_non_null(strstr(html, "<polyline class=\"p99\" points=\""));
+    assert_null(strstr(html, "<polyline class=\"p99\" points=\"\"")); /* not empty */
     assert_non_null(strstr(html, "<table class=\"invariants\">"));
     assert_non_null(strstr(html, "its whole life: chaoslab run "));
     assert_non_null(strstr(html, "class=\"reproduce\">chaoslab run "));
