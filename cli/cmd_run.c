@@ -52,10 +52,12 @@ static int run_u32(const char *text, uint32_t max, uint32_t *out) {
     return 0;
 }
 
-int cli_cmd_run(int argc, char **argv) {
+int cli_cmd_run(int argc, char **argv) { return cli_cmd_run_to(argc, argv, stdout); }
+
+int cli_cmd_run_to(int argc, char **argv, FILE *out) {
     scn_strategy_t *overrides = calloc(1, sizeof *overrides);
     if (overrides == NULL) return CLI_EXIT_USAGE;
-    scn_sweep_opts_t o = {.jobs = 1, .db_path = "chaoslab.db", .out = stdout, .err = stderr,
+    scn_sweep_opts_t o = {.jobs = 1, .db_path = "chaoslab.db", .out = out, .err = stderr,
                           .overrides = overrides};
     int rc = -1;
     char err[256];

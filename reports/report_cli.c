@@ -22,6 +22,7 @@ static const char report_cli_usage[] =
     "usage: chaoslab report list [--scenario S] [--verdict V]\n"
     "                            [--limit N] [--db FILE] [--json]\n"
     "       chaoslab report show RUN [--db FILE] [--json]\n"
+    "       chaoslab report show RUN [--db FILE] --html OUT.html\n"
     "       chaoslab report compare [--scenario S] [--db FILE] [--json]\n"
     "\n"
     "  list     the most recent runs, newest first (default limit 20)\n"
@@ -34,6 +35,8 @@ static const char report_cli_usage[] =
     "                  invariant, error)\n"
     "  --limit N       print at most N runs (1..100000)\n"
     "  --json          one JSON document instead of tables\n"
+    "  --html OUT.html re-simulate run RUN (runs are deterministic) and write its\n"
+    "                  page (docs/trace.md); exit 1 if the trace hash differs\n"
     "\n"
     "exit status: 0 ok, 1 no such run, 2 bad usage or database error\n";
 

@@ -394,6 +394,33 @@ static void test_html_page(void **state) {
     snprintf(path, sizeof path, "%s/seed-1-weak.html", dir);
     assert_int_equal(access(path, F_OK), -1);
     free(html);
+    /* report show RUN --html: re-simulated from the store, hash checked */
+    char db[128], cmd[512];
+    snprintf(db, sizeof db, "%s/html-runs.db", tmpdir);
+    run_cli(o, (const char *[]){"run", f, "--seed", "2", "--variant", "strong", "--acks", "leader",
+                                "--db", db, NULL});
+    assert_int_equal(o->code, 1);
+    snprintf(path, sizeof path, "%s/stored.html", tmpdir);
+    run_cli(o, (const char *[]){"report", "show", "1", "--db", db, "--html", path, NULL});
+    assert_int_equal(o->code, 0);
+    assert_non_null(strstr(o->out, "run 1 re-simulated (runs are deterministic): trace hash "));
+    assert_non_null(strstr(o->out, " matches; page written to "));
+    char *stored = malloc(OUTPUT_MAX);
+    assert_non_null(stored);
+    tnet_read_file(path, stored, OUTPUT_MAX);
+    assert_int_equal(occurrences(stored, "<g class=\"lane\""), 3);
+    assert_non_null(strstr(stored, "--seed 2 --variant strong --set acks=leader"));
+    free(stored);
+    run_cli(o, (const char *[]){"report", "show", "9", "--db", db, "--html", path, NULL});
+    assert_int_equal(o->code, 1); /* no such run */
+    run_cli(o, (const char *[]){"report", "show", "1", "--db", db, "--html", NULL});
+    assert_int_equal(o->code, 2);
+    /* a stored hash the replay does not reproduce is reported, exit 1 */
+    snprintf(cmd, sizeof cmd, "sqlite3 %s \"UPDATE runs SET trace_hash='0123456789abcdef'\"", db);
+    assert_int_equal(system(cmd), 0);
+    run_cli(o, (const char *[]){"report", "show", "1", "--db", db, "--html", path, NULL});
+    assert_int_equal(o->code, 1);
+    assert_non_null(strstr(o->err, "but it was stored with 0123456789abcdef"));
     /* unwritable: a file for one run, a directory for a range */
     run_cli(o, (const char *[]){"run", f, "--seed", "1", "--variant", "weak", "--db", "none",
                                 "--html", "/nonexistent-dir/x.html", NULL});
