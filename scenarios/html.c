@@ -83,9 +83,22 @@ static bool html__is_net_fault(const char *kind) {
     return false;
 }
 
-/* Network faults as bands until the next heal; every action as a marker. */
-static void html__faults(FILE *out, const scn_result_t *r, uint64_t end_ns, double y,
-                         double height) {
+/* The brokers a fault names ("n0,n2"); every broker for "all" or a target
+ * that names none (links of the whole cluster). */
+static uint32_t html__target_set(const char *target, uint32_t replicas) {
+    uint32_t set = 0;
+    for (const char *p = target; p != NULL && (p = strchr(p, 'n')) != NULL; p++) {
+        char *end = NULL;
+        const unsigned long n = strtoul(p + 1, &end, 10);
+        if (end != p + 1 && n < replicas && n < 32) set |= 1u << n;
+    }
+    return set != 0 ? set : (replicas >= 32 ? UINT32_MAX : (1u << replicas) - 1);
+}
+
+/* Network faults as bands until the next heal, on the lanes of the brokers
+ * they cut off; every action as a marker across all lanes. */
+static void html__faults(FILE *out, const scn_result_t *r, uint32_t replicas, uint64_t end_ns,
+                         double y, double height) {
     fprintf(out, "<g class=\"faults\">\n");
     for (uint32_t i = 0; i < r->timeline_count; i++) {
         const faults_event_t *f = &r->timeline[i];
@@ -98,14 +111,19 @@ static void html__faults(FILE *out, const scn_result_t *r, uint64_t end_ns, doub
                 break;
             }
         const double x0 = html__x(f->time_ns, end_ns), x1 = html__x(until, end_ns);
-        fprintf(out, "<rect class=\"fault-band\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" "
-                     "height=\"%.1f\"><title>",
-                x0, y, x1 - x0 > 1 ? x1 - x0 : 1, height);
-        html__text(out, f->kind);
-        fputc(' ', out);
-        html__text(out, f->target);
-        fprintf(out, " %.3fs-%.3fs</title></rect>\n", (double)f->time_ns / 1e9,
-                (double)until / 1e9);
+        const uint32_t set = html__target_set(f->target, replicas);
+        for (uint32_t lane = 0; lane < replicas && lane < 32; lane++) {
+            if (!(set & (1u << lane))) continue;
+            fprintf(out, "<rect class=\"fault-band\" data-node=\"n%" PRIu32 "\" x=\"%.2f\" "
+                         "y=\"%.1f\" width=\"%.2f\" height=\"%u\"><title>",
+                    lane, x0, y + lane * SCN_HTML_LANE_PX, x1 - x0 > 1 ? x1 - x0 : 1,
+                    SCN_HTML_LANE_PX - 2);
+            html__text(out, f->kind);
+            fputc(' ', out);
+            html__text(out, f->target);
+            fprintf(out, " %.3fs-%.3fs</title></rect>\n", (double)f->time_ns / 1e9,
+                    (double)until / 1e9);
+        }
     }
     for (uint32_t i = 0; i < r->timeline_count; i++) {
         const faults_event_t *f = &r->timeline[i];
@@ -297,7 +315,7 @@ int scn_html_write(FILE *out, const history_t *h, uint32_t replicas, const scn_r
     fprintf(out, "<svg class=\"timeline\" width=\"%u\" height=\"%.0f\">\n",
             SCN_HTML_WIDTH_PX + HTML__LABEL_PX + 10, lanes_px + 20);
     for (uint32_t i = 0; i < replicas; i++) html__lane(out, h, i, end_ns, i * SCN_HTML_LANE_PX);
-    html__faults(out, r, end_ns, 0, lanes_px);
+    html__faults(out, r, replicas, end_ns, 0, lanes_px);
     for (uint64_t s = 0; s * 1000000000u <= end_ns; s += 5)
         fprintf(out, "<text x=\"%.2f\" y=\"%.0f\" class=\"label\">%" PRIu64 "s</text>\n",
                 html__x(s * 1000000000u, end_ns), lanes_px + 14, s);
@@ -305,7 +323,7 @@ int scn_html_write(FILE *out, const history_t *h, uint32_t replicas, const scn_r
     for (unsigned k = 0; k < HISTORY_ROLE_COUNT; k++)
         fprintf(out, "<span style=\"background:%s;padding:0 6px;margin-right:4px\">%s</span>",
                 html__role_color[k], history_role_name(k));
-    fputs(" &nbsp;red bands: network faults until their heal; red lines: fault actions</p>\n", out);
+    fputs(" &nbsp;red bands: the brokers a network fault cut off, until its heal; red lines: fault actions</p>\n", out);
     double max = 1;
     for (size_t i = 0; i < r->series_count; i++) {
         if ((double)r->series[i].published > max) max = (double)r->series[i].published;

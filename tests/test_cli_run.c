@@ -335,7 +335,9 @@ static void test_html_page(void **state) {
     assert_non_null(strstr(html, "<!DOCTYPE html>"));
     assert_int_equal(occurrences(html, "<g class=\"lane\""), 3);
     assert_true(occurrences(html, "class=\"role-leader\"") >= 2);
-    assert_true(occurrences(html, "class=\"fault-band\"") >= 2); /* two isolations */
+    /* two isolations of one broker each: a band on that broker's lane only */
+    assert_int_equal(occurrences(html, "class=\"fault-band\""), 2);
+    assert_non_null(strstr(html, "<rect class=\"fault-band\" data-node=\"n0\""));
     assert_int_equal(occurrences(html, "<polyline"), 5); /* rates, availability, p50, p99 */
     assert_non_null(strstr(html, "<polyline class=\"p99\" points=\""));
     assert_null(strstr(html, "<polyline class=\"p99\" points=\"\"")); /* not empty */
