@@ -34,6 +34,8 @@ int cli_is_help(const char *arg);
 
 int cli_cmd_demo(int argc, char **argv);
 int cli_cmd_run(int argc, char **argv);
+/* The same, with the run's report written to `out` (report show --html). */
+int cli_cmd_run_to(int argc, char **argv, FILE *out);
 int cli_cmd_report(int argc, char **argv);
 int cli_cmd_broker(int argc, char **argv);  /* cli/cmd_broker.c */
 int cli_cmd_cluster(int argc, char **argv); /* cli/cmd_cluster.c */

@@ -1,5 +1,6 @@
 /* cli/cmd_run.c — `chaoslab run SCENARIO.lua ...`: argument parsing only;
  * the work is scenarios/sweep.c. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,17 @@ static void run_usage(FILE *out) {
             "  --shard I/N          run only the seeds s with s mod N == I (0 <= I < N);\n"
             "                       merge the shards' databases with `report merge`\n"
             "  --db FILE            report database (default chaoslab.db; 'none' = off)\n"
-            "  --trace FILE         write every event of the run, one line each\n"
+            "  --trace FILE         write every event of the run, decoded, one line each\n"
+            "                       (format: docs/trace.md)\n"
+            "  --trace-format text|json  lines of --trace and --message (default text;\n"
+            "                       json = one JSON object per line)\n"
+            "  --message ID         print every event that touched message ID (as printed\n"
+            "                       in violations, e.g. 0x10000000068) on every node and\n"
+            "                       client, then where its life ended; needs one run\n"
+            "  --html FILE|DIR      one run: write its page, one self-contained HTML file\n"
+            "                       (a lane per broker, fault bands, rates, invariants,\n"
+            "                       violations; docs/trace.md); a range: DIR/index.html\n"
+            "                       and a page per run not as expected\n"
             "  --json               machine-readable output\n"
             "  --junit FILE         also write JUnit XML: a testsuite per strategy, a\n"
             "                       testcase per seed (see docs/ci.md)\n"
@@ -45,10 +56,12 @@ static int run_u32(const char *text, uint32_t max, uint32_t *out) {
     return 0;
 }
 
-int cli_cmd_run(int argc, char **argv) {
+int cli_cmd_run(int argc, char **argv) { return cli_cmd_run_to(argc, argv, stdout); }
+
+int cli_cmd_run_to(int argc, char **argv, FILE *out) {
     scn_strategy_t *overrides = calloc(1, sizeof *overrides);
     if (overrides == NULL) return CLI_EXIT_USAGE;
-    scn_sweep_opts_t o = {.jobs = 1, .db_path = "chaoslab.db", .out = stdout, .err = stderr,
+    scn_sweep_opts_t o = {.jobs = 1, .db_path = "chaoslab.db", .out = out, .err = stderr,
                           .overrides = overrides};
     int rc = -1;
     char err[256];
@@ -92,6 +105,20 @@ int cli_cmd_run(int argc, char **argv) {
             i++;
         } else if (strcmp(a, "--junit") == 0) {
             o.junit_path = next;
+            i++;
+        } else if (strcmp(a, "--trace-format") == 0) {
+            if (trace_fmt_parse(next, &o.trace_format) != 0)
+                rc = cli_usage_error("run", "--trace-format wants text or json, got '%s'", next);
+            i++;
+        } else if (strcmp(a, "--message") == 0) {
+            char *end = NULL;
+            errno = 0;
+            o.message_id = strtoull(next, &end, 0);
+            if (next[0] == '-' || end == next || *end != '\0' || errno != 0 || o.message_id == 0)
+                rc = cli_usage_error("run", "--message wants a message id such as 0x10000000068, got '%s'", next);
+            i++;
+        } else if (strcmp(a, "--html") == 0) {
+            o.html_path = next;
             i++;
         } else if (strcmp(a, "--variant") == 0) {
             o.has_variant = true;

@@ -85,17 +85,25 @@ void faults_set_format(faults_set_t set, char *buf, size_t cap) {
 void faults_record(faults_t *f, const char *kind, const char *target,
                    const char *detail) {
     assert(f != NULL && kind != NULL);
+    faults_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.time_ns = sim_now_ns(f->sim);
+    snprintf(ev.kind, sizeof ev.kind, "%s", kind);
+    snprintf(ev.target, sizeof ev.target, "%s", target ? target : "");
+    snprintf(ev.detail, sizeof ev.detail, "%s", detail ? detail : "");
+    if (f->record_fn != NULL) f->record_fn(f->record_arg, &ev);
     if (f->timeline == NULL) return;
     if (f->timeline_count >= f->timeline_cap) {
         f->timeline_dropped++;
         return;
     }
-    faults_event_t *e = &f->timeline[f->timeline_count++];
-    memset(e, 0, sizeof *e);
-    e->time_ns = sim_now_ns(f->sim);
-    snprintf(e->kind, sizeof e->kind, "%s", kind);
-    snprintf(e->target, sizeof e->target, "%s", target ? target : "");
-    snprintf(e->detail, sizeof e->detail, "%s", detail ? detail : "");
+    f->timeline[f->timeline_count++] = ev;
+}
+
+void faults_set_record_fn(faults_t *f, faults_record_fn fn, void *arg) {
+    assert(f != NULL);
+    f->record_fn = fn;
+    f->record_arg = arg;
 }
 
 static void faults__record_set(faults_t *f, const char *kind, faults_set_t set,

@@ -47,8 +47,14 @@ typedef struct faults_event {
 /* Asks the embedding world which broker leads now; -1 when none is known. */
 typedef int (*faults_leader_fn)(void *arg);
 
+/* Told of every recorded fault event as it happens, even past the timeline's
+ * capacity (the decoded trace writes one line per action). */
+typedef void (*faults_record_fn)(void *arg, const faults_event_t *event);
+
 typedef struct faults {
     sim_t *sim;
+    faults_record_fn record_fn;
+    void *record_arg;
     uint32_t brokers_count;
     faults_leader_fn leader_fn;
     void *leader_arg;
@@ -74,6 +80,8 @@ int faults_init(faults_t *f, sim_t *sim, uint32_t brokers_count,
                 const sim_disk_config_t *base_disk, faults_event_t *timeline,
                 uint32_t timeline_cap);
 void faults_set_leader_fn(faults_t *f, faults_leader_fn fn, void *arg);
+/* Call fn for every fault event recorded from now on (NULL = none). */
+void faults_set_record_fn(faults_t *f, faults_record_fn fn, void *arg);
 
 /* The set with every broker. */
 faults_set_t faults_all(const faults_t *f);

@@ -454,6 +454,34 @@ int report_query_show(report_db_t *db, int64_t run_id, int json, FILE *out)
     return rc;
 }
 
+int report_query_replay(report_db_t *db, int64_t run_id, char *reproduce, size_t reproduce_cap,
+                        char trace_hash[17])
+{
+    assert(db != NULL && db->sqlite != NULL && reproduce != NULL && trace_hash != NULL);
+    if (run_id <= 0) {
+        return report__fail(db, REPORT_ENOENT, "run %lld not found", (long long)run_id);
+    }
+    report__param_t param = {0, NULL, run_id};
+    report__query_t q = {"SELECT reproduce, trace_hash FROM runs WHERE id = ?1", "..", &param, 1};
+    sqlite3_stmt *st = NULL;
+    int rc = report__prepare(db, &q, &st);
+    if (rc != 0) {
+        return rc;
+    }
+    const int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        const unsigned char *r = sqlite3_column_text(st, 0), *h = sqlite3_column_text(st, 1);
+        snprintf(reproduce, reproduce_cap, "%s", r != NULL ? (const char *)r : "");
+        snprintf(trace_hash, 17, "%s", h != NULL ? (const char *)h : "");
+    } else if (step == SQLITE_DONE) {
+        rc = report__fail(db, REPORT_ENOENT, "run %lld not found", (long long)run_id);
+    } else {
+        rc = report__sqlite_fail(db, step, "reading the run");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* ---- report compare ---- */
 
 #define REPORT__COMPARE_WHERE \

@@ -192,6 +192,10 @@ int report_query_list(report_db_t *db, const report_list_opts_t *opts,
 /* Print everything about run `run_id`. Returns 0, REPORT_ENOENT if there is
  * no such run, or REPORT_EIO. */
 int report_query_show(report_db_t *db, int64_t run_id, int json, FILE *out);
+/* The stored reproduce command and trace hash (16 hex digits) of run_id, to
+ * re-simulate it (`report show RUN --html`). REPORT_ENOENT if no such run. */
+int report_query_replay(report_db_t *db, int64_t run_id, char *reproduce, size_t reproduce_cap,
+                        char trace_hash[17]);
 
 /* Print pass rates per (scenario, strategy) and per invariant across seeds;
  * `scenario` (name or path) restricts to one scenario, NULL = all. Returns

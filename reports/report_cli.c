@@ -23,6 +23,7 @@ static const char report_cli_usage[] =
     "usage: chaoslab report list [--scenario S] [--verdict V]\n"
     "                            [--limit N] [--db FILE] [--json]\n"
     "       chaoslab report show RUN [--db FILE] [--json]\n"
+    "       chaoslab report show RUN [--db FILE] --html OUT.html\n"
     "       chaoslab report compare [--scenario S] [--db FILE] [--json]\n"
     "       chaoslab report compare --baseline OLD.db [--db NEW.db] [--scenario S]\n"
     "                   [--tolerance R] [--latency-tolerance F] [--match config|variant]\n"
@@ -49,6 +50,8 @@ static const char report_cli_usage[] =
     "  --latency-tolerance F  allowed relative latency growth (default 0.10)\n"
     "  --match variant pair by scenario file and teach variant instead of the\n"
     "                  whole configuration, printing the config differences\n"
+    "  --html OUT.html re-simulate run RUN (runs are deterministic) and write its\n"
+    "                  page (docs/trace.md); exit 1 if the trace hash differs\n"
     "\n"
     "exit status: 0 ok, 1 no such run or (--baseline) a regression, 2 bad\n"
     "usage or database error\n";

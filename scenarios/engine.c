@@ -14,6 +14,7 @@
 #include "broker/invariant.h"
 #include "broker/raft.h"
 #include "broker/sm.h"
+#include "scenarios/html.h"
 
 #define ENGINE__NS 1e9
 
@@ -122,15 +123,48 @@ int scn_budget_check(const scn_budget_t *b, char *err, size_t err_cap) {
 
 /* ---- callbacks --------------------------------------------------------- */
 
+/* Write one decoded event: to the trace file, and to message_out when it
+ * touches the followed message. Only reads the world (the trace hash is
+ * the same with or without it). */
+static void engine__trace_event(scn_engine_t *e, trace_fmt_event_t *ev) {
+    char line[TRACE_FMT_LINE_MAX];
+    int touches = 0;
+    const size_t n = trace_fmt_line(e->tfmt, ev, line, sizeof line, &touches);
+    if (e->trace != NULL) fwrite(line, 1, n, e->trace);
+    if (touches != 0 && e->message_out != NULL) {
+        if (touches == 1) trace_fmt_focus_context(e->tfmt, e->message_out);
+        fwrite(line, 1, n, e->message_out);
+    }
+}
+
 static void engine__observer(void *arg, uint64_t time_ns, uint32_t host, const char *kind,
                              const char *detail) {
     scn_engine_t *e = arg;
-    char who[16];
-    if (host == SIM_ANY) snprintf(who, sizeof who, "-");
-    else if (host < e->replicas) snprintf(who, sizeof who, "n%" PRIu32, host);
-    else snprintf(who, sizeof who, "c%" PRIu32, host - e->replicas);
-    fprintf(e->trace, "%" PRIu64 ".%09" PRIu64 " %s %s %s\n", time_ns / 1000000000u,
-            time_ns % 1000000000u, who, kind, detail != NULL ? detail : "");
+    trace_fmt_event_t ev = {.time_ns = time_ns, .host = host, .kind = kind, .detail = detail};
+    ev.bytes = sim_observed_bytes(e->sim, &ev.len);
+    if (strcmp(kind, "trace") == 0 && host < e->replicas) {
+        /* Role changes name their term: read it from the node (the io
+         * trace detail itself is hashed, so it stays as it is). */
+        const broker_node_t *n = sim_host_node(e->sim, host);
+        if (n != NULL) {
+            broker_node_info_t info;
+            broker_node_info(n, &info);
+            ev.term = info.term;
+            ev.role_name = raft_role_name((raft_role_t)info.role);
+        }
+    }
+    engine__trace_event(e, &ev);
+}
+
+static void engine__fault_recorded(void *arg, const faults_event_t *fe) {
+    scn_engine_t *e = arg;
+    char detail[FAULTS_DETAIL_MAX + 32];
+    const bool note = strcmp(fe->kind, "log") == 0;
+    if (note) snprintf(detail, sizeof detail, "%s", fe->detail);
+    else snprintf(detail, sizeof detail, "%s%s%s", fe->kind, fe->detail[0] ? " " : "", fe->detail);
+    trace_fmt_event_t ev = {.time_ns = fe->time_ns, .host = SIM_ANY, .kind = note ? "log" : "fault",
+                            .detail = detail, .fault_target = fe->target};
+    engine__trace_event(e, &ev);
 }
 
 static void engine__action_cb(sim_t *sim, void *arg) {
@@ -361,7 +395,13 @@ static int engine__build(engine__run_t *run, const broker_config_t *cfg, uint64_
     rc = faults_init(&e->faults, e->sim, e->replicas, &lc, &dc, e->timeline, FAULTS_TIMELINE_MAX);
     if (rc != 0) return engine__fail(e, "faults_init", rc);
     faults_set_leader_fn(&e->faults, engine__leader_cb, e);
-    if (e->trace != NULL) sim_set_observer(e->sim, engine__observer, e);
+    if (e->trace != NULL || e->message_out != NULL) {
+        e->tfmt = trace_fmt_new(e->replicas, e->opts->trace_format);
+        if (e->tfmt == NULL) return engine__fail(e, "allocating the trace decoder", IO_ENOMEM);
+        trace_fmt_focus(e->tfmt, e->message_out != NULL ? e->opts->message_id : 0);
+        sim_set_observer(e->sim, engine__observer, e);
+        faults_set_record_fn(&e->faults, engine__fault_recorded, e);
+    }
     for (uint32_t i = 0; i < e->replicas; i++) {
         e->cfg[i] = *cfg;
         e->cfg[i].id = i;
@@ -470,7 +510,7 @@ typedef struct engine__tally {
 static void engine__tally_observer(void *arg, uint64_t time_ns, uint32_t host, const char *kind,
                                    const char *detail) {
     engine__tally_t *t = arg;
-    if (t->e->trace != NULL) engine__observer(t->e, time_ns, host, kind, detail);
+    if (t->e->tfmt != NULL) engine__observer(t->e, time_ns, host, kind, detail);
     engine__tally_key_t k = {.kind = kind, .host = host, .from = SIM_ANY};
     if (detail != NULL && strncmp(kind, "msg", 3) == 0 && strncmp(detail, "from=", 5) == 0)
         k.from = (uint32_t)strtoul(detail + 5, NULL, 10);
@@ -548,7 +588,7 @@ static void engine__stall(scn_engine_t *e, uint64_t until_ns, const char *why) {
                                                                      : SCN_BUDGET_SLICE_EVENTS);
         if (r != SIM_RUN_EVENT_LIMIT) break; /* idle, phase end or stopped */
     }
-    sim_set_observer(e->sim, e->trace != NULL ? engine__observer : NULL, e);
+    sim_set_observer(e->sim, e->tfmt != NULL ? engine__observer : NULL, e);
     used += (size_t)snprintf(e->stop_text + used, sizeof e->stop_text - used,
                              "\nmost frequent event kinds in the next %" PRIu64
                              " events (to sim %.3fs):",
@@ -899,7 +939,8 @@ static void engine__verdict(const scenario_t *s, scn_variant_t variant, scn_resu
 /* The history of the first violating message ids of each message-level
  * invariant: what a reader needs to see why it broke. Owned by the caller;
  * NULL when nothing was violated or on allocation failure. */
-static char *engine__violation_timelines(const scn_engine_t *e, const check_result_t *checks) {
+static char *engine__violation_timelines(const scn_engine_t *e, const check_result_t *checks,
+                                         const char *reproduce) {
     char *text = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&text, &size);
@@ -928,6 +969,9 @@ static char *engine__violation_timelines(const scn_engine_t *e, const check_resu
                 history_format(e->history, r, line, sizeof line);
                 fprintf(f, "      %s\n", line);
             }
+            /* The whole life, on every node and client, is one command away. */
+            fprintf(f, "      its whole life: %s --message %#" PRIx64 "\n", reproduce,
+                    viol->message_id);
         }
     }
     fclose(f);
@@ -998,7 +1042,7 @@ static int engine__check(scn_engine_t *e, scn_result_t *out) {
     };
     if (in.chaos_start_ns > in.chaos_end_ns) in.chaos_start_ns = in.chaos_end_ns;
     int rc = check_all(&in, out->checks);
-    if (rc == 0) out->violations_text = engine__violation_timelines(e, out->checks);
+    if (rc == 0) out->violations_text = engine__violation_timelines(e, out->checks, out->reproduce);
     const uint64_t end_ns = sim_now_ns(e->sim);
     const uint64_t buckets = end_ns / SCN_SERIES_INTERVAL_NS + 1;
     check_interval_t *iv = rc == 0 ? calloc(buckets, sizeof *iv) : NULL;
@@ -1059,6 +1103,7 @@ static void engine__free(engine__run_t *run) {
     workload_client_free(e->probe);
     history_free(e->history);
     free(e->timeline);
+    trace_fmt_free(e->tfmt);
     free(run);
 }
 
@@ -1164,6 +1209,7 @@ int scn_engine_run(scenario_t *s, const scn_run_opts_t *opts, scn_result_t *out)
     e->scn = s;
     e->opts = opts;
     e->trace = opts->trace;
+    e->message_out = opts->message_id != 0 ? opts->message_out : NULL;
     e->ack_auto = scn_strategy_ack_auto(s, opts->variant, opts->overrides);
     engine__budgets(e, opts, cfg.replicas, out);
     const uint64_t wall0 = engine__wall_ns();
@@ -1203,6 +1249,10 @@ int scn_engine_run(scenario_t *s, const scn_run_opts_t *opts, scn_result_t *out)
         out->exit_code = 2;
         out->verdict = REPORT_VERDICT_ERROR;
     }
+    if (e->message_out != NULL && e->tfmt != NULL) trace_fmt_focus_summary(e->tfmt, e->message_out);
+    if (opts->html != NULL && e->history != NULL && scn_html_write(opts->html, e->history, e->replicas, out) != 0)
+        out->exit_code = 2;
+    if (e->sim != NULL) sim_set_observer(e->sim, NULL, NULL); /* freeing is not traced */
     engine__free(run);
     out->wall_time_ns = engine__wall_ns() - wall0;
     return rc == 0 ? 0 : -1;

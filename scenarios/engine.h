@@ -28,6 +28,7 @@
 #include "faults/nemesis.h"
 #include "reports/report.h"
 #include "scenarios/scenario.h"
+#include "scenarios/trace_fmt.h"
 #include "sim/check.h"
 #include "sim/history.h"
 #include "sim/workload.h"
@@ -139,6 +140,10 @@ typedef struct scn_run_opts {
     scn_variant_t variant;
     const scn_strategy_t *overrides; /* CLI --set/--<key>; NULL = none */
     FILE *trace;                     /* every event, one line each; NULL = off */
+    trace_fmt_kind_t trace_format;   /* of trace and of message_out lines */
+    uint64_t message_id;             /* --message: follow this message; 0 = off */
+    FILE *message_out;               /* where its life is printed (with message_id) */
+    FILE *html;                      /* --html: the run's page; NULL = off */
     uint64_t history_records_max;    /* 0 = HISTORY_RECORDS_MAX (tests use less) */
     scn_budget_t budget;             /* --max-events, --max-wall; 0 = default */
     /* Tests only: called once at test_hook_at_ns with the running engine
@@ -170,6 +175,8 @@ typedef struct scn_engine {
     uint64_t clients_started_ns;
     bool clients_started;
     FILE *trace;
+    struct trace_fmt *tfmt;          /* decodes trace lines; NULL = no observer */
+    FILE *message_out;               /* the followed message's lines (opts) */
     bool ack_auto;                   /* consumers ack mode for this run */
     uint32_t actions_fired;
     bool failed;                     /* an action raised an error */

@@ -1091,9 +1091,7 @@ static int lapi_log(lua_State *L) {
     if (text == NULL) text = "";
     char detail[FAULTS_DETAIL_MAX];
     snprintf(detail, sizeof detail, "%s", text);
-    faults_record(&e->faults, "log", "", detail);
-    if (e->trace != NULL)
-        fprintf(e->trace, "%.9f - log %s\n", (double)sim_now_ns(e->sim) / 1e9, text);
+    faults_record(&e->faults, "log", "", detail); /* the trace hears of it from there */
     return 0;
 }
 

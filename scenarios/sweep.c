@@ -7,12 +7,14 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "scenarios/engine.h"
 #include "scenarios/junit.h"
+#include "scenarios/html.h"
 
 #define SWEEP__TRACE_BUFFER_BYTES (1u << 16)
 
@@ -27,6 +29,7 @@ typedef struct sweep__brief {
     uint64_t published, confirmed, lost;
     double availability; /* < 0 = not measured */
     char why[SCN_JUNIT_WHY_MAX];
+    uint8_t has_page; /* --html DIR: this run's page was written */
 } sweep__brief_t;
 
 /* Workers write briefs to one pipe: only writes of up to PIPE_BUF bytes
@@ -69,9 +72,44 @@ static void sweep__brief_figures(const scn_result_t *r, sweep__brief_t *b) {
     snprintf(b->why, sizeof b->why, "%s", why);
 }
 
+static int sweep__write_page(const char *dir, uint64_t seed, scn_variant_t v, const char *page,
+                             size_t size, FILE *err) {
+    char name[64], path[4096];
+    scn_html_page_name(seed, v, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (f == NULL || fwrite(page, 1, size, f) != size || fclose(f) != 0) {
+        fprintf(err, "chaoslab run: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* --html DIR: the index of a sweep, one row per run. */
+static int sweep__write_index(const sweep__plan_t *p) {
+    scn_html_row_t *rows = calloc(p->items, sizeof *rows);
+    if (rows == NULL) return -1;
+    for (uint64_t i = 0; i < p->items; i++) {
+        const sweep__brief_t *b = &p->briefs[i];
+        rows[i] = (scn_html_row_t){.seed = b->seed, .variant = (scn_variant_t)b->variant,
+                                   .verdict = (report_verdict_t)b->verdict,
+                                   .exit_code = b->done ? b->exit_code : 2, .violated = b->violated,
+                                   .events = b->events, .sim_time_ns = b->sim_time_ns,
+                                   .trace_hash = b->trace_hash, .has_page = b->has_page != 0};
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index.html", p->o->html_path);
+    FILE *f = fopen(path, "w");
+    int rc = f != NULL && scn_html_index(f, p->o->path, rows, p->items) == 0 ? 0 : -1;
+    if (f != NULL && fclose(f) != 0) rc = -1;
+    if (rc != 0) fprintf(p->o->err, "chaoslab run: %s: cannot write the index\n", path);
+    free(rows);
+    return rc;
+}
+
 /* One run in this process; fills b. full = print the whole summary. */
 static void sweep__run_one(const sweep__plan_t *p, uint64_t item, report_db_t *db, FILE *trace,
-                           bool full, sweep__brief_t *b) {
+                           FILE *html, bool full, sweep__brief_t *b) {
     const scn_sweep_opts_t *o = p->o;
     uint64_t seed = 0;
     scn_variant_t v = SCN_VARIANT_NONE;
@@ -95,8 +133,22 @@ static void sweep__run_one(const sweep__plan_t *p, uint64_t item, report_db_t *d
         scenario_free(s);
         return;
     }
+    /* --html DIR on a sweep: every run renders its page into memory; only
+     * the runs that are not as expected keep it (in the worker, while the
+     * run's history still exists). */
+    char *page = NULL;
+    size_t page_size = 0;
+    const bool own_html = html == NULL && o->html_path != NULL && p->items > 1;
+    if (own_html) html = open_memstream(&page, &page_size);
     const scn_run_opts_t ro = {.seed = seed, .variant = v, .overrides = o->overrides, .trace = trace,
+                               .trace_format = o->trace_format, .message_id = o->message_id,
+                               .message_out = o->message_id != 0 ? o->out : NULL, .html = html,
                                .budget = o->budget};
+    if (o->message_id != 0)
+        fprintf(o->out, "life of message %#" PRIx64 " (seed %" PRIu64 "%s%s): every event that "
+                        "touched it, in virtual-time order (format: docs/trace.md)\n",
+                o->message_id, seed, v != SCN_VARIANT_NONE ? ", variant " : "",
+                v == SCN_VARIANT_WEAK ? "weak" : v == SCN_VARIANT_STRONG ? "strong" : "");
     (void)scn_engine_run(s, &ro, r);
     if (r->exit_code == 2) fprintf(o->err, "%s\n", r->err);
     if (db != NULL) {
@@ -109,6 +161,13 @@ static void sweep__run_one(const sweep__plan_t *p, uint64_t item, report_db_t *d
     if (full) {
         if (o->json) scn_output_json(o->out, s, r);
         else scn_output_text(o->out, s, r);
+    }
+    if (own_html && html != NULL) {
+        fclose(html); /* sets page and page_size */
+        if (r->exit_code != 0 && page != NULL &&
+            sweep__write_page(o->html_path, seed, v, page, page_size, o->err) == 0)
+            b->has_page = 1;
+        free(page);
     }
     b->exit_code = (uint8_t)r->exit_code;
     b->verdict = (uint8_t)r->verdict;
@@ -154,7 +213,7 @@ static void sweep__worker(const sweep__plan_t *p, uint32_t k, uint32_t n, int fd
     report_db_t *db = sweep__db_open(p->o);
     for (uint64_t item = k; item < p->items; item += n) {
         sweep__brief_t b;
-        sweep__run_one(p, item, db, NULL, false, &b);
+        sweep__run_one(p, item, db, NULL, NULL, false, &b);
         fflush(p->o->err);
         const ssize_t w = write(fd, &b, sizeof b);
         if (w != (ssize_t)sizeof b) break;
@@ -453,8 +512,14 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
         if (junit != NULL && sweep__junit(&p, NULL, junit) != 0) return 2;
         return 0;
     }
-    if (o->trace_path != NULL && p.items != 1) {
-        fprintf(o->err, "chaoslab run: --trace records one run: add --seed N%s\n",
+    if (o->message_id != 0 && o->json) {
+        fprintf(o->err, "chaoslab run: --message prints text; drop --json (--trace-format json "
+                        "makes its lines JSON)\n");
+        return 2;
+    }
+    if ((o->trace_path != NULL || o->message_id != 0) && p.items != 1) {
+        fprintf(o->err, "chaoslab run: %s follows one run: add --seed N%s\n",
+                o->trace_path != NULL ? "--trace" : "--message",
                 p.teach ? " and --variant weak|strong" : "");
         return 2;
     }
@@ -480,13 +545,28 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
             trace_buf = malloc(SWEEP__TRACE_BUFFER_BYTES);
             if (trace_buf != NULL) setvbuf(trace, trace_buf, _IOFBF, SWEEP__TRACE_BUFFER_BYTES);
         }
+        FILE *html = NULL;
+        if (o->html_path != NULL && (html = fopen(o->html_path, "w")) == NULL) {
+            fprintf(o->err, "chaoslab run: %s: %s\n", o->html_path, strerror(errno));
+            if (trace != NULL) fclose(trace);
+            free(trace_buf);
+            report_db_close(db);
+            return 2;
+        }
         sweep__brief_t b;
-        sweep__run_one(&p, 0, db, trace, true, &b);
+        sweep__run_one(&p, 0, db, trace, html, true, &b);
         if (trace != NULL && fclose(trace) != 0) b.exit_code = 2;
+        if (html != NULL && fclose(html) != 0) b.exit_code = 2;
         free(trace_buf);
         report_db_close(db);
         if (junit != NULL && sweep__junit(&p, &b, junit) != 0) return 2;
         return b.exit_code; /* a weak run's verdict already means "showed it" */
+    }
+    if (o->html_path != NULL && mkdir(o->html_path, 0777) != 0 && errno != EEXIST) {
+        fprintf(o->err, "chaoslab run: --html %s: %s (a range writes a directory)\n", o->html_path,
+                strerror(errno));
+        report_db_close(db);
+        return 2;
     }
     p.briefs = calloc(p.items, sizeof *p.briefs);
     if (p.briefs == NULL) {
@@ -500,7 +580,7 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
     if (o->jobs <= 1) {
         uint64_t failed = 0;
         for (uint64_t i = 0; i < p.items; i++) {
-            sweep__run_one(&p, i, db, NULL, false, &p.briefs[i]);
+            sweep__run_one(&p, i, db, NULL, NULL, false, &p.briefs[i]);
             if (p.briefs[i].exit_code != 0) failed++;
             sweep__progress(&p, i + 1, failed);
         }
@@ -511,6 +591,7 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
     }
     rc = sweep__summarize(&p);
     if (junit != NULL && sweep__junit(&p, p.briefs, junit) != 0) rc = 2;
+    if (o->html_path != NULL && sweep__write_index(&p) != 0) rc = 2;
     free(p.briefs);
     return rc;
 }

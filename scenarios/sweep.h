@@ -37,6 +37,9 @@ typedef struct scn_sweep_opts {
     uint64_t shard_index, shard_count; /* --shard I/N: seeds s with s mod N == I;
                                           shard_count 0 = every seed */
     const char *shard_text;       /* "I/N" as given (JUnit property); NULL = none */
+    trace_fmt_kind_t trace_format; /* --trace-format text|json (also of --message) */
+    uint64_t message_id;          /* --message: print this message's life; 0 = off */
+    const char *html_path;        /* --html: the run's page (single run); NULL = off */
     bool json;
     scn_budget_t budget;          /* --max-events, --max-wall (0 = default) */
     FILE *out, *err;

@@ -12,7 +12,8 @@ if [[ "${1:-}" == "--test" ]]; then
   # Real AMQP clients for the broker acceptance tests, clang for fuzzing.
   # libclang-rt-14-dev holds libFuzzer and the sanitizer runtimes for clang; it
   # is only "recommended" by clang, and we install without recommends.
-  PACKAGES+=(clang libclang-rt-14-dev python3 python3-pika amqp-tools librabbitmq-dev
+  # chromium renders the --html pages headless in tests/test_cli_run.c.
+  PACKAGES+=(clang libclang-rt-14-dev python3 python3-pika amqp-tools librabbitmq-dev chromium
             python3-junitparser  # a real JUnit consumer for --junit tests
             python3-yaml)        # reads the Kubernetes manifests in tests/ci
   # amqplib's runtime; a machine that has node and npm from elsewhere keeps them.

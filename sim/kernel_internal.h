@@ -189,6 +189,10 @@ struct sim {
     sim_prng_t kernel_prng; /* crash-time disk effects are drawn per disk */
     sim_observer_t observer;
     void *observer_arg;
+    /* Bytes of the message or disk write being observed, for
+     * sim_observed_bytes(); NULL outside those observer calls. */
+    const uint8_t *observed_bytes;
+    size_t observed_len;
     sim__slab_block_t *slab_free;
     uint32_t slab_free_count;
 };
@@ -240,6 +244,18 @@ static inline sim__link_t *sim__link_at(const sim_t *sim, uint32_t from,
                                         uint32_t to) {
     return &sim->links[(size_t)from * sim->hosts_count + to];
 }
+
+/* Observe with the bytes the event carries visible to the observer. */
+#define SIM__OBSERVE_BYTES(sim, bytes, len, ...)                   \
+    do {                                                           \
+        if ((sim)->observer != NULL) {                             \
+            (sim)->observed_bytes = (bytes);                       \
+            (sim)->observed_len = (len);                           \
+            sim__observe((sim), __VA_ARGS__);                      \
+            (sim)->observed_bytes = NULL;                          \
+            (sim)->observed_len = 0;                               \
+        }                                                          \
+    } while (0)
 
 uint8_t *sim__msg_alloc(sim_t *sim, size_t len);
 void sim__msg_free(sim_t *sim, uint8_t *bytes, size_t len);

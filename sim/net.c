@@ -229,6 +229,13 @@ static int sim__push_msg(sim_t *sim, uint32_t from, uint32_t to,
     return rc;
 }
 
+/* Send-time drops never reach the event loop; only the observer hears of
+ * them (they are not hashed: the link stats and the draws already are). */
+static void sim__observe_lost(sim_t *sim, uint32_t from, uint32_t to, const uint8_t *bytes,
+                              size_t len, const char *why) {
+    SIM__OBSERVE_BYTES(sim, bytes, len, to, "msg.lost", "from=%u len=%zu why=%s", from, len, why);
+}
+
 int sim__net_send(sim__host_t *h, io_addr_t dest, const uint8_t *bytes,
                   size_t len) {
     sim_t *sim = h->sim;
@@ -247,14 +254,17 @@ int sim__net_send(sim__host_t *h, io_addr_t dest, const uint8_t *bytes,
     const uint32_t capacity = cfg->capacity ? cfg->capacity : SIM_LINK_CAPACITY_DEFAULT;
     if (cfg->blocked) {
         l->stats.dropped_blocked++;
+        sim__observe_lost(sim, h->index, dest, bytes, len, "blocked");
         return 0;
     }
     if (sim__hit(d.u_loss, cfg->loss)) {
         l->stats.dropped_loss++;
+        sim__observe_lost(sim, h->index, dest, bytes, len, "loss");
         return 0;
     }
     if (l->stats.in_flight >= capacity) {
         l->stats.dropped_overflow++;
+        sim__observe_lost(sim, h->index, dest, bytes, len, "overflow");
         return 0;
     }
     uint64_t t = sim->now_ns + d.latency_ns;
@@ -278,6 +288,8 @@ int sim__net_send(sim__host_t *h, io_addr_t dest, const uint8_t *bytes,
         scratch[bit / 8] ^= (uint8_t)(1u << (bit % 8));
         payload = scratch;
         l->stats.corrupted++;
+        SIM__OBSERVE_BYTES(sim, scratch, len, dest, "msg.corrupt", "from=%u len=%zu bit=%llu",
+                           h->index, len, (unsigned long long)bit);
     }
     int rc = sim__push_msg(sim, h->index, dest, t, payload, len);
     if (rc == 0) {
@@ -287,6 +299,8 @@ int sim__net_send(sim__host_t *h, io_addr_t dest, const uint8_t *bytes,
                           len) == 0) {
             l->stats.in_flight++;
             l->stats.duplicated++;
+            SIM__OBSERVE_BYTES(sim, payload, len, dest, "msg.dup", "from=%u len=%zu", h->index,
+                               len);
         }
     }
     free(scratch);
@@ -321,8 +335,8 @@ void sim__net_arrive(sim_t *sim, sim__event_t *ev) {
         if (l->cfg.blocked) l->stats.dropped_blocked++;
         else l->stats.dropped_down++;
         sim__record(sim, ev->host, SIM__CODE_MSG_DROP, from, ev->u.msg.len, NULL, 0);
-        SIM__OBSERVE(sim, ev->host, "msg.drop", "from=%u len=%u why=%s", from,
-                     ev->u.msg.len, why);
+        SIM__OBSERVE_BYTES(sim, ev->u.msg.bytes, ev->u.msg.len, ev->host, "msg.drop",
+                           "from=%u len=%u why=%s", from, ev->u.msg.len, why);
         sim__event_discard(sim, ev, 0);
         return;
     }
@@ -330,7 +344,8 @@ void sim__net_arrive(sim_t *sim, sim__event_t *ev) {
     l->stats.bytes_delivered += ev->u.msg.len;
     sim__record(sim, ev->host, SIM__CODE_MSG, from, ev->u.msg.len,
                 ev->u.msg.bytes, ev->u.msg.len);
-    SIM__OBSERVE(sim, ev->host, "msg", "from=%u len=%u", from, ev->u.msg.len);
+    SIM__OBSERVE_BYTES(sim, ev->u.msg.bytes, ev->u.msg.len, ev->host, "msg",
+                       "from=%u len=%u", from, ev->u.msg.len);
     h->prog->handler->on_message(h->node, from, ev->u.msg.bytes, ev->u.msg.len);
     sim__event_discard(sim, ev, 0);
 }

@@ -56,6 +56,12 @@ void sim__observe(sim_t *sim, uint32_t host, const char *kind,
                   fmt != NULL ? detail : NULL);
 }
 
+const uint8_t *sim_observed_bytes(const sim_t *sim, size_t *len) {
+    assert(sim != NULL && len != NULL);
+    *len = sim->observed_len;
+    return sim->observed_bytes;
+}
+
 void sim_set_observer(sim_t *sim, sim_observer_t fn, void *arg) {
     assert(sim != NULL);
     sim->observer = fn;
@@ -605,7 +611,9 @@ static void sim__complete_disk(sim_t *sim, sim__host_t *h, sim__event_t *ev) {
     sim->events_processed++;
     sim__record(sim, h->index, SIM__CODE_DISK, token,
                 ((uint64_t)op->kind << 56) ^ (uint64_t)result, NULL, 0);
-    SIM__OBSERVE(sim, h->index, "disk", "op=%s file=%s token=%llu result=%lld",
+    SIM__OBSERVE_BYTES(sim, op->kind == SIM__DISK_WRITE ? op->bytes : NULL,
+                       op->kind == SIM__DISK_WRITE ? op->len : 0, h->index, "disk",
+                       "op=%s file=%s token=%llu result=%lld",
                  sim__disk_op_names[op->kind], op->name,
                  (unsigned long long)token, (long long)result);
     sim__event_discard(sim, ev, 0);

@@ -182,6 +182,7 @@ int sim_link_stats(const sim_t *sim, uint32_t from, uint32_t to,
  * hashed. kind is a static string: "msg" (delivered), "msg.drop" (dropped on
  * arrival: host down or link blocked), "timer", "disk", "call", host
  * lifecycle "start", "crash", "kill", "stop", "pause", "resume", "clock",
+ * "msg.lost", "msg.dup", "msg.corrupt" at send (see sim_observed_bytes),
  * and "trace" for io trace events (detail = "<name> <detail>"). detail is a
  * short key=value string valid only during the call, or NULL. host is
  * SIM_ANY for "call". Used by --trace and by the history. fn may be NULL to
@@ -189,5 +190,15 @@ int sim_link_stats(const sim_t *sim, uint32_t from, uint32_t to,
 typedef void (*sim_observer_t)(void *arg, uint64_t time_ns, uint32_t host,
                                const char *kind, const char *detail);
 void sim_set_observer(sim_t *sim, sim_observer_t fn, void *arg);
+
+/* During an observer call for "msg", "msg.drop", "msg.lost", "msg.dup" and
+ * "disk" op=write: the message's (or written) bytes, else NULL with *len 0.
+ * Only for decoding into a trace; the bytes are valid during the call and
+ * observing them never touches the trace hash.
+ *   "msg.lost"  (host = destination) dropped at send: why=blocked|loss|overflow
+ *   "msg.dup"   (host = destination) the network queued a second copy
+ *   "msg.corrupt" (host = destination) a bit was flipped in flight (bytes are
+ *               the corrupted copy) */
+const uint8_t *sim_observed_bytes(const sim_t *sim, size_t *len);
 
 #endif

@@ -492,6 +492,42 @@ static void test_isolate(void **state) {
     world_free(w);
 }
 
+typedef struct heard_faults {
+    uint32_t count;
+    faults_event_t last;
+} heard_faults_t;
+
+static void on_fault(void *arg, const faults_event_t *ev) {
+    heard_faults_t *h = arg;
+    h->count++;
+    h->last = *ev;
+}
+
+/* The record callback hears every fault as it happens (the decoded trace
+ * writes them), also past the timeline's capacity; NULL turns it off. */
+static void test_record_callback(void **state) {
+    (void)state;
+    world_t *w = world_new(3, 3, 19);
+    heard_faults_t h = {0};
+    faults_set_record_fn(&w->f, on_fault, &h);
+    run_for(w, 5 * MS);
+    assert_int_equal(faults_isolate(&w->f, 0x2u), 0);
+    assert_int_equal(h.count, 1);
+    assert_string_equal(h.last.kind, "isolate");
+    assert_string_equal(h.last.target, "n1");
+    assert_int_equal(h.last.time_ns, sim_now_ns(w->sim));
+    while (w->f.timeline_count < w->f.timeline_cap) faults_record(&w->f, "log", "", "fill");
+    const uint32_t before = h.count;
+    assert_int_equal(faults_heal_net(&w->f), 0);
+    assert_true(w->f.timeline_dropped > 0);
+    assert_int_equal(h.count, before + 1);
+    assert_string_equal(h.last.kind, "heal_net");
+    faults_set_record_fn(&w->f, NULL, NULL);
+    assert_int_equal(faults_heal_net(&w->f), 0);
+    assert_int_equal(h.count, before + 1);
+    world_free(w);
+}
+
 static void test_split(void **state) {
     (void)state;
     world_t *w = world_new(5, 7, 17);
@@ -1057,6 +1093,7 @@ int main(void) {
         cmocka_unit_test(test_power_loss_crashes_every_broker),
         cmocka_unit_test(test_clock),
         cmocka_unit_test(test_isolate),
+        cmocka_unit_test(test_record_callback),
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_bridge),
         cmocka_unit_test(test_one_way),

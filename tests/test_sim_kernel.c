@@ -737,6 +737,62 @@ static void obs_fn(void *arg, uint64_t time_ns, uint32_t host, const char *kind,
     }
 }
 
+typedef struct obs_bytes {
+    const sim_t *sim;
+    uint32_t recv, lost;
+    uint8_t first_byte;
+    char why[64];
+} obs_bytes_t;
+
+static void obs_bytes_fn(void *arg, uint64_t time_ns, uint32_t host, const char *kind,
+                         const char *detail) {
+    obs_bytes_t *o = arg;
+    (void)time_ns;
+    (void)host;
+    size_t len = 0;
+    const uint8_t *b = sim_observed_bytes(o->sim, &len);
+    if (strcmp(kind, "msg") == 0 || strcmp(kind, "msg.lost") == 0) {
+        assert_non_null(b);
+        assert_int_equal(len, 1);
+        o->first_byte = b[0];
+        if (kind[3] == '\0') o->recv++;
+        else o->lost++, snprintf(o->why, sizeof o->why, "%s", detail);
+    } else if (strcmp(kind, "timer") == 0) {
+        assert_null(b); /* only messages and disk writes carry bytes */
+        assert_int_equal(len, 0);
+    }
+}
+
+/* The observer sees a message's bytes (for the decoded trace) and hears of
+ * sends the network dropped, with the reason; neither touches the hash. */
+static void test_observer_sees_bytes_and_send_drops(void **state) {
+    (void)state;
+    uint64_t hashes[2];
+    for (int observe = 0; observe < 2; observe++) {
+        rec_world_t *w = world_new(3, 3);
+        obs_bytes_t o = {.sim = w->sim};
+        if (observe) sim_set_observer(w->sim, obs_bytes_fn, &o);
+        uint8_t b = 7;
+        assert_int_equal(io_send(io_of(w, 0), 1, &b, 1), 0);
+        assert_int_equal(sim_link_block(w->sim, 0, 2, true), 0);
+        b = 9;
+        assert_int_equal(io_send(io_of(w, 0), 2, &b, 1), 0);
+        assert_int_equal(io_timer_set(io_of(w, 1), 10, 4), 0);
+        assert_int_equal(sim_run(w->sim, UINT64_MAX, 0), SIM_RUN_IDLE);
+        if (observe) {
+            assert_int_equal(o.recv, 1);
+            assert_int_equal(o.lost, 1);
+            assert_string_equal(o.why, "from=0 len=1 why=blocked");
+        }
+        size_t len = 1;
+        assert_null(sim_observed_bytes(w->sim, &len)); /* outside a call */
+        assert_int_equal(len, 0);
+        hashes[observe] = sim_trace_hash(w->sim);
+        world_free(w);
+    }
+    assert_true(hashes[0] == hashes[1]);
+}
+
 static void test_observer_and_trace_hash(void **state) {
     (void)state;
     rec_world_t *w = world_new(3, 2);
@@ -897,6 +953,7 @@ int main(void) {
         cmocka_unit_test(test_crash_while_paused_drops_held),
         cmocka_unit_test(test_same_seed_same_hash),
         cmocka_unit_test(test_observer_and_trace_hash),
+        cmocka_unit_test(test_observer_sees_bytes_and_send_drops),
         cmocka_unit_test(test_hash_covers_payload),
         cmocka_unit_test(test_failed_boot_stays_down),
         cmocka_unit_test(test_demo_is_deterministic),
