@@ -10,7 +10,9 @@
 #   CHAOSLAB_SHARDS   the number of shards N (default: SLURM_ARRAY_TASK_COUNT)
 #   CHAOSLAB_OUT      a directory every shard and the merge step share
 #   CHAOSLAB_ARGS     more `chaoslab run` options (e.g. "--acks leader")
-# Writes $CHAOSLAB_OUT/shard-I.db, shard-I.xml (JUnit) and shard-I.rc (the
+# Writes $CHAOSLAB_OUT/shard-I.db, shard-I.xml (JUnit), html-I/ (index.html,
+# one row per run, and a page per run not as expected; a shard holding a
+# single run gets that run's page as the file html-I) and shard-I.rc (the
 # exit code). An expectation that failed (exit 1) is a result, not a job
 # failure: the job succeeds and deploy/merge.sh gates on it, so schedulers
 # do not retry deterministic failures. Exit 2 (bad usage, broken scenario,
@@ -30,7 +32,8 @@ rc=0
 # shellcheck disable=SC2086  # CHAOSLAB_ARGS is a list of options
 "${CHAOSLAB:-chaoslab}" run "$CHAOSLAB_SCENARIO" --seeds "$CHAOSLAB_SEEDS" \
   --shard "$index/$shards" --db "$CHAOSLAB_OUT/shard-$index.db" \
-  --junit "$CHAOSLAB_OUT/shard-$index.xml" ${CHAOSLAB_ARGS:-} || rc=$?
+  --junit "$CHAOSLAB_OUT/shard-$index.xml" --html "$CHAOSLAB_OUT/html-$index" \
+  ${CHAOSLAB_ARGS:-} || rc=$?
 echo "$rc" > "$CHAOSLAB_OUT/shard-$index.rc"
 [ "$rc" -le 1 ] || exit "$rc"
 exit 0

@@ -85,6 +85,12 @@ def kubernetes(tmp, want):
     for i in range(2):
         if not os.path.exists(os.path.join(out, f"sweep/shard-{i}.xml")):
             fail(f"kubernetes: no JUnit file of shard {i}")
+        index = os.path.join(out, f"sweep/html-{i}/index.html")
+        if not os.path.exists(index):
+            fail(f"kubernetes: no HTML index of shard {i}")
+        with open(index) as f:
+            if "<html" not in f.read(4096).lower():
+                fail(f"kubernetes: {index} is not an HTML page")
     print(f"kubernetes: 2 shards merged = unsharded ({len(got)} runs)")
 
 
