@@ -116,6 +116,32 @@ static void test_broken_fixtures_exit_2_with_file_line(void **state) {
     free(o);
 }
 
+/* Write o->out to tmpdir/NAME, edit it with `sed -e EDIT` (NULL = as is)
+ * and run tests/support/check_run_json.py on it (python3's parser plus the
+ * shape docs/reports.md promises); its exit. */
+static int json_check_edited(const cli_out_t *o, const char *name, int runs, const char *edit) {
+    char path[128], cmd[768];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(o->out, f);
+    assert_int_equal(fclose(f), 0);
+    if (edit != NULL) {
+        snprintf(cmd, sizeof cmd, "sed -i -e '%s' %s", edit, path);
+        assert_int_equal(system(cmd), 0);
+    }
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/support/check_run_json.py %s %d",
+             CHAOSLAB_SOURCE_DIR, path, runs);
+    const int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int json_check(const cli_out_t *o, const char *name, int runs) {
+    return json_check_edited(o, name, runs, NULL);
+}
+
+/* --json: a run is one JSON object with numbers as numbers; a range is one
+ * line per run (in seed order, whatever --jobs) and a summary line. */
 static void test_json_output(void **state) {
     (void)state;
     cli_out_t *o = out_new();
@@ -123,12 +149,61 @@ static void test_json_output(void **state) {
                                 "--db", "none", NULL});
     assert_int_equal(o->code, 0);
     assert_int_equal(o->out[0], '{');
+    assert_int_equal(json_check(o, "one.json", 1), 0);
     assert_non_null(strstr(o->out, "\"trace_hash\":\""));
-    assert_non_null(strstr(o->out, "\"invariants\":[{\"name\":\"no_loss\""));
+    assert_non_null(strstr(o->out, "{\"name\":\"no_loss\",\"enforced\":false,\"passed\":true"));
+    assert_non_null(strstr(o->out, "\"lost\":0,"));
+    /* a range: three run lines and a summary, the same with --jobs 2 */
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seeds", "1..3", "--json",
+                                "--db", "none", NULL});
+    assert_int_equal(o->code, 0);
+    assert_int_equal(json_check(o, "range.jsonl", 3), 0);
+    assert_non_null(strstr(o->out, "{\"type\":\"run\",\"seed\":1,"));
+    const char *s1 = strstr(o->out, "{\"type\":\"run\",\"seed\":2,");
+    assert_non_null(s1);
+    char hash1[17];
+    const char *h = strstr(s1, "\"trace_hash\":\"");
+    assert_non_null(h);
+    memcpy(hash1, h + 14, 16);
+    hash1[16] = '\0';
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seeds", "1..3", "--json",
+                                "--jobs", "2", "--db", "none", NULL});
+    assert_int_equal(o->code, 0);
+    assert_int_equal(json_check(o, "range2.jsonl", 3), 0);
+    s1 = strstr(o->out, "{\"type\":\"run\",\"seed\":2,");
+    assert_non_null(s1);
+    assert_true(s1 < strstr(o->out, "{\"type\":\"run\",\"seed\":3,"));
+    assert_non_null(strstr(s1, hash1));
+    assert_non_null(strstr(o->out, "{\"type\":\"summary\",\"sweep\":true,"));
+    /* a teach file: both sides per seed; violated names the lesson's loss */
+    run_cli(o, (const char *[]){"run", CHAOSLAB_SOURCE_DIR "/scenarios/teach_acks.lua", "--seeds",
+                                "1..1", "--json", "--jobs", "2", "--db", "none", NULL});
+    assert_int_equal(o->code, 0);
+    assert_int_equal(json_check(o, "teach.jsonl", 2), 0);
+    assert_non_null(strstr(o->out, "\"variant\":\"weak\",\"verdict\":\"pass\",\"exit_code\":0,"
+                                   "\"violated\":[\"no_loss\""));
+    assert_non_null(strstr(o->out, "\"demonstrated\":true}"));
+    /* a stalled run is still a well-formed line */
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seed", "1", "--json",
+                                "--max-events", "500", "--db", "none", NULL});
+    assert_int_equal(o->code, 1);
+    assert_int_equal(json_check(o, "stalled.json", 1), 0);
+    assert_non_null(strstr(o->out, "\"verdict\":\"stalled\""));
+    /* the checker is not a rubber stamp: figures as "key=value" text, a
+     * bitmask for violated, or a missing summary line are refused */
+    snprintf(o->out, sizeof o->out, "%s",
+             "{\"type\":\"run\",\"seed\":1,\"variant\":\"\",\"verdict\":\"pass\",\"exit_code\":0,"
+             "\"violated\":9,\"not_as_expected\":[]}\n");
+    assert_int_equal(json_check(o, "bad1.json", 1), 1);
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seed", "2", "--json",
+                                "--db", "none", NULL});
+    assert_int_equal(json_check(o, "good2.json", 1), 0);
+    assert_int_equal(json_check_edited(o, "bad2.json", 1, "s/\"figures\":{[^}]*}/\"figures\":\"lost=0\"/"),
+                     1);
     run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seeds", "1..2", "--json",
                                 "--db", "none", NULL});
-    assert_int_equal(o->out[0], '{');
-    assert_non_null(strstr(o->out, "\"sweep\":true"));
+    *strstr(o->out, "{\"type\":\"summary\"") = '\0';
+    assert_int_equal(json_check(o, "bad3.jsonl", 2), 1);
     free(o);
 }
 
