@@ -395,6 +395,42 @@ static int occurrences(const char *text, const char *needle) {
 /* --html: one self-contained page (no network, no external files) with a
  * lane per broker, fault bands, plots, the invariants and the violations
  * linked to their message's life; Chromium renders it headless. */
+/* --html draws a partition as the links it cuts: a one-way cut fills half
+ * of a link row (its direction), a client's cut links get rows of their
+ * own, and links no fault touched stay empty. */
+static void test_html_cut_links(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    char page[128];
+    char *html = malloc(OUTPUT_MAX);
+    assert_non_null(html);
+    snprintf(page, sizeof page, "%s/oneway.html", tmpdir);
+    /* one_way(n1 -> n0,n2) at 3s, then one_way(n1,n2 -> n0) at 9s */
+    run_cli(o, (const char *[]){"run", CHAOSLAB_SOURCE_DIR "/scenarios/asymmetric_partition.lua",
+                                "--seed", "1", "--db", "none", "--html", page, NULL});
+    assert_int_equal(o->code, 0);
+    tnet_read_file(page, html, OUTPUT_MAX);
+    assert_int_equal(occurrences(html, "<rect class=\"cut-link\""), 4);
+    assert_int_equal(occurrences(html, "class=\"cut-link\" data-link=\"n1-n0\""), 2);
+    assert_int_equal(occurrences(html, "class=\"cut-link\" data-link=\"n1-n2\""), 1);
+    assert_int_equal(occurrences(html, "class=\"cut-link\" data-link=\"n2-n0\""), 1);
+    assert_int_equal(occurrences(html, "data-link=\"n0-"), 0); /* n0 never sends into a cut */
+    assert_non_null(strstr(html, "height=\"5.0\"><title>n1 &#8594; n0 cut, by one_way n1 n0,n2 "));
+    /* a 2|3 split plus a producer and the consumer cut from the majority */
+    snprintf(page, sizeof page, "%s/clients.html", tmpdir);
+    run_cli(o, (const char *[]){"run", CHAOSLAB_SOURCE_DIR "/scenarios/clients_on_minority.lua",
+                                "--seed", "1", "--db", "none", "--html", page, NULL});
+    tnet_read_file(page, html, OUTPUT_MAX);
+    assert_int_equal(occurrences(html, "<text x=\"2\" y=\""), 5 + 10 + 6); /* lanes, pairs, clients */
+    assert_int_equal(occurrences(html, "<rect class=\"cut-link\" data-link=\"n"), 6 + 6);
+    assert_int_equal(occurrences(html, "data-link=\"n2-n3\""), 0); /* inside the majority */
+    assert_int_equal(occurrences(html, "data-link=\"n0-n1\""), 0); /* inside the minority */
+    assert_non_null(strstr(html, "class=\"linklabel\">host6-n2</text>"));
+    assert_non_null(strstr(html, "<title>n2 &#8596; host6 cut, by partition_client host6 n2,n3,n4 "));
+    free(html);
+    free(o);
+}
+
 static void test_html_page(void **state) {
     (void)state;
     cli_out_t *o = out_new();
@@ -413,6 +449,14 @@ static void test_html_page(void **state) {
     /* two isolations of one broker each: a band on that broker's lane only */
     assert_int_equal(occurrences(html, "class=\"fault-band\""), 2);
     assert_non_null(strstr(html, "<rect class=\"fault-band\" data-node=\"n0\""));
+    /* and as the links they cut: isolate n0 cuts n0-n1 and n0-n2 (both ways,
+     * a full row), then isolate n2 cuts n0-n2 and n1-n2 */
+    assert_int_equal(occurrences(html, "<rect class=\"cut-link\""), 4);
+    assert_int_equal(occurrences(html, "class=\"cut-link\" data-link=\"n0-n1\""), 1);
+    assert_int_equal(occurrences(html, "class=\"cut-link\" data-link=\"n0-n2\""), 2);
+    assert_int_equal(occurrences(html, "class=\"cut-link\" data-link=\"n1-n2\""), 1);
+    assert_non_null(strstr(html, "<title>n0 &#8596; n1 cut, by isolate n0 "));
+    assert_int_equal(occurrences(html, "<text x=\"2\" y=\""), 3 + 3); /* lanes, link rows */
     assert_int_equal(occurrences(html, "<polyline"), 5); /* rates, availability, p50, p99 */
     assert_non_null(strstr(html, "<polyline class=\"p99\" points=\""));
     assert_null(strstr(html, "<polyline class=\"p99\" points=\"\"")); /* not empty */
@@ -439,6 +483,8 @@ static void test_html_page(void **state) {
         tnet_read_file(dom, html, OUTPUT_MAX);
         assert_int_equal(occurrences(html, "<g class=\"lane\""), 3); /* as the browser parsed it */
         assert_non_null(strstr(html, "fault-band"));
+        assert_int_equal(occurrences(html, "class=\"cut-link\" data-link=\"n0-n2\""), 2);
+        assert_non_null(strstr(html, "<g class=\"links\">"));
         tnet_read_file(log, html, OUTPUT_MAX);
         assert_null(strstr(html, "CONSOLE")); /* no console errors */
         FILE *shot = fopen(png, "rb");
@@ -637,6 +683,7 @@ int main(void) {
         cmocka_unit_test(test_db_and_report_list),
         cmocka_unit_test(test_trace_and_teach),
         cmocka_unit_test(test_trace_json),
+        cmocka_unit_test(test_html_cut_links),
         cmocka_unit_test(test_message_life),
         cmocka_unit_test(test_html_page),
         cmocka_unit_test(test_stalled_runs_and_sweeps),
