@@ -454,6 +454,35 @@ static void html__invariants(FILE *out, const scn_result_t *r) {
     fputs("</table>\n", out);
 }
 
+/* Up front, what went wrong: each invariant that did not hold, whether the
+ * run expected it (a teach file's weak side must break its lesson's), and
+ * its figures; or why the run stopped. */
+static void html__violated(FILE *out, const scn_result_t *r) {
+    if (!r->judged) {
+        if (r->stop_text[0] == '\0') return;
+        fputs("<p class=\"violated\"><b>stopped:</b> ", out);
+        html__text(out, r->stop_text);
+        fputs("</p>\n", out);
+        return;
+    }
+    fputs("<ul class=\"violated\">\n", out);
+    bool any = false;
+    for (unsigned i = 0; i < SCN_INV_COUNT; i++) {
+        const scn_invariant_t *inv = &r->inv[i];
+        if (inv->passed) continue;
+        any = true;
+        fprintf(out, "<li class=\"%s\"><b>%s violated</b> (%s): <code>",
+                !inv->enforced ? "info" : inv->as_expected ? "expected" : "bad",
+                scn_invariant_name(i),
+                !inv->enforced ? "informational"
+                : inv->as_expected ? "expected on this side" : "NOT as expected");
+        html__text(out, inv->figures);
+        fputs("</code></li>\n", out);
+    }
+    if (!any) fputs("<li>every invariant held</li>\n", out);
+    fputs("</ul>\n", out);
+}
+
 int scn_html_write(FILE *out, const history_t *h, uint32_t replicas, const scn_result_t *r) {
     assert(out != NULL && h != NULL && r != NULL);
     const uint64_t end_ns = r->sim_time_ns ? r->sim_time_ns : 1;
@@ -468,6 +497,8 @@ int scn_html_write(FILE *out, const history_t *h, uint32_t replicas, const scn_r
                  ".clog-link,.clog-key{fill:#7b1fa2;background:#7b1fa2;color:#fff}"
                  ".slow-link,.slow-key{fill:#fb8c00;background:#fb8c00}"
                  ".cut-key,.clog-key,.slow-key{padding:0 6px}\n"
+                 "span.broke{color:#b71c1c;font-size:0.6em}ul.violated{font-size:13px;margin:4px 0}ul.violated li.bad,ul.violated li.expected"
+                 "{color:#b71c1c}ul.violated li.info{color:#555}\n"
                  ".fault{stroke:#b71c1c;stroke-width:1}\n.frame{fill:none;stroke:#ccc}"
                  "polyline{fill:none;stroke-width:1.5}.published{stroke:#1565c0}"
                  ".confirmed{stroke:#2e7d32}.availability{stroke:#6a1b9a}.p50{stroke:#2e7d32}.p99{stroke:#c62828}\n"
@@ -476,17 +507,30 @@ int scn_html_write(FILE *out, const history_t *h, uint32_t replicas, const scn_r
             r->seed);
     fputs("<h1>", out);
     html__text(out, r->scenario_name);
-    fprintf(out, " &mdash; seed %" PRIu64 "%s%s: <span class=\"verdict\">%s</span></h1>\n",
+    fprintf(out, " &mdash; seed %" PRIu64 "%s%s: <span class=\"verdict\">%s</span>",
             r->seed, r->variant != SCN_VARIANT_NONE ? ", " : "",
             r->variant != SCN_VARIANT_NONE ? scn_variant_name(r->variant) : "",
             report_verdict_name(r->verdict));
+    /* A teach file's weak side passes by failing: say which invariant broke. */
+    for (unsigned i = 0, n = 0; r->judged && i < SCN_INV_COUNT; i++)
+        if (r->inv[i].enforced && !r->inv[i].passed && r->inv[i].as_expected)
+            fprintf(out, "%s%s", n++ ? ", " : " <span class=\"broke\">&mdash; broke ",
+                    scn_invariant_name(i));
+    for (unsigned i = 0; r->judged && i < SCN_INV_COUNT; i++)
+        if (r->inv[i].enforced && !r->inv[i].passed && r->inv[i].as_expected) {
+            fputs(", as this side must</span>", out);
+            break;
+        }
+    fputs("</h1>\n", out);
     fputs("<p>strategy <code>", out);
     html__text(out, r->strategy);
     fprintf(out, "</code>; trace hash <code>%016" PRIx64 "</code>; %" PRIu64
                  " events over %.3f simulated seconds</p>\n<p>reproduce: <code class=\"reproduce\">",
             r->trace_hash, r->events, (double)r->sim_time_ns / 1e9);
     html__text(out, r->reproduce);
-    fputs("</code></p>\n<h2>Timeline</h2>\n", out);
+    fputs("</code></p>\n", out);
+    html__violated(out, r);
+    fputs("<h2>Timeline</h2>\n", out);
     const double lanes_px = (double)replicas * SCN_HTML_LANE_PX;
     html__link_rows_t *rows = calloc(1, sizeof *rows);
     if (rows != NULL) html__link_rows(r, replicas, rows);

@@ -416,6 +416,14 @@ static void test_html_cut_links(void **state) {
     assert_int_equal(occurrences(html, "class=\"cut-link\" data-link=\"n2-n0\""), 1);
     assert_int_equal(occurrences(html, "data-link=\"n0-"), 0); /* n0 never sends into a cut */
     assert_non_null(strstr(html, "height=\"5.0\"><title>n1 &#8594; n0 cut, by one_way n1 n0,n2 "));
+    /* a weak side passes by failing: the heading names what it broke */
+    snprintf(page, sizeof page, "%s/weak.html", tmpdir);
+    run_cli(o, (const char *[]){"run", CHAOSLAB_SOURCE_DIR "/scenarios/teach_fsync.lua", "--seed",
+                                "1", "--variant", "weak", "--db", "none", "--html", page, NULL});
+    assert_int_equal(o->code, 0);
+    tnet_read_file(page, html, OUTPUT_MAX);
+    assert_non_null(strstr(html, "<span class=\"broke\">&mdash; broke no_loss, as this side must"));
+    assert_non_null(strstr(html, "<li class=\"expected\"><b>no_loss violated</b> (expected on this side)"));
     /* a 2|3 split plus a producer and the consumer cut from the majority */
     snprintf(page, sizeof page, "%s/clients.html", tmpdir);
     run_cli(o, (const char *[]){"run", CHAOSLAB_SOURCE_DIR "/scenarios/clients_on_minority.lua",
@@ -456,6 +464,10 @@ static void test_html_page(void **state) {
     assert_int_equal(occurrences(html, "class=\"cut-link\" data-link=\"n0-n2\""), 2);
     assert_int_equal(occurrences(html, "class=\"cut-link\" data-link=\"n1-n2\""), 1);
     assert_non_null(strstr(html, "<title>n0 &#8596; n1 cut, by isolate n0 "));
+    /* what broke, up front: no_loss was not allowed to, ordering is info */
+    assert_non_null(strstr(html, "<li class=\"bad\"><b>no_loss violated</b> (NOT as expected)"));
+    assert_non_null(strstr(html, "<li class=\"info\"><b>ordering violated</b> (informational)"));
+    assert_null(strstr(html, "<span class=\"broke\">"));
     assert_int_equal(occurrences(html, "<text x=\"2\" y=\""), 3 + 3); /* lanes, link rows */
     assert_int_equal(occurrences(html, "<polyline"), 5); /* rates, availability, p50, p99 */
     assert_non_null(strstr(html, "<polyline class=\"p99\" points=\""));
