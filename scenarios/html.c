@@ -311,6 +311,61 @@ static double html__links(FILE *out, const scn_result_t *r, uint32_t replicas, u
     return height;
 }
 
+/* ---- disk and clock faults: strips along the bottom of a broker's lane ----
+ * A disk fault (disk_slow, disk_full, disk_read_errors) holds until the
+ * next heal_disk / heal, or the same kind turned "off" for that broker; a
+ * clock fault until the next heal or the broker's next clock event. */
+
+#define HTML__STRIP_PX 5u
+
+static bool html__is_disk_fault(const char *kind) {
+    return strcmp(kind, "disk_slow") == 0 || strcmp(kind, "disk_full") == 0 ||
+           strcmp(kind, "disk_read_errors") == 0;
+}
+
+static uint64_t html__state_end(const scn_result_t *r, uint32_t i, uint32_t lane, uint64_t end_ns) {
+    const faults_event_t *f = &r->timeline[i];
+    const bool disk = html__is_disk_fault(f->kind);
+    for (uint32_t j = i + 1; j < r->timeline_count; j++) {
+        const faults_event_t *g = &r->timeline[j];
+        if (strcmp(g->kind, "heal") == 0 || (disk && strcmp(g->kind, "heal_disk") == 0))
+            return g->time_ns;
+        if (strcmp(g->kind, f->kind) != 0) continue;
+        /* the same kind again on this broker ends this one (turned off or replaced) */
+        if (html__target_set(g->target, HTML__BROKERS_MAX) >> lane & 1u) return g->time_ns;
+    }
+    return end_ns;
+}
+
+static void html__states(FILE *out, const scn_result_t *r, uint32_t replicas, uint64_t end_ns) {
+    fputs("<g class=\"states\">\n", out);
+    for (uint32_t i = 0; i < r->timeline_count; i++) {
+        const faults_event_t *f = &r->timeline[i];
+        const bool disk = html__is_disk_fault(f->kind);
+        if (!disk && strcmp(f->kind, "clock") != 0) continue;
+        /* the end of one (drawn with it), or a clock put back */
+        if (strcmp(f->detail, "off") == 0 || strcmp(f->detail, "offset_ns=0 drift_ppm=0") == 0)
+            continue;
+        const uint32_t set = html__target_set(f->target, replicas);
+        for (uint32_t lane = 0; lane < replicas && lane < HTML__BROKERS_MAX; lane++) {
+            if (!(set >> lane & 1u)) continue;
+            const uint64_t until = html__state_end(r, i, lane, end_ns);
+            const double x0 = html__x(f->time_ns, end_ns), x1 = html__x(until, end_ns);
+            fprintf(out, "<rect class=\"%s\" data-node=\"n%" PRIu32 "\" x=\"%.2f\" y=\"%.1f\" "
+                         "width=\"%.2f\" height=\"%u\"><title>",
+                    disk ? "disk-band" : "clock-band", lane, x0,
+                    (double)(lane + 1) * SCN_HTML_LANE_PX - 2 - HTML__STRIP_PX,
+                    x1 - x0 > 1 ? x1 - x0 : 1, HTML__STRIP_PX);
+            html__text(out, f->kind);
+            fprintf(out, " n%" PRIu32 " ", lane);
+            html__text(out, f->detail);
+            fprintf(out, " %.3fs-%.3fs</title></rect>\n", (double)f->time_ns / 1e9,
+                    (double)until / 1e9);
+        }
+    }
+    fputs("</g>\n", out);
+}
+
 /* A plot of one or two per-interval series (values already scaled to 0..1). */
 static void html__plot(FILE *out, const char *title, const scn_result_t *r, uint64_t end_ns,
                        double (*value)(const report_sample_t *, double max), double max,
@@ -496,7 +551,9 @@ int scn_html_write(FILE *out, const history_t *h, uint32_t replicas, const scn_r
                  ".cut-link,.cut-key{fill:#d32f2f;background:#d32f2f;color:#fff}"
                  ".clog-link,.clog-key{fill:#7b1fa2;background:#7b1fa2;color:#fff}"
                  ".slow-link,.slow-key{fill:#fb8c00;background:#fb8c00}"
-                 ".cut-key,.clog-key,.slow-key{padding:0 6px}\n"
+                 ".cut-key,.clog-key,.slow-key,.disk-key,.clock-key{padding:0 6px}\n"
+                 ".disk-band,.disk-key{fill:#e65100;background:#e65100;color:#fff}"
+                 ".clock-band,.clock-key{fill:#1565c0;background:#1565c0;color:#fff}\n"
                  "span.broke{color:#b71c1c;font-size:0.6em}ul.violated{font-size:13px;margin:4px 0}ul.violated li.bad,ul.violated li.expected"
                  "{color:#b71c1c}ul.violated li.info{color:#555}\n"
                  ".fault{stroke:#b71c1c;stroke-width:1}\n.frame{fill:none;stroke:#ccc}"
@@ -542,6 +599,7 @@ int scn_html_write(FILE *out, const history_t *h, uint32_t replicas, const scn_r
             SCN_HTML_WIDTH_PX + HTML__LABEL_PX + 10, body_px + 20);
     for (uint32_t i = 0; i < replicas; i++) html__lane(out, h, i, end_ns, i * SCN_HTML_LANE_PX);
     (void)html__links(out, r, replicas, end_ns, links_y);
+    html__states(out, r, replicas, end_ns);
     html__faults(out, r, replicas, end_ns, 0, body_px);
     for (uint64_t s = 0; s * 1000000000u <= end_ns; s += 5)
         fprintf(out, "<text x=\"%.2f\" y=\"%.0f\" class=\"label\">%" PRIu64 "s</text>\n",
@@ -551,7 +609,10 @@ int scn_html_write(FILE *out, const history_t *h, uint32_t replicas, const scn_r
         fprintf(out, "<span style=\"background:%s;padding:0 6px;margin-right:4px\">%s</span>",
                 html__role_color[k], history_role_name(k));
     fputs(" &nbsp;lanes: pale red bands = the brokers a network fault cut off, until its heal; "
-          "red lines = fault actions.<br>links (a row per broker pair, and per client-broker "
+          "red lines = fault actions; a strip along a lane's bottom = "
+          "<span class=\"disk-key\">disk fault</span> (slow fsync, full, read errors) or "
+          "<span class=\"clock-key\">clock skew</span> on that broker, until healed."
+          "<br>links (a row per broker pair, and per client-broker "
           "link a fault cut): <span class=\"cut-key\">cut</span> "
           "<span class=\"clog-key\">clogged</span> <span class=\"slow-key\">lossy/slow</span>; "
           "a full row = both directions, the top half = the lower-named host &rarr; the other, "

@@ -424,6 +424,16 @@ static void test_html_cut_links(void **state) {
     tnet_read_file(page, html, OUTPUT_MAX);
     assert_non_null(strstr(html, "<span class=\"broke\">&mdash; broke no_loss, as this side must"));
     assert_non_null(strstr(html, "<li class=\"expected\"><b>no_loss violated</b> (expected on this side)"));
+    /* disk and clock faults: a strip on each broker's lane until the heal */
+    snprintf(page, sizeof page, "%s/disk.html", tmpdir);
+    run_cli(o, (const char *[]){"run", CHAOSLAB_SOURCE_DIR "/scenarios/teach_slow_disk.lua",
+                                "--seed", "1", "--variant", "weak", "--db", "none", "--html", page,
+                                NULL});
+    tnet_read_file(page, html, OUTPUT_MAX);
+    assert_int_equal(occurrences(html, "<rect class=\"disk-band\""), 3);
+    assert_non_null(strstr(html, "<title>disk_slow n1 fsync_ns=40000000 2.000s-6.000s</title>"));
+    assert_int_equal(occurrences(html, "<rect class=\"clock-band\""), 0);
+    assert_int_equal(occurrences(html, "<rect class=\"cut-link\""), 0); /* no partition */
     /* a 2|3 split plus a producer and the consumer cut from the majority */
     snprintf(page, sizeof page, "%s/clients.html", tmpdir);
     run_cli(o, (const char *[]){"run", CHAOSLAB_SOURCE_DIR "/scenarios/clients_on_minority.lua",
