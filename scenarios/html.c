@@ -16,7 +16,8 @@
 #define HTML__LINK_ROW_PX 12u    /* height of one link row */
 #define HTML__BROKERS_MAX 32u    /* brokers a fault's target set can name */
 #define HTML__CLIENT_ROWS_MAX 16u /* client-broker links drawn (those ever cut) */
-#define HTML__LINK_ROWS_MAX (HTML__BROKERS_MAX * (HTML__BROKERS_MAX - 1) / 2 + HTML__CLIENT_ROWS_MAX)
+#define HTML__LINK_ROWS_MAX \
+    (HTML__BROKERS_MAX * (HTML__BROKERS_MAX - 1) / 2 + HTML__CLIENT_ROWS_MAX)
 
 static const char *const html__role_color[HISTORY_ROLE_COUNT] = {
     "#9e9e9e", /* down */
@@ -286,7 +287,8 @@ static double html__links(FILE *out, const scn_result_t *r, uint32_t replicas, u
         fprintf(out, "<text x=\"2\" y=\"%.1f\" class=\"linklabel\">%s%s%s</text>"
                      "<line class=\"linkrow\" x1=\"%u\" x2=\"%u\" y1=\"%.1f\" y2=\"%.1f\"/>\n",
                 ry + HTML__LINK_ROW_PX - 3, rows->hi[k] >= replicas ? hi : lo, "-",
-                rows->hi[k] >= replicas ? lo : hi, HTML__LABEL_PX, HTML__LABEL_PX + SCN_HTML_WIDTH_PX,
+                rows->hi[k] >= replicas ? lo : hi, HTML__LABEL_PX,
+                HTML__LABEL_PX + SCN_HTML_WIDTH_PX,
                 ry + HTML__LINK_ROW_PX / 2.0, ry + HTML__LINK_ROW_PX / 2.0);
         for (uint32_t i = 0; i < r->timeline_count; i++) {
             const faults_event_t *f = &r->timeline[i];
@@ -300,7 +302,8 @@ static double html__links(FILE *out, const scn_result_t *r, uint32_t replicas, u
                 html__link_rect(out, f, fwd, lo, hi, true, x0, x1, ry, 2 * half, until);
                 continue;
             }
-            if (fwd != HTML__LINK_OK) html__link_rect(out, f, fwd, lo, hi, false, x0, x1, ry, half, until);
+            if (fwd != HTML__LINK_OK)
+                html__link_rect(out, f, fwd, lo, hi, false, x0, x1, ry, half, until);
             if (back != HTML__LINK_OK)
                 html__link_rect(out, f, back, hi, lo, false, x0, x1, ry + half, half, until);
         }
@@ -554,7 +557,8 @@ int scn_html_write(FILE *out, const history_t *h, uint32_t replicas, const scn_r
                  ".cut-key,.clog-key,.slow-key,.disk-key,.clock-key{padding:0 6px}\n"
                  ".disk-band,.disk-key{fill:#e65100;background:#e65100;color:#fff}"
                  ".clock-band,.clock-key{fill:#1565c0;background:#1565c0;color:#fff}\n"
-                 "span.broke{color:#b71c1c;font-size:0.6em}ul.violated{font-size:13px;margin:4px 0}ul.violated li.bad,ul.violated li.expected"
+                 "span.broke{color:#b71c1c;font-size:0.6em}ul.violated{font-size:13px;margin:4px 0}"
+                 "ul.violated li.bad,ul.violated li.expected"
                  "{color:#b71c1c}ul.violated li.info{color:#555}\n"
                  ".fault{stroke:#b71c1c;stroke-width:1}\n.frame{fill:none;stroke:#ccc}"
                  "polyline{fill:none;stroke-width:1.5}.published{stroke:#1565c0}"

@@ -198,7 +198,8 @@ static void test_json_output(void **state) {
     run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seed", "2", "--json",
                                 "--db", "none", NULL});
     assert_int_equal(json_check(o, "good2.json", 1), 0);
-    assert_int_equal(json_check_edited(o, "bad2.json", 1, "s/\"figures\":{[^}]*}/\"figures\":\"lost=0\"/"),
+    assert_int_equal(json_check_edited(o, "bad2.json", 1,
+                                       "s/\"figures\":{[^}]*}/\"figures\":\"lost=0\"/"),
                      1);
     run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seeds", "1..2", "--json",
                                 "--db", "none", NULL});
@@ -423,7 +424,8 @@ static void test_html_cut_links(void **state) {
     assert_int_equal(o->code, 0);
     tnet_read_file(page, html, OUTPUT_MAX);
     assert_non_null(strstr(html, "<span class=\"broke\">&mdash; broke no_loss, as this side must"));
-    assert_non_null(strstr(html, "<li class=\"expected\"><b>no_loss violated</b> (expected on this side)"));
+    assert_non_null(
+        strstr(html, "<li class=\"expected\"><b>no_loss violated</b> (expected on this side)"));
     /* disk and clock faults: a strip on each broker's lane until the heal */
     snprintf(page, sizeof page, "%s/disk.html", tmpdir);
     run_cli(o, (const char *[]){"run", CHAOSLAB_SOURCE_DIR "/scenarios/teach_slow_disk.lua",
@@ -439,12 +441,14 @@ static void test_html_cut_links(void **state) {
     run_cli(o, (const char *[]){"run", CHAOSLAB_SOURCE_DIR "/scenarios/clients_on_minority.lua",
                                 "--seed", "1", "--db", "none", "--html", page, NULL});
     tnet_read_file(page, html, OUTPUT_MAX);
-    assert_int_equal(occurrences(html, "<text x=\"2\" y=\""), 5 + 10 + 6); /* lanes, pairs, clients */
+    /* lanes, broker pairs, client links */
+    assert_int_equal(occurrences(html, "<text x=\"2\" y=\""), 5 + 10 + 6);
     assert_int_equal(occurrences(html, "<rect class=\"cut-link\" data-link=\"n"), 6 + 6);
     assert_int_equal(occurrences(html, "data-link=\"n2-n3\""), 0); /* inside the majority */
     assert_int_equal(occurrences(html, "data-link=\"n0-n1\""), 0); /* inside the minority */
     assert_non_null(strstr(html, "class=\"linklabel\">host6-n2</text>"));
-    assert_non_null(strstr(html, "<title>n2 &#8596; host6 cut, by partition_client host6 n2,n3,n4 "));
+    assert_non_null(
+        strstr(html, "<title>n2 &#8596; host6 cut, by partition_client host6 n2,n3,n4 "));
     free(html);
     free(o);
 }
