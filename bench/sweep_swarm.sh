@@ -59,14 +59,16 @@ if [[ $rc -eq 2 ]] && ! grep -q '"sweep":true' "$out"; then
   echo "sweep_swarm: chaoslab run failed (exit 2)" >&2
   exit 2
 fi
-count() { { grep -o "\"verdict\":\"$1\"" "$out" || true; } | wc -l; }
+# --json prints one line per run, {"type":"run","seed":N,"variant":V,"verdict":W,...},
+# then one {"type":"summary",...} line (docs/reports.md).
+count() { { grep -o "^{\"type\":\"run\",\"seed\":[0-9]*,\"variant\":\"[a-z]*\",\"verdict\":\"$1\"" "$out" || true; } | wc -l; }
 pass=$(count pass) fail=$(count fail) stalled=$(count stalled)
 invariant=$(count invariant) error=$(count error)
 wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
 echo "seeds=$seeds pass=$pass fail=$fail stalled=$stalled invariant=$invariant error=$error wall_s=$wall"
 # The stalled and tripped seeds, with what reproduces them.
-{ grep -o '{"seed":[0-9]*,"variant":"[a-z]*","verdict":"\(stalled\|invariant\|error\)"' "$out" || true; } |
-  sed 's/{"seed":\([0-9]*\).*"verdict":"\([a-z]*\)"/  \2: chaoslab run '"${scenario//\//\\/}"' --seed \1/' |
+{ grep -o '^{"type":"run","seed":[0-9]*,"variant":"[a-z]*","verdict":"\(stalled\|invariant\|error\)"' "$out" || true; } |
+  sed 's/{"type":"run","seed":\([0-9]*\).*"verdict":"\([a-z]*\)"/  \2: chaoslab run '"${scenario//\//\\/}"' --seed \1/' |
   head -n 50 || true
 bad=$((stalled + invariant + error))
 [[ ${#overrides[@]} -eq 0 ]] && bad=$((bad + fail))

@@ -232,8 +232,15 @@ int scn_file_hash(const char *path, char out[SCN_HASH_HEX_MAX]);
 
 /* Human summary of one run. */
 void scn_output_text(FILE *out, const scenario_t *s, const scn_result_t *r);
-/* One JSON object (with a newline). */
+/* One JSON object (with a newline): the run's line of `--json`
+ * (docs/reports.md, "chaoslab run --json"). */
 void scn_output_json(FILE *out, const scenario_t *s, const scn_result_t *r);
+/* The line of a run that never got going (the scenario did not load, a
+ * worker died): verdict error, exit_code 2, the reason. */
+void scn_output_json_error(FILE *out, const char *path, uint64_t seed, scn_variant_t variant,
+                           const char *why);
+/* A JSON number (null when not finite). */
+void scn_json_number(FILE *out, double v);
 /* Store the run; returns 0 or a REPORT_E* code (message in err). */
 int scn_output_db(report_db_t *db, const scenario_t *s, const scn_result_t *r,
                   const scn_strategy_t *overrides, int64_t *run_id,

@@ -5,13 +5,19 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define HTML__LABEL_PX 40u   /* left margin for lane labels */
+#define HTML__LABEL_PX 56u   /* left margin for lane and link labels */
 #define HTML__PLOT_PX 120u   /* height of one plot */
 #define HTML__SECONDS_MAX 3600u /* seconds of latency plotted */
+#define HTML__LINK_ROW_PX 12u    /* height of one link row */
+#define HTML__BROKERS_MAX 32u    /* brokers a fault's target set can name */
+#define HTML__CLIENT_ROWS_MAX 16u /* client-broker links drawn (those ever cut) */
+#define HTML__LINK_ROWS_MAX \
+    (HTML__BROKERS_MAX * (HTML__BROKERS_MAX - 1) / 2 + HTML__CLIENT_ROWS_MAX)
 
 static const char *const html__role_color[HISTORY_ROLE_COUNT] = {
     "#9e9e9e", /* down */
@@ -95,6 +101,8 @@ static uint32_t html__target_set(const char *target, uint32_t replicas) {
     return set != 0 ? set : (replicas >= 32 ? UINT32_MAX : (1u << replicas) - 1);
 }
 
+static uint64_t html__fault_end(const scn_result_t *r, uint32_t i, uint64_t end_ns);
+
 /* Network faults as bands until the next heal, on the lanes of the brokers
  * they cut off; every action as a marker across all lanes. */
 static void html__faults(FILE *out, const scn_result_t *r, uint32_t replicas, uint64_t end_ns,
@@ -103,13 +111,7 @@ static void html__faults(FILE *out, const scn_result_t *r, uint32_t replicas, ui
     for (uint32_t i = 0; i < r->timeline_count; i++) {
         const faults_event_t *f = &r->timeline[i];
         if (!html__is_net_fault(f->kind)) continue;
-        uint64_t until = end_ns;
-        for (uint32_t j = i + 1; j < r->timeline_count; j++)
-            if (strcmp(r->timeline[j].kind, "heal_net") == 0 ||
-                strcmp(r->timeline[j].kind, "heal") == 0) {
-                until = r->timeline[j].time_ns;
-                break;
-            }
+        const uint64_t until = html__fault_end(r, i, end_ns);
         const double x0 = html__x(f->time_ns, end_ns), x1 = html__x(until, end_ns);
         const uint32_t set = html__target_set(f->target, replicas);
         for (uint32_t lane = 0; lane < replicas && lane < 32; lane++) {
@@ -136,6 +138,233 @@ static void html__faults(FILE *out, const scn_result_t *r, uint32_t replicas, ui
         fputc(' ', out);
         html__text(out, f->detail);
         fputs("</title></line>\n", out);
+    }
+    fputs("</g>\n", out);
+}
+
+/* ---- links: which links each network fault cut ---------------------------
+ * A row per broker pair, then one per client-broker link some fault cut;
+ * each network fault draws, from its action to its end (the next heal, or
+ * a clog's duration), the links it affected: the top half of a row is the
+ * lower host -> the higher one, the bottom half the other direction, so a
+ * one-way cut fills half a row. The cut is recomputed from the fault's
+ * kind, target and detail exactly as faults/faults.c applies it. */
+
+enum { HTML__LINK_OK = 0, HTML__LINK_CUT, HTML__LINK_CLOG, HTML__LINK_SLOW };
+static const char *const html__link_class[] = {"", "cut-link", "clog-link", "slow-link"};
+static const char *const html__link_word[] = {"", "cut", "clogged", "degraded"};
+
+typedef struct html__link_rows {
+    uint32_t lo[HTML__LINK_ROWS_MAX], hi[HTML__LINK_ROWS_MAX]; /* lo < hi (host ids) */
+    uint32_t count;
+} html__link_rows_t;
+
+/* A client fault's host: "host5" -> 5; -1 otherwise. */
+static long html__client_host(const char *target) {
+    if (strncmp(target, "host", 4) != 0) return -1;
+    char *end = NULL;
+    const unsigned long h = strtoul(target + 4, &end, 10);
+    return end != target + 4 && *end == '\0' && h < UINT32_MAX ? (long)h : -1;
+}
+
+/* What fault f does to the directed link x -> y (host ids; brokers are
+ * 0..replicas-1, clients above). */
+static int html__link_effect(const faults_event_t *f, uint32_t replicas, uint32_t x, uint32_t y) {
+    const bool brokers = x < replicas && y < replicas && x < HTML__BROKERS_MAX &&
+                         y < HTML__BROKERS_MAX && x != y;
+    if (strcmp(f->kind, "partition_client") == 0) {
+        const long c = html__client_host(f->target);
+        const uint32_t set = html__target_set(f->detail, replicas);
+        if (c >= 0 && (uint32_t)c == x && y < HTML__BROKERS_MAX && (set >> y & 1u))
+            return HTML__LINK_CUT;
+        if (c >= 0 && (uint32_t)c == y && x < HTML__BROKERS_MAX && (set >> x & 1u))
+            return HTML__LINK_CUT;
+        return HTML__LINK_OK;
+    }
+    if (!brokers) return HTML__LINK_OK;
+    const uint32_t s = html__target_set(f->target, replicas);
+    const bool in_x = s >> x & 1u, in_y = s >> y & 1u;
+    if (strcmp(f->kind, "isolate") == 0) return in_x || in_y ? HTML__LINK_CUT : HTML__LINK_OK;
+    if (strcmp(f->kind, "split") == 0) return in_x != in_y ? HTML__LINK_CUT : HTML__LINK_OK;
+    if (strcmp(f->kind, "one_way") == 0)
+        return in_x && (html__target_set(f->detail, replicas) >> y & 1u) ? HTML__LINK_CUT
+                                                                          : HTML__LINK_OK;
+    if (strcmp(f->kind, "bridge") == 0) {
+        const char *b = strstr(f->detail, "bridge=n");
+        const unsigned long bridge = b != NULL ? strtoul(b + 8, NULL, 10) : ULONG_MAX;
+        if (x == bridge || y == bridge) return HTML__LINK_OK;
+        return in_x != in_y ? HTML__LINK_CUT : HTML__LINK_OK;
+    }
+    if (strcmp(f->kind, "ring") == 0) {
+        /* faults__cut_ring: keep ring neighbours within k, 2k+1 a majority */
+        const uint32_t k = (replicas / 2 + 1) / 2;
+        const uint32_t d = x > y ? x - y : y - x;
+        return (d < replicas - d ? d : replicas - d) > k ? HTML__LINK_CUT : HTML__LINK_OK;
+    }
+    if (strcmp(f->kind, "clog") == 0) return in_x || in_y ? HTML__LINK_CLOG : HTML__LINK_OK;
+    if (strcmp(f->kind, "links") == 0) return in_x || in_y ? HTML__LINK_SLOW : HTML__LINK_OK;
+    return HTML__LINK_OK;
+}
+
+/* The rows: every broker pair, then the client-broker links cut at least
+ * once (in the order first cut). */
+static void html__link_rows(const scn_result_t *r, uint32_t replicas, html__link_rows_t *rows) {
+    rows->count = 0;
+    for (uint32_t a = 0; a < replicas && a < HTML__BROKERS_MAX; a++)
+        for (uint32_t b = a + 1; b < replicas && b < HTML__BROKERS_MAX; b++) {
+            rows->lo[rows->count] = a;
+            rows->hi[rows->count++] = b;
+        }
+    const uint32_t pairs = rows->count;
+    for (uint32_t i = 0; i < r->timeline_count; i++) {
+        const faults_event_t *f = &r->timeline[i];
+        const long c = html__client_host(f->target);
+        if (strcmp(f->kind, "partition_client") != 0 || c < (long)replicas) continue;
+        const uint32_t set = html__target_set(f->detail, replicas);
+        for (uint32_t b = 0; b < replicas && b < HTML__BROKERS_MAX; b++) {
+            if (!(set >> b & 1u)) continue;
+            bool seen = false;
+            for (uint32_t k = pairs; k < rows->count && !seen; k++)
+                seen = rows->lo[k] == b && rows->hi[k] == (uint32_t)c;
+            if (seen || rows->count - pairs >= HTML__CLIENT_ROWS_MAX) continue;
+            rows->lo[rows->count] = b;
+            rows->hi[rows->count++] = (uint32_t)c;
+        }
+    }
+}
+
+static void html__host_name(char *buf, size_t cap, uint32_t host, uint32_t replicas) {
+    if (host < replicas) snprintf(buf, cap, "n%" PRIu32, host);
+    else snprintf(buf, cap, "host%" PRIu32, host);
+}
+
+/* When network fault i stops acting: the next heal, or its clog's end. */
+static uint64_t html__fault_end(const scn_result_t *r, uint32_t i, uint64_t end_ns) {
+    const faults_event_t *f = &r->timeline[i];
+    uint64_t until = end_ns;
+    for (uint32_t j = i + 1; j < r->timeline_count; j++)
+        if (strcmp(r->timeline[j].kind, "heal_net") == 0 ||
+            strcmp(r->timeline[j].kind, "heal") == 0) {
+            until = r->timeline[j].time_ns;
+            break;
+        }
+    const char *d = strcmp(f->kind, "clog") == 0 ? strstr(f->detail, "duration_ns=") : NULL;
+    if (d != NULL) {
+        const unsigned long long ns = strtoull(d + 12, NULL, 10);
+        if (f->time_ns + ns < until) until = f->time_ns + ns;
+    }
+    return until > end_ns ? end_ns : until;
+}
+
+/* One half (or all, when both directions agree) of a link row. */
+static void html__link_rect(FILE *out, const faults_event_t *f, int effect, const char *from,
+                            const char *to, bool both, double x0, double x1, double y, double h,
+                            uint64_t until) {
+    fprintf(out, "<rect class=\"%s\" data-link=\"%s-%s\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" "
+                 "height=\"%.1f\"><title>%s %s %s %s, by ",
+            html__link_class[effect], from, to, x0, y, x1 - x0 > 1 ? x1 - x0 : 1, h, from,
+            both ? "&#8596;" : "&#8594;", to, html__link_word[effect]);
+    html__text(out, f->kind);
+    fputc(' ', out);
+    html__text(out, f->target);
+    fputc(' ', out);
+    html__text(out, f->detail);
+    fprintf(out, " %.3fs-%.3fs</title></rect>\n", (double)f->time_ns / 1e9, (double)until / 1e9);
+}
+
+/* The link rows at y; returns their height. */
+static double html__links(FILE *out, const scn_result_t *r, uint32_t replicas, uint64_t end_ns,
+                          double y) {
+    html__link_rows_t *rows = calloc(1, sizeof *rows);
+    if (rows == NULL) return 0;
+    html__link_rows(r, replicas, rows);
+    fputs("<g class=\"links\">\n", out);
+    for (uint32_t k = 0; k < rows->count; k++) {
+        char lo[24], hi[24];
+        html__host_name(lo, sizeof lo, rows->lo[k], replicas);
+        html__host_name(hi, sizeof hi, rows->hi[k], replicas);
+        const double ry = y + k * HTML__LINK_ROW_PX;
+        fprintf(out, "<text x=\"2\" y=\"%.1f\" class=\"linklabel\">%s%s%s</text>"
+                     "<line class=\"linkrow\" x1=\"%u\" x2=\"%u\" y1=\"%.1f\" y2=\"%.1f\"/>\n",
+                ry + HTML__LINK_ROW_PX - 3, rows->hi[k] >= replicas ? hi : lo, "-",
+                rows->hi[k] >= replicas ? lo : hi, HTML__LABEL_PX,
+                HTML__LABEL_PX + SCN_HTML_WIDTH_PX,
+                ry + HTML__LINK_ROW_PX / 2.0, ry + HTML__LINK_ROW_PX / 2.0);
+        for (uint32_t i = 0; i < r->timeline_count; i++) {
+            const faults_event_t *f = &r->timeline[i];
+            const int fwd = html__link_effect(f, replicas, rows->lo[k], rows->hi[k]);
+            const int back = html__link_effect(f, replicas, rows->hi[k], rows->lo[k]);
+            if (fwd == HTML__LINK_OK && back == HTML__LINK_OK) continue;
+            const uint64_t until = html__fault_end(r, i, end_ns);
+            const double x0 = html__x(f->time_ns, end_ns), x1 = html__x(until, end_ns);
+            const double half = (HTML__LINK_ROW_PX - 2) / 2.0;
+            if (fwd == back) {
+                html__link_rect(out, f, fwd, lo, hi, true, x0, x1, ry, 2 * half, until);
+                continue;
+            }
+            if (fwd != HTML__LINK_OK)
+                html__link_rect(out, f, fwd, lo, hi, false, x0, x1, ry, half, until);
+            if (back != HTML__LINK_OK)
+                html__link_rect(out, f, back, hi, lo, false, x0, x1, ry + half, half, until);
+        }
+    }
+    fputs("</g>\n", out);
+    const double height = (double)rows->count * HTML__LINK_ROW_PX;
+    free(rows);
+    return height;
+}
+
+/* ---- disk and clock faults: strips along the bottom of a broker's lane ----
+ * A disk fault (disk_slow, disk_full, disk_read_errors) holds until the
+ * next heal_disk / heal, or the same kind turned "off" for that broker; a
+ * clock fault until the next heal or the broker's next clock event. */
+
+#define HTML__STRIP_PX 5u
+
+static bool html__is_disk_fault(const char *kind) {
+    return strcmp(kind, "disk_slow") == 0 || strcmp(kind, "disk_full") == 0 ||
+           strcmp(kind, "disk_read_errors") == 0;
+}
+
+static uint64_t html__state_end(const scn_result_t *r, uint32_t i, uint32_t lane, uint64_t end_ns) {
+    const faults_event_t *f = &r->timeline[i];
+    const bool disk = html__is_disk_fault(f->kind);
+    for (uint32_t j = i + 1; j < r->timeline_count; j++) {
+        const faults_event_t *g = &r->timeline[j];
+        if (strcmp(g->kind, "heal") == 0 || (disk && strcmp(g->kind, "heal_disk") == 0))
+            return g->time_ns;
+        if (strcmp(g->kind, f->kind) != 0) continue;
+        /* the same kind again on this broker ends this one (turned off or replaced) */
+        if (html__target_set(g->target, HTML__BROKERS_MAX) >> lane & 1u) return g->time_ns;
+    }
+    return end_ns;
+}
+
+static void html__states(FILE *out, const scn_result_t *r, uint32_t replicas, uint64_t end_ns) {
+    fputs("<g class=\"states\">\n", out);
+    for (uint32_t i = 0; i < r->timeline_count; i++) {
+        const faults_event_t *f = &r->timeline[i];
+        const bool disk = html__is_disk_fault(f->kind);
+        if (!disk && strcmp(f->kind, "clock") != 0) continue;
+        /* the end of one (drawn with it), or a clock put back */
+        if (strcmp(f->detail, "off") == 0 || strcmp(f->detail, "offset_ns=0 drift_ppm=0") == 0)
+            continue;
+        const uint32_t set = html__target_set(f->target, replicas);
+        for (uint32_t lane = 0; lane < replicas && lane < HTML__BROKERS_MAX; lane++) {
+            if (!(set >> lane & 1u)) continue;
+            const uint64_t until = html__state_end(r, i, lane, end_ns);
+            const double x0 = html__x(f->time_ns, end_ns), x1 = html__x(until, end_ns);
+            fprintf(out, "<rect class=\"%s\" data-node=\"n%" PRIu32 "\" x=\"%.2f\" y=\"%.1f\" "
+                         "width=\"%.2f\" height=\"%u\"><title>",
+                    disk ? "disk-band" : "clock-band", lane, x0,
+                    (double)(lane + 1) * SCN_HTML_LANE_PX - 2 - HTML__STRIP_PX,
+                    x1 - x0 > 1 ? x1 - x0 : 1, HTML__STRIP_PX);
+            html__text(out, f->kind);
+            fprintf(out, " n%" PRIu32 " ", lane);
+            html__text(out, f->detail);
+            fprintf(out, " %.3fs-%.3fs</title></rect>\n", (double)f->time_ns / 1e9,
+                    (double)until / 1e9);
+        }
     }
     fputs("</g>\n", out);
 }
@@ -283,6 +512,35 @@ static void html__invariants(FILE *out, const scn_result_t *r) {
     fputs("</table>\n", out);
 }
 
+/* Up front, what went wrong: each invariant that did not hold, whether the
+ * run expected it (a teach file's weak side must break its lesson's), and
+ * its figures; or why the run stopped. */
+static void html__violated(FILE *out, const scn_result_t *r) {
+    if (!r->judged) {
+        if (r->stop_text[0] == '\0') return;
+        fputs("<p class=\"violated\"><b>stopped:</b> ", out);
+        html__text(out, r->stop_text);
+        fputs("</p>\n", out);
+        return;
+    }
+    fputs("<ul class=\"violated\">\n", out);
+    bool any = false;
+    for (unsigned i = 0; i < SCN_INV_COUNT; i++) {
+        const scn_invariant_t *inv = &r->inv[i];
+        if (inv->passed) continue;
+        any = true;
+        fprintf(out, "<li class=\"%s\"><b>%s violated</b> (%s): <code>",
+                !inv->enforced ? "info" : inv->as_expected ? "expected" : "bad",
+                scn_invariant_name(i),
+                !inv->enforced ? "informational"
+                : inv->as_expected ? "expected on this side" : "NOT as expected");
+        html__text(out, inv->figures);
+        fputs("</code></li>\n", out);
+    }
+    if (!any) fputs("<li>every invariant held</li>\n", out);
+    fputs("</ul>\n", out);
+}
+
 int scn_html_write(FILE *out, const history_t *h, uint32_t replicas, const scn_result_t *r) {
     assert(out != NULL && h != NULL && r != NULL);
     const uint64_t end_ns = r->sim_time_ns ? r->sim_time_ns : 1;
@@ -292,6 +550,16 @@ int scn_html_write(FILE *out, const history_t *h, uint32_t replicas, const scn_r
                  "body{font-family:sans-serif;margin:16px}pre{background:#f5f5f5;padding:8px;"
                  "overflow-x:auto}\n.label,.term{font-size:11px;font-family:monospace}"
                  ".term{fill:#fff}\n.fault-band{fill:#e53935;opacity:0.15}"
+                 ".linklabel{font-size:10px;font-family:monospace}.linkrow{stroke:#e0e0e0}"
+                 ".cut-link,.cut-key{fill:#d32f2f;background:#d32f2f;color:#fff}"
+                 ".clog-link,.clog-key{fill:#7b1fa2;background:#7b1fa2;color:#fff}"
+                 ".slow-link,.slow-key{fill:#fb8c00;background:#fb8c00}"
+                 ".cut-key,.clog-key,.slow-key,.disk-key,.clock-key{padding:0 6px}\n"
+                 ".disk-band,.disk-key{fill:#e65100;background:#e65100;color:#fff}"
+                 ".clock-band,.clock-key{fill:#1565c0;background:#1565c0;color:#fff}\n"
+                 "span.broke{color:#b71c1c;font-size:0.6em}ul.violated{font-size:13px;margin:4px 0}"
+                 "ul.violated li.bad,ul.violated li.expected"
+                 "{color:#b71c1c}ul.violated li.info{color:#555}\n"
                  ".fault{stroke:#b71c1c;stroke-width:1}\n.frame{fill:none;stroke:#ccc}"
                  "polyline{fill:none;stroke-width:1.5}.published{stroke:#1565c0}"
                  ".confirmed{stroke:#2e7d32}.availability{stroke:#6a1b9a}.p50{stroke:#2e7d32}.p99{stroke:#c62828}\n"
@@ -300,30 +568,59 @@ int scn_html_write(FILE *out, const history_t *h, uint32_t replicas, const scn_r
             r->seed);
     fputs("<h1>", out);
     html__text(out, r->scenario_name);
-    fprintf(out, " &mdash; seed %" PRIu64 "%s%s: <span class=\"verdict\">%s</span></h1>\n",
+    fprintf(out, " &mdash; seed %" PRIu64 "%s%s: <span class=\"verdict\">%s</span>",
             r->seed, r->variant != SCN_VARIANT_NONE ? ", " : "",
             r->variant != SCN_VARIANT_NONE ? scn_variant_name(r->variant) : "",
             report_verdict_name(r->verdict));
+    /* A teach file's weak side passes by failing: say which invariant broke. */
+    for (unsigned i = 0, n = 0; r->judged && i < SCN_INV_COUNT; i++)
+        if (r->inv[i].enforced && !r->inv[i].passed && r->inv[i].as_expected)
+            fprintf(out, "%s%s", n++ ? ", " : " <span class=\"broke\">&mdash; broke ",
+                    scn_invariant_name(i));
+    for (unsigned i = 0; r->judged && i < SCN_INV_COUNT; i++)
+        if (r->inv[i].enforced && !r->inv[i].passed && r->inv[i].as_expected) {
+            fputs(", as this side must</span>", out);
+            break;
+        }
+    fputs("</h1>\n", out);
     fputs("<p>strategy <code>", out);
     html__text(out, r->strategy);
     fprintf(out, "</code>; trace hash <code>%016" PRIx64 "</code>; %" PRIu64
                  " events over %.3f simulated seconds</p>\n<p>reproduce: <code class=\"reproduce\">",
             r->trace_hash, r->events, (double)r->sim_time_ns / 1e9);
     html__text(out, r->reproduce);
-    fputs("</code></p>\n<h2>Timeline</h2>\n", out);
+    fputs("</code></p>\n", out);
+    html__violated(out, r);
+    fputs("<h2>Timeline</h2>\n", out);
     const double lanes_px = (double)replicas * SCN_HTML_LANE_PX;
+    html__link_rows_t *rows = calloc(1, sizeof *rows);
+    if (rows != NULL) html__link_rows(r, replicas, rows);
+    const double links_y = lanes_px + 6;
+    const double links_px = rows != NULL ? (double)rows->count * HTML__LINK_ROW_PX : 0;
+    free(rows);
+    const double body_px = links_y + links_px;
     fprintf(out, "<svg class=\"timeline\" width=\"%u\" height=\"%.0f\">\n",
-            SCN_HTML_WIDTH_PX + HTML__LABEL_PX + 10, lanes_px + 20);
+            SCN_HTML_WIDTH_PX + HTML__LABEL_PX + 10, body_px + 20);
     for (uint32_t i = 0; i < replicas; i++) html__lane(out, h, i, end_ns, i * SCN_HTML_LANE_PX);
-    html__faults(out, r, replicas, end_ns, 0, lanes_px);
+    (void)html__links(out, r, replicas, end_ns, links_y);
+    html__states(out, r, replicas, end_ns);
+    html__faults(out, r, replicas, end_ns, 0, body_px);
     for (uint64_t s = 0; s * 1000000000u <= end_ns; s += 5)
         fprintf(out, "<text x=\"%.2f\" y=\"%.0f\" class=\"label\">%" PRIu64 "s</text>\n",
-                html__x(s * 1000000000u, end_ns), lanes_px + 14, s);
+                html__x(s * 1000000000u, end_ns), body_px + 14, s);
     fputs("</svg>\n<p class=\"legend\">", out);
     for (unsigned k = 0; k < HISTORY_ROLE_COUNT; k++)
         fprintf(out, "<span style=\"background:%s;padding:0 6px;margin-right:4px\">%s</span>",
                 html__role_color[k], history_role_name(k));
-    fputs(" &nbsp;red bands: the brokers a network fault cut off, until its heal; red lines: fault actions</p>\n", out);
+    fputs(" &nbsp;lanes: pale red bands = the brokers a network fault cut off, until its heal; "
+          "red lines = fault actions; a strip along a lane's bottom = "
+          "<span class=\"disk-key\">disk fault</span> (slow fsync, full, read errors) or "
+          "<span class=\"clock-key\">clock skew</span> on that broker, until healed."
+          "<br>links (a row per broker pair, and per client-broker "
+          "link a fault cut): <span class=\"cut-key\">cut</span> "
+          "<span class=\"clog-key\">clogged</span> <span class=\"slow-key\">lossy/slow</span>; "
+          "a full row = both directions, the top half = the lower-named host &rarr; the other, "
+          "the bottom half = the reverse (one-way cuts).</p>\n", out);
     double max = 1;
     for (size_t i = 0; i < r->series_count; i++) {
         if ((double)r->series[i].published > max) max = (double)r->series[i].published;

@@ -164,27 +164,137 @@ void scn_json_string(FILE *out, const char *text) {
     fputc('"', out);
 }
 
+/* A figure as a JSON number: integers exactly, other values with every
+ * digit a double holds; a non-finite value (nothing measured) is null. */
+void scn_json_number(FILE *out, double v) {
+    assert(out != NULL);
+    if (!isfinite(v)) fputs("null", out);
+    else if (v == floor(v) && fabs(v) < 9007199254740992.0) fprintf(out, "%.0f", v);
+    else fprintf(out, "%.17g", v);
+}
+
+/* Which figures stand behind each invariant's verdict, as numbers: the
+ * checker it reads and the figure names (NULL names = every figure of that
+ * checker). In SCN_INV_* order; the same figures as the text summary. */
+#define OUTPUT__INV_FIGS_MAX 5u
+static const struct {
+    unsigned check;
+    const char *names[OUTPUT__INV_FIGS_MAX];
+    unsigned extra_check; /* one more figure from another checker, or CHECK_ALL_COUNT */
+    const char *extra;
+} output__inv_figs[SCN_INV_COUNT] = {
+    [SCN_INV_NO_LOSS] = {CHECK_NO_LOSS, {NULL}, CHECK_ALL_COUNT, NULL},
+    [SCN_INV_NO_DUPLICATES] = {CHECK_NO_DUPLICATES, {NULL}, CHECK_ALL_COUNT, NULL},
+    [SCN_INV_NO_PHANTOMS] = {CHECK_NO_PHANTOMS, {NULL}, CHECK_ALL_COUNT, NULL},
+    [SCN_INV_ORDERING] = {CHECK_ORDERING, {NULL}, CHECK_ALL_COUNT, NULL},
+    [SCN_INV_REPLICA_AGREEMENT] = {CHECK_REPLICA_AGREEMENT, {NULL}, CHECK_ALL_COUNT, NULL},
+    [SCN_INV_AVAILABILITY] = {CHECK_AVAILABILITY,
+                              {"availability", "windows", "available_windows",
+                               "unavailable_windows", "idle_windows"},
+                              CHECK_ALL_COUNT, NULL},
+    [SCN_INV_RECOVERY] = {CHECK_AVAILABILITY, {"heal_to_ok_ns"}, CHECK_PROGRESS,
+                          "confirm_needed"},
+    [SCN_INV_MAX_UNAVAILABLE] = {CHECK_AVAILABILITY, {"longest_gap_ns"}, CHECK_ALL_COUNT, NULL},
+    [SCN_INV_ATTEMPT_SUCCESS] = {CHECK_AVAILABILITY,
+                                 {"attempt_success", "attempts", "confirmed_in_time"},
+                                 CHECK_ALL_COUNT, NULL},
+    [SCN_INV_CONSUMER_AVAILABILITY] = {CHECK_CONSUMER_AVAILABILITY, {NULL}, CHECK_ALL_COUNT, NULL},
+    [SCN_INV_LEADERLESS] = {CHECK_LEADERLESS, {NULL}, CHECK_ALL_COUNT, NULL},
+    [SCN_INV_PROGRESS] = {CHECK_PROGRESS, {NULL}, CHECK_ALL_COUNT, NULL},
+    [SCN_INV_DRAINED] = {CHECK_DRAINED, {NULL}, CHECK_ALL_COUNT, NULL},
+    [SCN_INV_LATENCY] = {CHECK_LATENCY, {NULL}, CHECK_ALL_COUNT, NULL},
+    [SCN_INV_DUPLICATE_ENQUEUES] = {CHECK_NO_DUPLICATES, {"duplicate_enqueues"}, CHECK_ALL_COUNT,
+                                    NULL},
+};
+
+static void output__json_fig(FILE *out, bool *first, const char *name, double v) {
+    fprintf(out, "%s\"%s\":", *first ? "" : ",", name);
+    scn_json_number(out, v);
+    *first = false;
+}
+
+static void output__json_inv_figures(FILE *out, const scn_result_t *r, unsigned i) {
+    const check_result_t *c = &r->checks[output__inv_figs[i].check];
+    bool first = true;
+    fputc('{', out);
+    if (output__inv_figs[i].names[0] == NULL) {
+        for (uint32_t k = 0; k < c->figures_count; k++)
+            output__json_fig(out, &first, c->figures[k].name, c->figures[k].value);
+    } else {
+        for (unsigned k = 0; k < OUTPUT__INV_FIGS_MAX && output__inv_figs[i].names[k]; k++)
+            output__json_fig(out, &first, output__inv_figs[i].names[k],
+                             check_figure(c, output__inv_figs[i].names[k]));
+    }
+    if (output__inv_figs[i].extra != NULL)
+        output__json_fig(out, &first, output__inv_figs[i].extra,
+                         check_figure(&r->checks[output__inv_figs[i].extra_check],
+                                      output__inv_figs[i].extra));
+    fputc('}', out);
+}
+
+/* "name","name" of the invariants that did not hold (want_failed = false)
+ * or were not as expected (true). */
+static void output__json_inv_list(FILE *out, const scn_result_t *r, bool want_failed) {
+    bool first = true;
+    fputc('[', out);
+    for (unsigned i = 0; r->judged && i < SCN_INV_COUNT; i++) {
+        const bool hit = want_failed ? !r->inv[i].as_expected : !r->inv[i].passed;
+        if (!hit) continue;
+        fprintf(out, "%s\"%s\"", first ? "" : ",", scn_invariant_name(i));
+        first = false;
+    }
+    fputc(']', out);
+}
+
+/* The recorded violations: checker, message id (hex string: ids use all
+ * 64 bits, more than a JSON number keeps exactly), virtual time, detail. */
+static void output__json_violations(FILE *out, const scn_result_t *r) {
+    bool first = true;
+    fputc('[', out);
+    for (unsigned k = 0; r->judged && k < CHECK_ALL_COUNT; k++) {
+        const check_result_t *c = &r->checks[k];
+        for (uint32_t i = 0; i < c->violations_count; i++) {
+            const check_violation_t *v = &c->violations[i];
+            fprintf(out, "%s{\"check\":\"%s\",\"message\":", first ? "" : ",",
+                    c->name != NULL ? c->name : "?");
+            if (v->message_id != 0) fprintf(out, "\"%#" PRIx64 "\"", v->message_id);
+            else fputs("null", out);
+            fprintf(out, ",\"time_ns\":%" PRIu64 ",\"detail\":", v->time_ns);
+            scn_json_string(out, v->detail);
+            fputc('}', out);
+            first = false;
+        }
+    }
+    fputc(']', out);
+}
+
 void scn_output_json(FILE *out, const scenario_t *s, const scn_result_t *r) {
     assert(out != NULL && s != NULL && r != NULL);
-    fputs("{\"scenario\":", out);
+    fprintf(out, "{\"type\":\"run\",\"seed\":%" PRIu64 ",\"variant\":", r->seed);
+    scn_json_string(out, scn_variant_name(r->variant));
+    fprintf(out, ",\"verdict\":\"%s\",\"exit_code\":%d,\"violated\":",
+            report_verdict_name(r->verdict), r->exit_code);
+    output__json_inv_list(out, r, false);
+    fputs(",\"not_as_expected\":", out);
+    output__json_inv_list(out, r, true);
+    fputs(",\"scenario\":", out);
     scn_json_string(out, r->scenario_name);
     fputs(",\"path\":", out);
     scn_json_string(out, s->path);
-    fprintf(out, ",\"seed\":%" PRIu64 ",\"variant\":", r->seed);
-    scn_json_string(out, scn_variant_name(r->variant));
     fputs(",\"strategy\":", out);
     scn_json_string(out, r->strategy);
     fputs(",\"nemesis\":", out);
     scn_json_string(out, r->nemesis);
-    fprintf(out, ",\"verdict\":\"%s\",\"exit_code\":%d,\"trace_hash\":\"%016" PRIx64 "\"",
-            report_verdict_name(r->verdict), r->exit_code, r->trace_hash);
+    fprintf(out, ",\"trace_hash\":\"%016" PRIx64 "\"", r->trace_hash);
     fprintf(out, ",\"sim_time_s\":%.9f,\"wall_time_s\":%.6f,\"events\":%" PRIu64,
             (double)r->sim_time_ns / 1e9, (double)r->wall_time_ns / 1e9, r->events);
     fprintf(out, ",\"published\":%" PRIu64 ",\"confirmed\":%" PRIu64 ",\"processed\":%" PRIu64,
             r->published, r->confirmed, r->processed);
     fprintf(out, ",\"nacked\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"unknown\":%" PRIu64
-                 ",\"unknown_at_end\":%" PRIu64 ",\"probe_published\":%" PRIu64,
-            r->nacked, r->failed, r->unknown, r->unknown_at_end, r->probe_published);
+                 ",\"unknown_at_end\":%" PRIu64 ",\"probe_published\":%" PRIu64
+                 ",\"faults\":%" PRIu32,
+            r->nacked, r->failed, r->unknown, r->unknown_at_end, r->probe_published,
+            r->timeline_count);
     fputs(",\"invariants\":[", out);
     for (unsigned i = 0; r->judged && i < SCN_INV_COUNT; i++) {
         const scn_invariant_t *inv = &r->inv[i];
@@ -193,18 +303,23 @@ void scn_output_json(FILE *out, const scenario_t *s, const scn_result_t *r) {
                 i ? "," : "", scn_invariant_name(i), inv->enforced ? "true" : "false",
                 inv->passed ? "true" : "false", report_expect_name(inv->expected),
                 inv->as_expected ? "true" : "false");
+        output__json_inv_figures(out, r, i);
+        fputs(",\"summary\":", out);
         scn_json_string(out, inv->figures);
         fputc('}', out);
     }
     fputs("],\"metrics\":{", out);
-    const check_result_t *lat = &r->checks[6];
+    const check_result_t *lat = &r->checks[CHECK_LATENCY];
+    bool first = true;
     for (uint32_t i = 0; r->judged && i < lat->figures_count; i++)
-        fprintf(out, "%s\"%s\":%.0f", i ? "," : "", lat->figures[i].name,
-                isfinite(lat->figures[i].value) ? lat->figures[i].value : 0.0);
-    fputs("},\"stop\":", out);
+        output__json_fig(out, &first, lat->figures[i].name, lat->figures[i].value);
+    fputs("},\"violations\":", out);
+    output__json_violations(out, r);
+    fputs(",\"stop\":", out);
     scn_json_string(out, r->stop_text);
-    fprintf(out, ",\"events_budget\":%" PRIu64 ",\"wall_budget_s\":%.3f,\"scenario_hash\":",
-            r->events_budget, r->wall_budget_s);
+    fprintf(out, ",\"stop_time_ns\":%" PRIu64 ",\"events_budget\":%" PRIu64
+                 ",\"wall_budget_s\":%.3f,\"scenario_hash\":",
+            r->stop_time_ns, r->events_budget, r->wall_budget_s);
     scn_json_string(out, r->scenario_hash);
     fputs(",\"version\":", out);
     scn_json_string(out, scn_binary_version());
@@ -212,6 +327,19 @@ void scn_output_json(FILE *out, const scenario_t *s, const scn_result_t *r) {
     scn_json_string(out, r->reproduce);
     fputs(",\"error\":", out);
     scn_json_string(out, r->err);
+    fputs("}\n", out);
+}
+
+void scn_output_json_error(FILE *out, const char *path, uint64_t seed, scn_variant_t variant,
+                           const char *why) {
+    assert(out != NULL);
+    fprintf(out, "{\"type\":\"run\",\"seed\":%" PRIu64 ",\"variant\":", seed);
+    scn_json_string(out, scn_variant_name(variant));
+    fputs(",\"verdict\":\"error\",\"exit_code\":2,\"violated\":[],\"not_as_expected\":[],"
+          "\"path\":", out);
+    scn_json_string(out, path);
+    fputs(",\"error\":", out);
+    scn_json_string(out, why);
     fputs("}\n", out);
 }
 

@@ -30,6 +30,10 @@ typedef struct sweep__brief {
     double availability; /* < 0 = not measured */
     char why[SCN_JUNIT_WHY_MAX];
     uint8_t has_page; /* --html DIR: this run's page was written */
+    /* --json with workers: where the worker wrote this run's JSON line in
+     * its part file (the parent prints the lines in seed order). */
+    uint64_t json_offset;
+    uint32_t json_len;
 } sweep__brief_t;
 
 /* Workers write briefs to one pipe: only writes of up to PIPE_BUF bytes
@@ -50,6 +54,12 @@ typedef struct sweep__plan {
     char strategies[2][SCN_STRATEGY_TEXT_MAX];
     sweep__brief_t *briefs;
     bool progress;
+    /* --json on a range: each run's line goes to json_sink as it ends:
+     * stdout in this process, a worker's own part file (one per worker,
+     * json_parts[k]) under --jobs. */
+    FILE *json_sink;
+    FILE *json_parts[SCN_JOBS_MAX];
+    uint32_t json_parts_count;
 } sweep__plan_t;
 
 static void sweep__item(const sweep__plan_t *p, uint64_t item, uint64_t *seed, scn_variant_t *v) {
@@ -107,6 +117,23 @@ static int sweep__write_index(const sweep__plan_t *p) {
     return rc;
 }
 
+/* --json on a range: the run's line to the sink (s and r NULL: the run did
+ * not load, `why` says why); under --jobs the brief records where it is. */
+static void sweep__json_line(const sweep__plan_t *p, sweep__brief_t *b, const scenario_t *s,
+                             const scn_result_t *r, const char *why) {
+    FILE *sink = p->json_sink;
+    if (sink == NULL) return;
+    const long start = ftell(sink); /* -1 on stdout (a pipe): not needed there */
+    if (s != NULL && r != NULL) scn_output_json(sink, s, r);
+    else scn_output_json_error(sink, p->o->path, b->seed, (scn_variant_t)b->variant, why);
+    if (fflush(sink) != 0 || start < 0) return;
+    const long end = ftell(sink);
+    if (end > start) {
+        b->json_offset = (uint64_t)start;
+        b->json_len = (uint32_t)(end - start);
+    }
+}
+
 /* One run in this process; fills b. full = print the whole summary. */
 static void sweep__run_one(const sweep__plan_t *p, uint64_t item, report_db_t *db, FILE *trace,
                            FILE *html, bool full, sweep__brief_t *b) {
@@ -125,6 +152,7 @@ static void sweep__run_one(const sweep__plan_t *p, uint64_t item, report_db_t *d
     if (scenario_new(o->path, seed, &s, err, sizeof err) != 0) {
         fprintf(o->err, "%s\n", err);
         snprintf(b->why, sizeof b->why, "%s", err);
+        if (!full && o->json) sweep__json_line(p, b, NULL, NULL, err);
         return;
     }
     scn_result_t *r = calloc(1, sizeof *r);
@@ -161,6 +189,8 @@ static void sweep__run_one(const sweep__plan_t *p, uint64_t item, report_db_t *d
     if (full) {
         if (o->json) scn_output_json(o->out, s, r);
         else scn_output_text(o->out, s, r);
+    } else if (o->json) {
+        sweep__json_line(p, b, s, r, NULL);
     }
     if (own_html && html != NULL) {
         fclose(html); /* sets page and page_size */
@@ -209,8 +239,9 @@ static void sweep__progress(const sweep__plan_t *p, uint64_t done, uint64_t fail
 }
 
 /* Worker k of n: items k, k+n, ...; reports each brief on `fd`. */
-static void sweep__worker(const sweep__plan_t *p, uint32_t k, uint32_t n, int fd) {
+static void sweep__worker(sweep__plan_t *p, uint32_t k, uint32_t n, int fd) {
     report_db_t *db = sweep__db_open(p->o);
+    p->json_sink = k < p->json_parts_count ? p->json_parts[k] : NULL;
     for (uint64_t item = k; item < p->items; item += n) {
         sweep__brief_t b;
         sweep__run_one(p, item, db, NULL, NULL, false, &b);
@@ -229,6 +260,18 @@ static int sweep__fork(sweep__plan_t *p) {
     if (pipe(fds) != 0) {
         fprintf(o->err, "chaoslab run: pipe: %s\n", strerror(errno));
         return -1;
+    }
+    for (uint32_t k = 0; o->json && k < jobs; k++) {
+        if ((p->json_parts[k] = tmpfile()) == NULL) {
+            fprintf(o->err, "chaoslab run: --json: cannot create a temporary file: %s\n",
+                    strerror(errno));
+            close(fds[0]);
+            close(fds[1]);
+            for (uint32_t j = 0; j < k; j++) fclose(p->json_parts[j]);
+            p->json_parts_count = 0;
+            return -1;
+        }
+        p->json_parts_count = k + 1;
     }
     fflush(o->out);
     fflush(o->err);
@@ -263,6 +306,33 @@ static int sweep__fork(sweep__plan_t *p) {
         (void)waitpid(pids[i], &status, 0);
     }
     return started == jobs ? 0 : -1;
+}
+
+/* --json under --jobs: the workers' lines, in seed order (a run no worker
+ * reported gets an error line), then the part files go. */
+static void sweep__json_collect(sweep__plan_t *p) {
+    const scn_sweep_opts_t *o = p->o;
+    char *line = NULL;
+    for (uint64_t i = 0; i < p->items; i++) {
+        const sweep__brief_t *b = &p->briefs[i];
+        const uint32_t k = p->json_parts_count > 0 ? (uint32_t)(i % p->json_parts_count) : 0;
+        char *grown = b->done && b->json_len > 0 ? realloc(line, b->json_len) : NULL;
+        if (grown != NULL) line = grown;
+        if (grown != NULL && k < p->json_parts_count &&
+            pread(fileno(p->json_parts[k]), line, b->json_len, (off_t)b->json_offset) ==
+                (ssize_t)b->json_len) {
+            fwrite(line, 1, b->json_len, o->out);
+            continue;
+        }
+        uint64_t seed = 0;
+        scn_variant_t v = SCN_VARIANT_NONE;
+        sweep__item(p, i, &seed, &v);
+        scn_output_json_error(o->out, o->path, seed, v,
+                              b->done ? "the run's JSON line was lost" : "no worker ran this seed");
+    }
+    free(line);
+    for (uint32_t k = 0; k < p->json_parts_count; k++) fclose(p->json_parts[k]);
+    p->json_parts_count = 0;
 }
 
 static void sweep__print_line(const sweep__plan_t *p, const sweep__brief_t *b) {
@@ -308,18 +378,71 @@ static void sweep__print_line(const sweep__plan_t *p, const sweep__brief_t *b) {
     }
 }
 
+/* A sweep's counts per strategy side, for the JSON summary. */
+typedef struct sweep__tally {
+    const uint64_t *passed, *stalled, *tripped, *errors; /* [side] */
+    const uint64_t (*violated)[SCN_INV_COUNT];           /* [side][invariant] */
+    uint64_t lesson_seen; /* weak runs that showed the lesson's violation */
+} sweep__tally_t;
+
+/* The "path", "seeds", "seed_first", "seed_last" and "shard" members. */
+static void sweep__json_range(const sweep__plan_t *p) {
+    FILE *out = p->o->out;
+    fputs("\"path\":", out);
+    scn_json_string(out, p->o->path);
+    fprintf(out, ",\"seeds\":\"%" PRIu64 "..%" PRIu64 "\",\"seed_first\":%" PRIu64
+                 ",\"seed_last\":%" PRIu64 ",\"shard\":",
+            p->first, p->last, p->first, p->last);
+    if (p->o->shard_text != NULL) scn_json_string(out, p->o->shard_text);
+    else fputs("null", out);
+}
+
+/* --json on a range: the last line, after one line per run
+ * (docs/reports.md, "chaoslab run --json"). */
+static void sweep__json_summary(const sweep__plan_t *p, const sweep__tally_t *t, bool ok) {
+    FILE *out = p->o->out;
+    fputs("{\"type\":\"summary\",\"sweep\":true,", out);
+    sweep__json_range(p);
+    fprintf(out, ",\"runs\":%" PRIu64 ",\"strategies\":[", p->items);
+    for (uint32_t side = 0; side < p->variants_count; side++) {
+        fprintf(out, "%s{\"variant\":\"%s\",\"strategy\":", side ? "," : "",
+                scn_variant_name(p->variants[side]));
+        scn_json_string(out, p->strategies[side]);
+        fprintf(out, ",\"runs\":%" PRIu64 ",\"passed\":%" PRIu64 ",\"stalled\":%" PRIu64
+                     ",\"invariant\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"violations\":{",
+                p->seeds, t->passed[side], t->stalled[side], t->tripped[side], t->errors[side]);
+        for (unsigned k = 0; k < SCN_INV_COUNT; k++)
+            fprintf(out, "%s\"%s\":%" PRIu64, k ? "," : "", scn_invariant_name(k),
+                    t->violated[side][k]);
+        fputs("}}", out);
+    }
+    fputc(']', out);
+    if (p->teach) {
+        fputs(",\"lesson\":{\"text\":", out);
+        scn_json_string(out, p->lesson);
+        fputs(",\"violation\":", out);
+        scn_json_string(out, p->violation);
+        fprintf(out, ",\"weak_showed\":%" PRIu64 ",\"demonstrated\":%s}", t->lesson_seen,
+                ok ? "true" : "false");
+    }
+    fprintf(out, ",\"ok\":%s}\n", ok ? "true" : "false");
+}
+
 /* Returns the exit code from the collected briefs and prints the summary. */
 static int sweep__summarize(const sweep__plan_t *p) {
     const scn_sweep_opts_t *o = p->o;
     const uint64_t seeds = p->seeds;
     bool error = false;
-    uint64_t passed[2] = {0, 0}, stalled[2] = {0, 0}, tripped[2] = {0, 0};
+    uint64_t passed[2] = {0, 0}, stalled[2] = {0, 0}, tripped[2] = {0, 0}, errors[2] = {0, 0};
     uint64_t violated[2][SCN_INV_COUNT];
     memset(violated, 0, sizeof violated);
     for (uint64_t i = 0; i < p->items; i++) {
         const sweep__brief_t *b = &p->briefs[i];
         const uint32_t side = (uint32_t)(i % p->variants_count);
-        if (!b->done || b->exit_code == 2) error = true;
+        if (!b->done || b->exit_code == 2) {
+            error = true;
+            errors[side]++;
+        }
         if (b->done && b->exit_code == 0) passed[side]++;
         if (b->done && b->verdict == REPORT_VERDICT_STALLED) stalled[side]++;
         if (b->done && b->verdict == REPORT_VERDICT_INVARIANT) tripped[side]++;
@@ -337,38 +460,9 @@ static int sweep__summarize(const sweep__plan_t *p) {
         ok = ok && passed[0] == seeds;
     }
     if (o->json) {
-        fprintf(o->out, "{\"sweep\":true,\"path\":");
-        scn_json_string(o->out, o->path);
-        fprintf(o->out, ",\"seeds\":\"%" PRIu64 "..%" PRIu64 "\",", p->first, p->last);
-        if (o->shard_text != NULL) {
-            fprintf(o->out, "\"shard\":");
-            scn_json_string(o->out, o->shard_text);
-            fputc(',', o->out);
-        }
-        fprintf(o->out, "\"strategies\":[");
-        for (uint32_t side = 0; side < p->variants_count; side++) {
-            fprintf(o->out, "%s{\"variant\":\"%s\",\"strategy\":", side ? "," : "",
-                    scn_variant_name(p->variants[side]));
-            scn_json_string(o->out, p->strategies[side]);
-            fprintf(o->out, ",\"runs\":%" PRIu64 ",\"passed\":%" PRIu64 ",\"stalled\":%" PRIu64
-                            ",\"invariant\":%" PRIu64 ",\"violations\":{", seeds, passed[side],
-                    stalled[side], tripped[side]);
-            for (unsigned k = 0; k < SCN_INV_COUNT; k++)
-                fprintf(o->out, "%s\"%s\":%" PRIu64, k ? "," : "", scn_invariant_name(k),
-                        violated[side][k]);
-            fputs("}}", o->out);
-        }
-        fprintf(o->out, "],\"runs\":[");
-        for (uint64_t i = 0; i < p->items; i++) {
-            const sweep__brief_t *b = &p->briefs[i];
-            fprintf(o->out, "%s{\"seed\":%" PRIu64 ",\"variant\":\"%s\",\"verdict\":\"%s\","
-                            "\"exit_code\":%d,\"trace_hash\":\"%016" PRIx64 "\",\"violated\":%u}",
-                    i ? "," : "", b->seed, scn_variant_name((scn_variant_t)b->variant),
-                    report_verdict_name(b->done ? (report_verdict_t)b->verdict
-                                                : REPORT_VERDICT_ERROR),
-                    b->done ? b->exit_code : 2, b->trace_hash, b->violated);
-        }
-        fprintf(o->out, "],\"ok\":%s}\n", ok ? "true" : "false");
+        const sweep__tally_t t = {passed, stalled, tripped, errors, violated,
+                                  lesson_inv >= 0 ? violated[0][lesson_inv] : 0};
+        sweep__json_summary(p, &t, ok);
         return error ? 2 : ok ? 0 : 1;
     }
     for (uint32_t side = 0; side < p->variants_count; side++) {
@@ -497,12 +591,9 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
         /* More shards than seeds: this shard has nothing to do, and that is
          * not a failure (the other shards hold every seed). */
         if (o->json) {
-            fprintf(o->out, "{\"sweep\":true,\"path\":");
-            scn_json_string(o->out, o->path);
-            fprintf(o->out, ",\"seeds\":\"%" PRIu64 "..%" PRIu64 "\",\"shard\":", p.first,
-                    p.last);
-            scn_json_string(o->out, o->shard_text != NULL ? o->shard_text : "");
-            fprintf(o->out, ",\"runs\":[],\"ok\":true}\n");
+            fputs("{\"type\":\"summary\",\"sweep\":true,", o->out);
+            sweep__json_range(&p);
+            fputs(",\"runs\":0,\"strategies\":[],\"ok\":true}\n", o->out);
         } else {
             fprintf(o->out, "shard %s of seeds %" PRIu64 "..%" PRIu64 ": no seeds\n",
                     o->shard_text != NULL ? o->shard_text : "?", p.first, p.last);
@@ -578,6 +669,7 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
     p.progress = isatty(fileno(o->err)) && !o->json;
     int rc = 0;
     if (o->jobs <= 1) {
+        p.json_sink = o->json ? o->out : NULL; /* each run's line as it ends */
         uint64_t failed = 0;
         for (uint64_t i = 0; i < p.items; i++) {
             sweep__run_one(&p, i, db, NULL, NULL, false, &p.briefs[i]);
@@ -588,6 +680,7 @@ int scn_sweep_main(const scn_sweep_opts_t *o) {
     } else {
         report_db_close(db); /* never share a connection across fork */
         if (sweep__fork(&p) != 0) fprintf(o->err, "chaoslab run: some workers did not start\n");
+        if (o->json) sweep__json_collect(&p);
     }
     rc = sweep__summarize(&p);
     if (junit != NULL && sweep__junit(&p, p.briefs, junit) != 0) rc = 2;

@@ -203,10 +203,11 @@ static void test_shards_merged_equal_unsharded(void **state) {
     run_cli(o, (const char *[]){"run", f, "--seeds", "3..9", "--shard", "1/2", "--jobs", "2",
                                 "--db", "s1.db", "--json", NULL});
     assert_int_equal(o->code, 0);
-    assert_non_null(strstr(o->out, "\"seeds\":\"3..9\",\"shard\":\"1/2\""));
-    assert_non_null(strstr(o->out, "{\"seed\":3,"));
-    assert_non_null(strstr(o->out, "{\"seed\":9,"));
-    assert_null(strstr(o->out, "{\"seed\":4,"));
+    assert_non_null(strstr(o->out, "\"seeds\":\"3..9\",\"seed_first\":3,\"seed_last\":9,"
+                                   "\"shard\":\"1/2\""));
+    assert_non_null(strstr(o->out, "{\"type\":\"run\",\"seed\":3,"));
+    assert_non_null(strstr(o->out, "{\"type\":\"run\",\"seed\":9,"));
+    assert_null(strstr(o->out, "{\"type\":\"run\",\"seed\":4,"));
     run_cli(o, (const char *[]){"report", "merge", "merged.db", "s0.db", "s1.db", NULL});
     assert_int_equal(o->code, 0);
     assert_non_null(strstr(o->out, "merged.db: 7 runs added in all"));

@@ -116,6 +116,32 @@ static void test_broken_fixtures_exit_2_with_file_line(void **state) {
     free(o);
 }
 
+/* Write o->out to tmpdir/NAME, edit it with `sed -e EDIT` (NULL = as is)
+ * and run tests/support/check_run_json.py on it (python3's parser plus the
+ * shape docs/reports.md promises); its exit. */
+static int json_check_edited(const cli_out_t *o, const char *name, int runs, const char *edit) {
+    char path[128], cmd[768];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(o->out, f);
+    assert_int_equal(fclose(f), 0);
+    if (edit != NULL) {
+        snprintf(cmd, sizeof cmd, "sed -i -e '%s' %s", edit, path);
+        assert_int_equal(system(cmd), 0);
+    }
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/support/check_run_json.py %s %d",
+             CHAOSLAB_SOURCE_DIR, path, runs);
+    const int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int json_check(const cli_out_t *o, const char *name, int runs) {
+    return json_check_edited(o, name, runs, NULL);
+}
+
+/* --json: a run is one JSON object with numbers as numbers; a range is one
+ * line per run (in seed order, whatever --jobs) and a summary line. */
 static void test_json_output(void **state) {
     (void)state;
     cli_out_t *o = out_new();
@@ -123,12 +149,62 @@ static void test_json_output(void **state) {
                                 "--db", "none", NULL});
     assert_int_equal(o->code, 0);
     assert_int_equal(o->out[0], '{');
+    assert_int_equal(json_check(o, "one.json", 1), 0);
     assert_non_null(strstr(o->out, "\"trace_hash\":\""));
-    assert_non_null(strstr(o->out, "\"invariants\":[{\"name\":\"no_loss\""));
+    assert_non_null(strstr(o->out, "{\"name\":\"no_loss\",\"enforced\":false,\"passed\":true"));
+    assert_non_null(strstr(o->out, "\"lost\":0,"));
+    /* a range: three run lines and a summary, the same with --jobs 2 */
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seeds", "1..3", "--json",
+                                "--db", "none", NULL});
+    assert_int_equal(o->code, 0);
+    assert_int_equal(json_check(o, "range.jsonl", 3), 0);
+    assert_non_null(strstr(o->out, "{\"type\":\"run\",\"seed\":1,"));
+    const char *s1 = strstr(o->out, "{\"type\":\"run\",\"seed\":2,");
+    assert_non_null(s1);
+    char hash1[17];
+    const char *h = strstr(s1, "\"trace_hash\":\"");
+    assert_non_null(h);
+    memcpy(hash1, h + 14, 16);
+    hash1[16] = '\0';
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seeds", "1..3", "--json",
+                                "--jobs", "2", "--db", "none", NULL});
+    assert_int_equal(o->code, 0);
+    assert_int_equal(json_check(o, "range2.jsonl", 3), 0);
+    s1 = strstr(o->out, "{\"type\":\"run\",\"seed\":2,");
+    assert_non_null(s1);
+    assert_true(s1 < strstr(o->out, "{\"type\":\"run\",\"seed\":3,"));
+    assert_non_null(strstr(s1, hash1));
+    assert_non_null(strstr(o->out, "{\"type\":\"summary\",\"sweep\":true,"));
+    /* a teach file: both sides per seed; violated names the lesson's loss */
+    run_cli(o, (const char *[]){"run", CHAOSLAB_SOURCE_DIR "/scenarios/teach_acks.lua", "--seeds",
+                                "1..1", "--json", "--jobs", "2", "--db", "none", NULL});
+    assert_int_equal(o->code, 0);
+    assert_int_equal(json_check(o, "teach.jsonl", 2), 0);
+    assert_non_null(strstr(o->out, "\"variant\":\"weak\",\"verdict\":\"pass\",\"exit_code\":0,"
+                                   "\"violated\":[\"no_loss\""));
+    assert_non_null(strstr(o->out, "\"demonstrated\":true}"));
+    /* a stalled run is still a well-formed line */
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seed", "1", "--json",
+                                "--max-events", "500", "--db", "none", NULL});
+    assert_int_equal(o->code, 1);
+    assert_int_equal(json_check(o, "stalled.json", 1), 0);
+    assert_non_null(strstr(o->out, "\"verdict\":\"stalled\""));
+    /* the checker is not a rubber stamp: figures as "key=value" text, a
+     * bitmask for violated, or a missing summary line are refused */
+    snprintf(o->out, sizeof o->out, "%s",
+             "{\"type\":\"run\",\"seed\":1,\"variant\":\"\",\"verdict\":\"pass\",\"exit_code\":0,"
+             "\"violated\":9,\"not_as_expected\":[]}\n");
+    assert_int_equal(json_check(o, "bad1.json", 1), 1);
+    run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seed", "2", "--json",
+                                "--db", "none", NULL});
+    assert_int_equal(json_check(o, "good2.json", 1), 0);
+    assert_int_equal(json_check_edited(o, "bad2.json", 1,
+                                       "s/\"figures\":{[^}]*}/\"figures\":\"lost=0\"/"),
+                     1);
     run_cli(o, (const char *[]){"run", FIXTURE("engine_actions.lua"), "--seeds", "1..2", "--json",
                                 "--db", "none", NULL});
-    assert_int_equal(o->out[0], '{');
-    assert_non_null(strstr(o->out, "\"sweep\":true"));
+    *strstr(o->out, "{\"type\":\"summary\"") = '\0';
+    assert_int_equal(json_check(o, "bad3.jsonl", 2), 1);
     free(o);
 }
 
@@ -320,6 +396,63 @@ static int occurrences(const char *text, const char *needle) {
 /* --html: one self-contained page (no network, no external files) with a
  * lane per broker, fault bands, plots, the invariants and the violations
  * linked to their message's life; Chromium renders it headless. */
+/* --html draws a partition as the links it cuts: a one-way cut fills half
+ * of a link row (its direction), a client's cut links get rows of their
+ * own, and links no fault touched stay empty. */
+static void test_html_cut_links(void **state) {
+    (void)state;
+    cli_out_t *o = out_new();
+    char page[128];
+    char *html = malloc(OUTPUT_MAX);
+    assert_non_null(html);
+    snprintf(page, sizeof page, "%s/oneway.html", tmpdir);
+    /* one_way(n1 -> n0,n2) at 3s, then one_way(n1,n2 -> n0) at 9s */
+    run_cli(o, (const char *[]){"run", CHAOSLAB_SOURCE_DIR "/scenarios/asymmetric_partition.lua",
+                                "--seed", "1", "--db", "none", "--html", page, NULL});
+    assert_int_equal(o->code, 0);
+    tnet_read_file(page, html, OUTPUT_MAX);
+    assert_int_equal(occurrences(html, "<rect class=\"cut-link\""), 4);
+    assert_int_equal(occurrences(html, "class=\"cut-link\" data-link=\"n1-n0\""), 2);
+    assert_int_equal(occurrences(html, "class=\"cut-link\" data-link=\"n1-n2\""), 1);
+    assert_int_equal(occurrences(html, "class=\"cut-link\" data-link=\"n2-n0\""), 1);
+    assert_int_equal(occurrences(html, "data-link=\"n0-"), 0); /* n0 never sends into a cut */
+    assert_non_null(strstr(html, "height=\"5.0\"><title>n1 &#8594; n0 cut, by one_way n1 n0,n2 "));
+    /* a weak side passes by failing: the heading names what it broke */
+    snprintf(page, sizeof page, "%s/weak.html", tmpdir);
+    run_cli(o, (const char *[]){"run", CHAOSLAB_SOURCE_DIR "/scenarios/teach_fsync.lua", "--seed",
+                                "1", "--variant", "weak", "--db", "none", "--html", page, NULL});
+    assert_int_equal(o->code, 0);
+    tnet_read_file(page, html, OUTPUT_MAX);
+    assert_non_null(strstr(html, "<span class=\"broke\">&mdash; broke no_loss, as this side must"));
+    assert_non_null(
+        strstr(html, "<li class=\"expected\"><b>no_loss violated</b> (expected on this side)"));
+    /* disk and clock faults: a strip on each broker's lane until the heal */
+    snprintf(page, sizeof page, "%s/disk.html", tmpdir);
+    run_cli(o, (const char *[]){"run", CHAOSLAB_SOURCE_DIR "/scenarios/teach_slow_disk.lua",
+                                "--seed", "1", "--variant", "weak", "--db", "none", "--html", page,
+                                NULL});
+    tnet_read_file(page, html, OUTPUT_MAX);
+    assert_int_equal(occurrences(html, "<rect class=\"disk-band\""), 3);
+    assert_non_null(strstr(html, "<title>disk_slow n1 fsync_ns=40000000 2.000s-6.000s</title>"));
+    assert_int_equal(occurrences(html, "<rect class=\"clock-band\""), 0);
+    assert_int_equal(occurrences(html, "<rect class=\"cut-link\""), 0); /* no partition */
+    /* a 2|3 split plus a producer and the consumer cut from the majority */
+    snprintf(page, sizeof page, "%s/clients.html", tmpdir);
+    run_cli(o, (const char *[]){"run", CHAOSLAB_SOURCE_DIR "/scenarios/clients_on_minority.lua",
+                                "--seed", "1", "--db", "none", "--html", page, NULL});
+    tnet_read_file(page, html, OUTPUT_MAX);
+    /* lanes, broker pairs, client links */
+    assert_int_equal(occurrences(html, "<text x=\"2\" y=\""), 5 + 10 + 6);
+    assert_int_equal(occurrences(html, "<rect class=\"cut-link\" data-link=\"n"), 6 + 6);
+    assert_int_equal(occurrences(html, "data-link=\"n2-n3\""), 0); /* inside the majority */
+    assert_int_equal(occurrences(html, "data-link=\"n0-n1\""), 0); /* inside the minority */
+    assert_non_null(strstr(html, "class=\"linklabel\">host6-n2</text>"));
+    assert_non_null(
+        strstr(html, "<title>n2 &#8596; host6 cut, by partition_client host6 n2,n3,n4 "));
+    free(html);
+    free(o);
+}
+
 static void test_html_page(void **state) {
     (void)state;
     cli_out_t *o = out_new();
@@ -338,6 +471,18 @@ static void test_html_page(void **state) {
     /* two isolations of one broker each: a band on that broker's lane only */
     assert_int_equal(occurrences(html, "class=\"fault-band\""), 2);
     assert_non_null(strstr(html, "<rect class=\"fault-band\" data-node=\"n0\""));
+    /* and as the links they cut: isolate n0 cuts n0-n1 and n0-n2 (both ways,
+     * a full row), then isolate n2 cuts n0-n2 and n1-n2 */
+    assert_int_equal(occurrences(html, "<rect class=\"cut-link\""), 4);
+    assert_int_equal(occurrences(html, "class=\"cut-link\" data-link=\"n0-n1\""), 1);
+    assert_int_equal(occurrences(html, "class=\"cut-link\" data-link=\"n0-n2\""), 2);
+    assert_int_equal(occurrences(html, "class=\"cut-link\" data-link=\"n1-n2\""), 1);
+    assert_non_null(strstr(html, "<title>n0 &#8596; n1 cut, by isolate n0 "));
+    /* what broke, up front: no_loss was not allowed to, ordering is info */
+    assert_non_null(strstr(html, "<li class=\"bad\"><b>no_loss violated</b> (NOT as expected)"));
+    assert_non_null(strstr(html, "<li class=\"info\"><b>ordering violated</b> (informational)"));
+    assert_null(strstr(html, "<span class=\"broke\">"));
+    assert_int_equal(occurrences(html, "<text x=\"2\" y=\""), 3 + 3); /* lanes, link rows */
     assert_int_equal(occurrences(html, "<polyline"), 5); /* rates, availability, p50, p99 */
     assert_non_null(strstr(html, "<polyline class=\"p99\" points=\""));
     assert_null(strstr(html, "<polyline class=\"p99\" points=\"\"")); /* not empty */
@@ -364,6 +509,8 @@ static void test_html_page(void **state) {
         tnet_read_file(dom, html, OUTPUT_MAX);
         assert_int_equal(occurrences(html, "<g class=\"lane\""), 3); /* as the browser parsed it */
         assert_non_null(strstr(html, "fault-band"));
+        assert_int_equal(occurrences(html, "class=\"cut-link\" data-link=\"n0-n2\""), 2);
+        assert_non_null(strstr(html, "<g class=\"links\">"));
         tnet_read_file(log, html, OUTPUT_MAX);
         assert_null(strstr(html, "CONSOLE")); /* no console errors */
         FILE *shot = fopen(png, "rb");
@@ -562,6 +709,7 @@ int main(void) {
         cmocka_unit_test(test_db_and_report_list),
         cmocka_unit_test(test_trace_and_teach),
         cmocka_unit_test(test_trace_json),
+        cmocka_unit_test(test_html_cut_links),
         cmocka_unit_test(test_message_life),
         cmocka_unit_test(test_html_page),
         cmocka_unit_test(test_stalled_runs_and_sweeps),
