@@ -35,6 +35,7 @@ typedef struct shrink__item {
 typedef struct shrink__cand {
     scn_workload_t w;
     scn_phases_t phases;
+    uint32_t replicas;
     shrink__item_t *items;
     uint32_t count;
 } shrink__cand_t;
@@ -426,10 +427,18 @@ static int shrink__write_lua(const shrink__ctx_t *c, const shrink__cand_t *cand,
     fprintf(f, "scenario { name = \"%s_shrunk\", seeds = \"%" PRIu64 "\" }\n\n", c->s->name,
             c->o->seed);
     fprintf(f, "cluster {");
+    bool any = false;
+    if (cand->replicas != c->replicas) { /* shrunk: says so first */
+        fprintf(f, " replicas = %" PRIu32, cand->replicas);
+        any = true;
+    }
     for (uint32_t i = 0; i < c->strategy.count; i++) {
-        if (strcmp(c->strategy.kv[i].key, "ack") == 0) continue; /* client side: consumers.ack */
-        fprintf(f, "%s%s = ", i ? ", " : " ", c->strategy.kv[i].key);
+        const char *key = c->strategy.kv[i].key;
+        if (strcmp(key, "ack") == 0) continue; /* client side: consumers.ack */
+        if (strcmp(key, "replicas") == 0 && cand->replicas != c->replicas) continue;
+        fprintf(f, "%s%s = ", any ? ", " : " ", key);
         shrink__kv_value(f, c->strategy.kv[i].value);
+        any = true;
     }
     fprintf(f, " }\n");
     shrink__env(f, c);
@@ -589,6 +598,7 @@ static void shrink__without(const shrink__cand_t *src, uint32_t from, uint32_t t
                             shrink__cand_t *dst) {
     dst->w = src->w;
     dst->phases = src->phases;
+    dst->replicas = src->replicas;
     dst->count = 0;
     for (uint32_t i = 0; i < src->count; i++)
         if (i < from || i >= to) dst->items[dst->count++] = src->items[i];
@@ -697,6 +707,36 @@ static bool shrink__pass_workload(shrink__ctx_t *c, shrink__cand_t *t, char *err
         if (next == 0 || (w.messages != 0 && next >= w.messages)) break;
         w.messages = next;
         if (!shrink__try_w(c, t, &w, "fewer messages", err, cap)) break;
+        changed = true;
+    }
+    return changed;
+}
+
+/* Whether every call of `c` names only brokers below `replicas` (and a
+ * ring still has the 5 it needs). */
+static bool shrink__fits(const shrink__cand_t *c, uint32_t replicas) {
+    const faults_set_t all = (faults_set_t)((1u << replicas) - 1u);
+    for (uint32_t i = 0; i < c->count; i++) {
+        const shrink__item_t *it = &c->items[i];
+        if (it->nop || !shrink__client_exists(c, it)) continue;
+        const faults_op_t *op = &it->op;
+        if ((op->set & ~all) != 0 || (op->to & ~all) != 0) return false;
+        if (op->kind == FAULTS_OP_BRIDGE && op->host >= replicas) return false;
+        if (op->kind == FAULTS_OP_DRAW && op->host > replicas) return false;
+        if (op->kind == FAULTS_OP_RING && replicas < 5) return false;
+    }
+    return true;
+}
+
+/* Pass 3b: fewer replicas, two at a time, never below SHRINK_REPLICAS_MIN
+ * (a quorum of one would change what the run is about, not shrink it). */
+static bool shrink__pass_replicas(shrink__ctx_t *c, shrink__cand_t *t, char *err, size_t cap) {
+    bool changed = false;
+    while (!c->stop && c->best.replicas >= SHRINK_REPLICAS_MIN + 2 &&
+           shrink__fits(&c->best, c->best.replicas - 2)) {
+        shrink__without(&c->best, 0, 0, t);
+        t->replicas = c->best.replicas - 2;
+        if (!shrink__try(c, t, "fewer replicas", err, cap)) break;
         changed = true;
     }
     return changed;
@@ -881,6 +921,7 @@ static int shrink__search(shrink__ctx_t *c, shrink_result_t *out) {
     for (bool changed = true; changed && !c->stop;) {
         changed = shrink__pass_steps(c, &t, out->err, sizeof out->err);
         changed |= shrink__pass_workload(c, &t, out->err, sizeof out->err);
+        changed |= shrink__pass_replicas(c, &t, out->err, sizeof out->err);
         changed |= shrink__pass_phases(c, &t, out->err, sizeof out->err);
         changed |= shrink__pass_calls(c, &t, out->err, sizeof out->err);
         changed |= shrink__pass_times(c, &t, out->err, sizeof out->err);
@@ -962,6 +1003,7 @@ static int shrink__main(shrink__ctx_t *c, shrink_result_t *out) {
     c->ack_auto = scn_strategy_ack_auto(s, o->variant, NULL);
     c->best.w = s->workload;
     c->best.phases = s->phases;
+    c->best.replicas = c->replicas;
     if (shrink__from_schedule(c, &c->r->schedule, &c->best) < 0) {
         snprintf(out->err, sizeof out->err, "the run's fault schedule is over %u items",
                  SHRINK_ITEMS_MAX);

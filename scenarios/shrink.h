@@ -9,7 +9,8 @@
  * holds the run to the one invariant that failed. With nothing removed that
  * file repeats the run (the replay hash is reported). It then removes and
  * simplifies pieces — fault steps, single fault calls, producers, consumers,
- * the probe, messages, rates, phase lengths, the time between faults — and
+ * the probe, messages, rates, replicas (odd counts down to 3, when no fault
+ * names a broker past them), phase lengths, the time between faults — and
  * keeps a change only if the same invariant still fails (a delta-debugging
  * search, greedy and in a fixed order, so the same inputs give the same
  * file). Every trial runs in-process through scn_engine_run on the
@@ -34,6 +35,7 @@
 #define SHRINK_BUDGET_S_DEFAULT 300.0
 #define SHRINK_BUDGET_S_MAX 86400.0
 #define SHRINK_ITEMS_MAX 16384u       /* fault calls + empty steps of one schedule */
+#define SHRINK_REPLICAS_MIN 3u        /* fewer replicas are tried down to this */
 #define SHRINK_TIME_QUANTUM_NS UINT64_C(1000000) /* moved steps land on whole ms */
 
 typedef struct shrink_opts {

@@ -279,6 +279,40 @@ static void test_trial_budget_bounds_search(void **state) {
     free(r);
 }
 
+/* Fewer replicas when no fault names a broker past them: five go down to
+ * three when the isolated leader was n0..n2, and stay five otherwise. */
+static void test_fewer_replicas_when_faults_allow(void **state) {
+    (void)state;
+    shrink_result_t *r = calloc(1, sizeof *r);
+    char *text = calloc(1, 1 << 16);
+    assert_non_null(r);
+    assert_non_null(text);
+    uint32_t to_three = 0;
+    for (uint64_t seed = 1; seed <= 5; seed++) {
+        char out[128];
+        snprintf(out, sizeof out, "%s/five_%llu.lua", tmpdir, (unsigned long long)seed);
+        shrink_opts_t o = opts_for(FIXTURE("shrink_five.lua"), seed, SCN_VARIANT_NONE, out);
+        assert_int_equal(shrink_run(&o, r), 0);
+        tnet_read_file(out, text, 1 << 16);
+        int node = -1;
+        const char *iso = strstr(text, "isolate(node(");
+        if (iso != NULL) node = atoi(iso + strlen("isolate(node("));
+        const bool three = strstr(text, "cluster { replicas = 3,") != NULL;
+        assert_true(three || strstr(text, "cluster { replicas = 5,") != NULL);
+        if (node >= 3) assert_false(three); /* n3/n4 need five */
+        to_three += three;
+        scn_result_t *run = calloc(1, sizeof *run);
+        assert_non_null(run);
+        assert_int_equal(run_plain(out, seed, SCN_VARIANT_NONE, run), 0);
+        assert_false(run->inv[SCN_INV_NO_LOSS].passed);
+        scn_result_free(run);
+        free(run);
+    }
+    assert_true(to_three >= 1);
+    free(text);
+    free(r);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/chaoslab-shrink-test-XXXXXX");
@@ -300,6 +334,7 @@ int main(void) {
         cmocka_unit_test(test_safe_strategy_refused),
         cmocka_unit_test(test_bad_input_rejected),
         cmocka_unit_test(test_trial_budget_bounds_search),
+        cmocka_unit_test(test_fewer_replicas_when_faults_allow),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
