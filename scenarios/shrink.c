@@ -552,8 +552,11 @@ static void shrink__progress(const shrink__ctx_t *c, const char *what) {
  * c->stop once a bound is reached. */
 static bool shrink__fails(shrink__ctx_t *c, const shrink__cand_t *cand, char *err,
                           size_t err_cap) {
-    if (c->trials >= c->o->max_trials ||
-        (double)(shrink__wall_ns() - c->wall0_ns) / SHRINK__NS > c->o->budget_s) {
+    /* Trial 0 (the whole run, explicit) always runs: it is what gets written
+     * when a bound stops the search at once. */
+    if (c->trials > 0 &&
+        (c->trials >= c->o->max_trials ||
+         (double)(shrink__wall_ns() - c->wall0_ns) / SHRINK__NS > c->o->budget_s)) {
         c->stop = true;
         return false;
     }

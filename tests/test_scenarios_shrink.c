@@ -276,6 +276,12 @@ static void test_trial_budget_bounds_search(void **state) {
     /* nothing removed: the file is the whole run, and repeats its hash */
     assert_int_equal(r->after.faults, r->before.faults);
     assert_int_equal(r->shrunk_hash, r->trace_hash);
+    /* the wall budget: spent before the first trial ends, so one trial */
+    o.max_trials = TEST_TRIALS;
+    o.budget_s = 0.001;
+    assert_int_equal(shrink_run(&o, r), 0);
+    assert_int_equal(r->trials, 1);
+    assert_true(r->budget_hit);
     free(r);
 }
 
