@@ -184,10 +184,14 @@ static void shrink__op(FILE *f, const shrink__item_t *it) {
         fprintf(f, "links(");
         shrink__set(f, op->set);
         fprintf(f, ", {");
-        if (op->link.loss > 0) fprintf(f, " loss = %.17g,", op->link.loss);
-        if (op->link.duplicate > 0) fprintf(f, " duplicate = %.17g,", op->link.duplicate);
-        if (op->link.reorder > 0) fprintf(f, " reorder = %.17g,", op->link.reorder);
-        if (op->link.corrupt > 0) fprintf(f, " corrupt = %.17g,", op->link.corrupt);
+        static const char *const probs[] = {"loss", "duplicate", "reorder", "corrupt"};
+        const double p[] = {op->link.loss, op->link.duplicate, op->link.reorder,
+                            op->link.corrupt};
+        for (int k = 0; k < 4; k++) {
+            if (!(p[k] > 0)) continue;
+            shrink__num(p[k], a, sizeof a);
+            fprintf(f, " %s = %s,", probs[k], a);
+        }
         if (op->link.extra_latency_ns > 0) {
             shrink__units((int64_t)op->link.extra_latency_ns, 1e6, SHRINK__TRUNC, a, sizeof a);
             fprintf(f, " latency_ms = %s,", a);
@@ -203,9 +207,10 @@ static void shrink__op(FILE *f, const shrink__item_t *it) {
         fprintf(f, ", %s)", a);
         return;
     case FAULTS_OP_DISK_CRASH_MODE:
+        shrink__num(op->keep_probability, a, sizeof a);
         fprintf(f, "torn_writes(");
         shrink__set(f, op->set);
-        fprintf(f, ", %.17g)", op->keep_probability);
+        fprintf(f, ", %s)", a);
         return;
     case FAULTS_OP_DISK_CORRUPT:
         fprintf(f, "disk_corrupt(");
@@ -271,8 +276,10 @@ static void shrink__field_str(FILE *f, bool *any, const char *key, const char *v
 static void shrink__refusal(FILE *f, bool *any, const char *key, double p, uint64_t every,
                             bool requeue, bool poison) {
     if (poison ? every == 0 : p <= 0) return;
+    char num[SHRINK__NUM_MAX];
+    shrink__num(p, num, sizeof num);
     if (poison) fprintf(f, "%s%s = { every = %" PRIu64, *any ? ", " : " ", key, every);
-    else fprintf(f, "%s%s = { probability = %.17g", *any ? ", " : " ", key, p);
+    else fprintf(f, "%s%s = { probability = %s", *any ? ", " : " ", key, num);
     fprintf(f, ", requeue = %s }", requeue ? "true" : "false");
     *any = true;
 }

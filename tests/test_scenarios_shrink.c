@@ -319,6 +319,43 @@ static void test_fewer_replicas_when_faults_allow(void **state) {
     free(r);
 }
 
+/* Every kind of injector call, written back as Lua: the same trace hash. */
+static void test_every_call_kind_replays_same_hash(void **state) {
+    (void)state;
+    char out[128];
+    out_path("allops.lua", out, sizeof out);
+    shrink_result_t *r = calloc(1, sizeof *r);
+    char *text = calloc(1, 1 << 16);
+    assert_non_null(r);
+    assert_non_null(text);
+    shrink_opts_t o = opts_for(FIXTURE("shrink_allops.lua"), 1, SCN_VARIANT_NONE, out);
+    o.max_trials = 1;
+    assert_int_equal(shrink_run(&o, r), 0);
+    assert_int_equal(r->invariant, SCN_INV_AVAILABILITY);
+    assert_int_equal(r->replay_hash, r->trace_hash);
+    assert_int_equal(r->shrunk_hash, r->trace_hash);
+    assert_int_equal(r->before.faults, 30);
+    tnet_read_file(out, text, 1 << 16);
+    static const char *const calls[] = {
+        "clock(node(1), -12.345678, 300)", "links(nodes(0, 2), { loss = 0.1, reorder = 0.05, "
+        "latency_ms = 3.3333, reorder_window_ms = 2.5, clients = true })",
+        "clog(node(3), 0.123456789)", "disk_corrupt(node(4), 3, \"log\")",
+        "disk_slow(node(2), 7.77)", "disk_fast(node(2))", "torn_writes(node(1), 0.3)",
+        "disk_full(node(0), true)", "one_way(node(1), nodes(2, 3))", "bridge(nodes(0, 1), 2)",
+        "split(nodes(0, 1))", "partition_client(producer(1), nodes(0, 1))",
+        "crash_client(consumer(1))", "restart_client(consumer(1))", "pause(node(3))",
+        "kill(node(4))", "resume(node(3))", "stop(node(1))", "wipe(node(2))", "ring()",
+        "power_loss()", "disk_read_errors(node(3))", "random_nodes(2)", "heal()",
+        "expect { availability = 0.9999 }"};
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        if (strstr(text, calls[i]) == NULL) print_error("missing: %s\n", calls[i]);
+        assert_non_null(strstr(text, calls[i]));
+    }
+    assert_null(strstr(text, "leader()"));
+    free(text);
+    free(r);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/chaoslab-shrink-test-XXXXXX");
@@ -335,6 +372,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedule_records_actions),
         cmocka_unit_test(test_nemesis_schedule_replays_same_hash),
+        cmocka_unit_test(test_every_call_kind_replays_same_hash),
         cmocka_unit_test(test_teach_weak_sides_shrink),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_safe_strategy_refused),
