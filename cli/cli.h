@@ -37,6 +37,7 @@ int cli_cmd_run(int argc, char **argv);
 /* The same, with the run's report written to `out` (report show --html). */
 int cli_cmd_run_to(int argc, char **argv, FILE *out);
 int cli_cmd_report(int argc, char **argv);
+int cli_cmd_shrink(int argc, char **argv);  /* cli/cmd_shrink.c */
 int cli_cmd_broker(int argc, char **argv);  /* cli/cmd_broker.c */
 int cli_cmd_cluster(int argc, char **argv); /* cli/cmd_cluster.c */
 

@@ -8,6 +8,7 @@
 static const cli_command_t cli_commands[] = {
     {"demo", cli_cmd_demo, "run the simulation-kernel demo and print what it simulated"},
     {"run", cli_cmd_run, "run a Lua fault scenario and check its invariants"},
+    {"shrink", cli_cmd_shrink, "shrink a failing run to a minimal standalone scenario"},
     {"report", cli_cmd_report, "list, show and compare stored runs (SQLite)"},
     {"broker", cli_cmd_broker, "run one real broker node (libuv, TCP, files)"},
     {"cluster", cli_cmd_cluster, "start N real broker processes on loopback"},

@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+static void faults__note(faults_t *f, const faults_op_t *op) {
+    if (f->op_fn != NULL) f->op_fn(f->op_arg, op);
+}
+
 static bool faults__valid_set(const faults_t *f, faults_set_t set) {
     return set != 0 && (set & ~faults_all(f)) == 0;
 }
@@ -67,6 +71,7 @@ faults_set_t faults_random_set(faults_t *f, uint32_t count) {
         ids[j] = t;
         set |= 1u << ids[i];
     }
+    faults__note(f, &(faults_op_t){.kind = FAULTS_OP_DRAW, .host = count});
     return set;
 }
 
@@ -151,16 +156,16 @@ static int faults__crash_any(faults_t *f, faults_set_t set, faults__host_op op,
     return faults__apply_hosts(f, set, op, SIM_HOST_UP, true, kind);
 }
 
-int faults_crash(faults_t *f, faults_set_t hosts) {
+static int faults__do_crash(faults_t *f, faults_set_t hosts) {
     return faults__crash_any(f, hosts, sim_host_crash, "crash");
 }
-int faults_kill(faults_t *f, faults_set_t hosts) {
+static int faults__do_kill(faults_t *f, faults_set_t hosts) {
     return faults__crash_any(f, hosts, sim_host_kill, "kill");
 }
-int faults_stop(faults_t *f, faults_set_t hosts) {
+static int faults__do_stop(faults_t *f, faults_set_t hosts) {
     return faults__crash_any(f, hosts, sim_host_stop, "stop");
 }
-int faults_restart(faults_t *f, faults_set_t hosts) {
+static int faults__do_restart(faults_t *f, faults_set_t hosts) {
     return faults__each(f, hosts, sim_host_start, SIM_HOST_DOWN, "restart");
 }
 /* ---- client faults and disk loss ----------------------------------------------- */
@@ -169,7 +174,7 @@ static bool faults__client_host(const faults_t *f, uint32_t host) {
     return host >= f->brokers_count && host < sim_hosts_count(f->sim) && host < FAULTS_HOSTS_MAX;
 }
 
-int faults_client_partition(faults_t *f, uint32_t host, faults_set_t brokers) {
+static int faults__do_client_partition(faults_t *f, uint32_t host, faults_set_t brokers) {
     if (!faults__client_host(f, host) || !faults__valid_set(f, brokers)) return IO_EINVAL;
     for (uint32_t b = 0; b < f->brokers_count; b++) {
         if (!(brokers & ((faults_set_t)1u << b))) continue;
@@ -184,7 +189,7 @@ int faults_client_partition(faults_t *f, uint32_t host, faults_set_t brokers) {
     return 0;
 }
 
-int faults_client_crash(faults_t *f, uint32_t host) {
+static int faults__do_client_crash(faults_t *f, uint32_t host) {
     if (!faults__client_host(f, host)) return IO_EINVAL;
     if (sim_host_state(f->sim, host) != SIM_HOST_UP) return 0; /* already down */
     const int rc = sim_host_crash(f->sim, host);
@@ -196,7 +201,7 @@ int faults_client_crash(faults_t *f, uint32_t host) {
     return 0;
 }
 
-int faults_client_restart(faults_t *f, uint32_t host) {
+static int faults__do_client_restart(faults_t *f, uint32_t host) {
     if (!faults__client_host(f, host)) return IO_EINVAL;
     if (!f->client_crashed[host] || sim_host_state(f->sim, host) != SIM_HOST_DOWN) return 0;
     const int rc = sim_host_start(f->sim, host);
@@ -225,7 +230,7 @@ static int faults__collect_name(void *arg, const char *name, uint64_t size_bytes
     return 0;
 }
 
-int faults_wipe(faults_t *f, faults_set_t hosts) {
+static int faults__do_wipe(faults_t *f, faults_set_t hosts) {
     if (!faults__valid_set(f, hosts)) return IO_EINVAL;
     for (uint32_t b = 0; b < f->brokers_count; b++) {
         if (!(hosts & ((faults_set_t)1u << b))) continue;
@@ -249,17 +254,17 @@ int faults_wipe(faults_t *f, faults_set_t hosts) {
     return 0;
 }
 
-int faults_pause(faults_t *f, faults_set_t hosts) {
+static int faults__do_pause(faults_t *f, faults_set_t hosts) {
     return faults__each(f, hosts, sim_host_pause, SIM_HOST_UP, "pause");
 }
-int faults_resume(faults_t *f, faults_set_t hosts) {
+static int faults__do_resume(faults_t *f, faults_set_t hosts) {
     return faults__each(f, hosts, sim_host_resume, SIM_HOST_PAUSED, "resume");
 }
-int faults_power_loss(faults_t *f) {
+static int faults__do_power_loss(faults_t *f) {
     return faults__crash_any(f, faults_all(f), sim_host_crash, "power_loss");
 }
 
-int faults_clock(faults_t *f, faults_set_t hosts, int64_t offset_ns,
+static int faults__do_clock(faults_t *f, faults_set_t hosts, int64_t offset_ns,
                  int32_t drift_ppm) {
     if (!faults__valid_set(f, hosts)) return IO_EINVAL;
     if (drift_ppm < -100000 || drift_ppm > 100000) return IO_EINVAL;
@@ -295,7 +300,7 @@ static bool faults__cut_across(const faults_t *f, uint32_t a, uint32_t b,
     return ((side >> a) & 1u) != ((side >> b) & 1u);
 }
 
-int faults_isolate(faults_t *f, faults_set_t hosts) {
+static int faults__do_isolate(faults_t *f, faults_set_t hosts) {
     if (!faults__valid_set(f, hosts)) return IO_EINVAL;
     /* Each isolated host is alone: cut it from everyone, including the
      * other isolated hosts. */
@@ -308,7 +313,7 @@ int faults_isolate(faults_t *f, faults_set_t hosts) {
     return 0;
 }
 
-int faults_split(faults_t *f, faults_set_t side) {
+static int faults__do_split(faults_t *f, faults_set_t side) {
     if (!faults__valid_set(f, side) || side == faults_all(f)) return IO_EINVAL;
     faults__partition(f, faults__cut_across, &side);
     char other[24];
@@ -330,7 +335,7 @@ static bool faults__cut_bridge(const faults_t *f, uint32_t a, uint32_t b,
     return ((x->side_a >> a) & 1u) != ((x->side_a >> b) & 1u);
 }
 
-int faults_bridge(faults_t *f, faults_set_t side_a, uint32_t bridge) {
+static int faults__do_bridge(faults_t *f, faults_set_t side_a, uint32_t bridge) {
     if (!faults__valid_set(f, side_a) || bridge >= f->brokers_count)
         return IO_EINVAL;
     faults__bridge_arg_t arg = {side_a & ~(1u << bridge), bridge};
@@ -343,7 +348,7 @@ int faults_bridge(faults_t *f, faults_set_t side_a, uint32_t bridge) {
     return 0;
 }
 
-int faults_one_way(faults_t *f, faults_set_t from, faults_set_t to) {
+static int faults__do_one_way(faults_t *f, faults_set_t from, faults_set_t to) {
     if (!faults__valid_set(f, from) || !faults__valid_set(f, to)) return IO_EINVAL;
     for (uint32_t a = 0; a < f->brokers_count; a++)
         for (uint32_t b = 0; b < f->brokers_count; b++)
@@ -367,14 +372,14 @@ static bool faults__cut_ring(const faults_t *f, uint32_t a, uint32_t b,
     return ring > k;
 }
 
-int faults_ring(faults_t *f) {
+static int faults__do_ring(faults_t *f) {
     if (f->brokers_count < 5) return IO_EINVAL; /* needs 5+ to differ from a split */
     faults__partition(f, faults__cut_ring, NULL);
     faults__record_set(f, "ring", faults_all(f), NULL);
     return 0;
 }
 
-int faults_heal_net(faults_t *f) {
+static int faults__do_heal_net(faults_t *f) {
     assert(f != NULL);
     sim_net_heal(f->sim);
     const int rc = sim_link_configure(f->sim, SIM_ANY, SIM_ANY, &f->base_link);
@@ -385,7 +390,7 @@ int faults_heal_net(faults_t *f) {
 
 /* ---- link faults ------------------------------------------------------------ */
 
-int faults_links(faults_t *f, faults_set_t hosts, const faults_link_spec_t *spec) {
+static int faults__do_links(faults_t *f, faults_set_t hosts, const faults_link_spec_t *spec) {
     if (!faults__valid_set(f, hosts) || spec == NULL) return IO_EINVAL;
     /* A wrapped sum would pass the kernel's range check as a tiny latency. */
     if (spec->extra_latency_ns > UINT64_MAX - f->base_link.latency.base_ns)
@@ -422,7 +427,7 @@ int faults_links(faults_t *f, faults_set_t hosts, const faults_link_spec_t *spec
     return 0;
 }
 
-int faults_clog(faults_t *f, faults_set_t hosts, uint64_t duration_ns) {
+static int faults__do_clog(faults_t *f, faults_set_t hosts, uint64_t duration_ns) {
     if (!faults__valid_set(f, hosts) || duration_ns == 0) return IO_EINVAL;
     /* The kernel bounds a clog's length. Every call below asks for the same
      * duration, so only the first can be refused, before anything changed. */
@@ -473,7 +478,7 @@ static int faults__set_crash_mode(faults_t *f, sim_disk_t *d, const void *arg) {
     return sim_disk_configure(d, &cfg);
 }
 
-int faults_disk_crash_mode(faults_t *f, faults_set_t hosts,
+static int faults__do_disk_crash_mode(faults_t *f, faults_set_t hosts,
                            sim_disk_crash_mode_t mode, double keep_probability) {
     if (!(keep_probability >= 0.0 && keep_probability <= 1.0)) return IO_EINVAL;
     if (mode != SIM_DISK_CRASH_LOSE && mode != SIM_DISK_CRASH_KEEP &&
@@ -528,7 +533,7 @@ static int faults__corrupt_one(faults_t *f, sim_disk_t *d, const void *arg) {
     return 0;
 }
 
-int faults_disk_corrupt(faults_t *f, faults_set_t hosts, const char *prefix,
+static int faults__do_disk_corrupt(faults_t *f, faults_set_t hosts, const char *prefix,
                         uint32_t bits) {
     if (bits == 0 || bits > 1u << 20) return IO_EINVAL;
     const faults__corrupt_arg_t arg = {(prefix && *prefix) ? prefix : NULL, bits};
@@ -551,7 +556,7 @@ static int faults__read_errors_one(faults_t *f, sim_disk_t *d, const void *arg) 
     return 0;
 }
 
-int faults_disk_read_errors(faults_t *f, faults_set_t hosts, const char *prefix) {
+static int faults__do_disk_read_errors(faults_t *f, faults_set_t hosts, const char *prefix) {
     const char *p = (prefix && *prefix) ? prefix : NULL;
     const int rc = faults__each_disk(f, hosts, faults__read_errors_one, p);
     if (rc != 0) return rc;
@@ -572,7 +577,7 @@ static int faults__full_one(faults_t *f, sim_disk_t *d, const void *arg) {
     return sim_disk_configure(d, &cfg);
 }
 
-int faults_disk_full(faults_t *f, faults_set_t hosts, bool full) {
+static int faults__do_disk_full(faults_t *f, faults_set_t hosts, bool full) {
     const int rc = faults__each_disk(f, hosts, faults__full_one, &full);
     if (rc != 0) return rc;
     faults__record_set(f, "disk_full", hosts, full ? "on" : "off");
@@ -588,7 +593,7 @@ static int faults__slow_one(faults_t *f, sim_disk_t *d, const void *arg) {
     return sim_disk_configure(d, &cfg);
 }
 
-int faults_disk_slow(faults_t *f, faults_set_t hosts, uint64_t fsync_latency_ns) {
+static int faults__do_disk_slow(faults_t *f, faults_set_t hosts, uint64_t fsync_latency_ns) {
     if (fsync_latency_ns == 0 || fsync_latency_ns > UINT64_C(60000000000)) return IO_EINVAL;
     const int rc = faults__each_disk(f, hosts, faults__slow_one, &fsync_latency_ns);
     if (rc != 0) return rc;
@@ -604,7 +609,7 @@ static int faults__heal_disk_one(faults_t *f, sim_disk_t *d, const void *arg) {
     return sim_disk_configure(d, &f->base_disk);
 }
 
-int faults_heal_disk(faults_t *f) {
+static int faults__do_heal_disk(faults_t *f) {
     const int rc = faults__each_disk(f, faults_all(f), faults__heal_disk_one, NULL);
     if (rc != 0) return rc;
     faults_record(f, "heal_disk", "all", NULL);
@@ -632,4 +637,197 @@ int faults_heal_all(faults_t *f) {
     assert(rc <= 0);
     if (rc == 0) faults_record(f, "heal", "all", "every broker up");
     return rc;
+}
+
+/* ---- the schedule: every injector notes its op when it succeeded -------------- */
+
+static int faults__disk_fast_one(faults_t *f, sim_disk_t *d, const void *arg) {
+    (void)arg;
+    sim_disk_config_t cfg = *sim_disk_get_config(d);
+    cfg.fsync_latency = f->base_disk.fsync_latency;
+    return sim_disk_configure(d, &cfg);
+}
+
+static int faults__do_disk_fast(faults_t *f, faults_set_t hosts) {
+    const int rc = faults__each_disk(f, hosts, faults__disk_fast_one, NULL);
+    if (rc != 0) return rc;
+    faults__record_set(f, "disk_slow", hosts, "off");
+    return 0;
+}
+
+static int faults__noted(faults_t *f, int rc, const faults_op_t *op) {
+    if (rc == 0) faults__note(f, op);
+    return rc;
+}
+
+#define FAULTS__OP(f, call, ...) faults__noted((f), (call), &(faults_op_t){__VA_ARGS__})
+
+int faults_crash(faults_t *f, faults_set_t hosts) {
+    return FAULTS__OP(f, faults__do_crash(f, hosts), .kind = FAULTS_OP_CRASH, .set = hosts);
+}
+int faults_kill(faults_t *f, faults_set_t hosts) {
+    return FAULTS__OP(f, faults__do_kill(f, hosts), .kind = FAULTS_OP_KILL, .set = hosts);
+}
+int faults_stop(faults_t *f, faults_set_t hosts) {
+    return FAULTS__OP(f, faults__do_stop(f, hosts), .kind = FAULTS_OP_STOP, .set = hosts);
+}
+int faults_restart(faults_t *f, faults_set_t hosts) {
+    return FAULTS__OP(f, faults__do_restart(f, hosts), .kind = FAULTS_OP_RESTART, .set = hosts);
+}
+int faults_pause(faults_t *f, faults_set_t hosts) {
+    return FAULTS__OP(f, faults__do_pause(f, hosts), .kind = FAULTS_OP_PAUSE, .set = hosts);
+}
+int faults_resume(faults_t *f, faults_set_t hosts) {
+    return FAULTS__OP(f, faults__do_resume(f, hosts), .kind = FAULTS_OP_RESUME, .set = hosts);
+}
+int faults_power_loss(faults_t *f) {
+    return FAULTS__OP(f, faults__do_power_loss(f), .kind = FAULTS_OP_POWER_LOSS);
+}
+int faults_clock(faults_t *f, faults_set_t hosts, int64_t offset_ns, int32_t drift_ppm) {
+    return FAULTS__OP(f, faults__do_clock(f, hosts, offset_ns, drift_ppm), .kind = FAULTS_OP_CLOCK,
+                      .set = hosts, .offset_ns = offset_ns, .drift_ppm = drift_ppm);
+}
+int faults_isolate(faults_t *f, faults_set_t hosts) {
+    return FAULTS__OP(f, faults__do_isolate(f, hosts), .kind = FAULTS_OP_ISOLATE, .set = hosts);
+}
+int faults_split(faults_t *f, faults_set_t side) {
+    return FAULTS__OP(f, faults__do_split(f, side), .kind = FAULTS_OP_SPLIT, .set = side);
+}
+int faults_bridge(faults_t *f, faults_set_t side_a, uint32_t bridge) {
+    return FAULTS__OP(f, faults__do_bridge(f, side_a, bridge), .kind = FAULTS_OP_BRIDGE,
+                      .set = side_a, .host = bridge);
+}
+int faults_one_way(faults_t *f, faults_set_t from, faults_set_t to) {
+    return FAULTS__OP(f, faults__do_one_way(f, from, to), .kind = FAULTS_OP_ONE_WAY, .set = from,
+                      .to = to);
+}
+int faults_ring(faults_t *f) {
+    return FAULTS__OP(f, faults__do_ring(f), .kind = FAULTS_OP_RING);
+}
+int faults_heal_net(faults_t *f) {
+    return FAULTS__OP(f, faults__do_heal_net(f), .kind = FAULTS_OP_HEAL_NET);
+}
+int faults_client_partition(faults_t *f, uint32_t host, faults_set_t brokers) {
+    return FAULTS__OP(f, faults__do_client_partition(f, host, brokers),
+                      .kind = FAULTS_OP_CLIENT_PARTITION, .host = host, .set = brokers);
+}
+int faults_client_crash(faults_t *f, uint32_t host) {
+    return FAULTS__OP(f, faults__do_client_crash(f, host), .kind = FAULTS_OP_CLIENT_CRASH,
+                      .host = host);
+}
+int faults_client_restart(faults_t *f, uint32_t host) {
+    return FAULTS__OP(f, faults__do_client_restart(f, host), .kind = FAULTS_OP_CLIENT_RESTART,
+                      .host = host);
+}
+int faults_wipe(faults_t *f, faults_set_t hosts) {
+    return FAULTS__OP(f, faults__do_wipe(f, hosts), .kind = FAULTS_OP_WIPE, .set = hosts);
+}
+int faults_links(faults_t *f, faults_set_t hosts, const faults_link_spec_t *spec) {
+    faults_op_t op = {.kind = FAULTS_OP_LINKS, .set = hosts};
+    if (spec != NULL) {
+        op.link.loss = spec->loss, op.link.duplicate = spec->duplicate;
+        op.link.reorder = spec->reorder, op.link.corrupt = spec->corrupt;
+        op.link.extra_latency_ns = spec->extra_latency_ns;
+        op.link.reorder_window_ns = spec->reorder_window_ns;
+        op.link.brokers_only = spec->brokers_only;
+    }
+    return faults__noted(f, faults__do_links(f, hosts, spec), &op);
+}
+int faults_clog(faults_t *f, faults_set_t hosts, uint64_t duration_ns) {
+    return FAULTS__OP(f, faults__do_clog(f, hosts, duration_ns), .kind = FAULTS_OP_CLOG,
+                      .set = hosts, .duration_ns = duration_ns);
+}
+int faults_disk_crash_mode(faults_t *f, faults_set_t hosts, sim_disk_crash_mode_t mode,
+                           double keep_probability) {
+    return FAULTS__OP(f, faults__do_disk_crash_mode(f, hosts, mode, keep_probability),
+                      .kind = FAULTS_OP_DISK_CRASH_MODE, .set = hosts, .host = (uint32_t)mode,
+                      .keep_probability = keep_probability);
+}
+
+static void faults__op_prefix(faults_op_t *op, const char *prefix) {
+    snprintf(op->prefix, sizeof op->prefix, "%s", prefix != NULL ? prefix : "");
+}
+
+int faults_disk_corrupt(faults_t *f, faults_set_t hosts, const char *prefix, uint32_t bits) {
+    faults_op_t op = {.kind = FAULTS_OP_DISK_CORRUPT, .set = hosts, .host = bits};
+    faults__op_prefix(&op, prefix);
+    return faults__noted(f, faults__do_disk_corrupt(f, hosts, prefix, bits), &op);
+}
+int faults_disk_read_errors(faults_t *f, faults_set_t hosts, const char *prefix) {
+    faults_op_t op = {.kind = FAULTS_OP_DISK_READ_ERRORS, .set = hosts};
+    faults__op_prefix(&op, prefix);
+    return faults__noted(f, faults__do_disk_read_errors(f, hosts, prefix), &op);
+}
+int faults_disk_full(faults_t *f, faults_set_t hosts, bool full) {
+    return FAULTS__OP(f, faults__do_disk_full(f, hosts, full), .kind = FAULTS_OP_DISK_FULL,
+                      .set = hosts, .full = full);
+}
+int faults_disk_slow(faults_t *f, faults_set_t hosts, uint64_t fsync_latency_ns) {
+    return FAULTS__OP(f, faults__do_disk_slow(f, hosts, fsync_latency_ns),
+                      .kind = FAULTS_OP_DISK_SLOW, .set = hosts, .duration_ns = fsync_latency_ns);
+}
+int faults_disk_fast(faults_t *f, faults_set_t hosts) {
+    return FAULTS__OP(f, faults__do_disk_fast(f, hosts), .kind = FAULTS_OP_DISK_FAST, .set = hosts);
+}
+int faults_heal_disk(faults_t *f) {
+    return FAULTS__OP(f, faults__do_heal_disk(f), .kind = FAULTS_OP_HEAL_DISK);
+}
+
+void faults_set_op_fn(faults_t *f, faults_op_fn fn, void *arg) {
+    assert(f != NULL);
+    f->op_fn = fn;
+    f->op_arg = arg;
+}
+
+static const char *const faults__op_names[FAULTS_OP_KINDS_COUNT] = {
+    "random_nodes", "crash", "kill", "stop", "restart", "pause", "resume", "power_loss",
+    "clock", "isolate", "split", "bridge", "one_way", "ring", "heal", "partition_client",
+    "crash_client", "restart_client", "wipe", "links", "clog", "disk_crash_mode",
+    "disk_corrupt", "disk_read_errors", "disk_full", "disk_slow", "disk_fast", "heal_disk",
+};
+
+const char *faults_op_name(faults_op_kind_t kind) {
+    return (unsigned)kind < FAULTS_OP_KINDS_COUNT ? faults__op_names[kind] : "?";
+}
+
+int faults_apply_op(faults_t *f, const faults_op_t *op) {
+    assert(f != NULL && op != NULL);
+    const faults_link_spec_t spec = {
+        .loss = op->link.loss, .duplicate = op->link.duplicate, .reorder = op->link.reorder,
+        .corrupt = op->link.corrupt, .extra_latency_ns = op->link.extra_latency_ns,
+        .reorder_window_ns = op->link.reorder_window_ns, .brokers_only = op->link.brokers_only};
+    switch (op->kind) {
+    case FAULTS_OP_DRAW: (void)faults_random_set(f, op->host); return 0;
+    case FAULTS_OP_CRASH: return faults_crash(f, op->set);
+    case FAULTS_OP_KILL: return faults_kill(f, op->set);
+    case FAULTS_OP_STOP: return faults_stop(f, op->set);
+    case FAULTS_OP_RESTART: return faults_restart(f, op->set);
+    case FAULTS_OP_PAUSE: return faults_pause(f, op->set);
+    case FAULTS_OP_RESUME: return faults_resume(f, op->set);
+    case FAULTS_OP_POWER_LOSS: return faults_power_loss(f);
+    case FAULTS_OP_CLOCK: return faults_clock(f, op->set, op->offset_ns, op->drift_ppm);
+    case FAULTS_OP_ISOLATE: return faults_isolate(f, op->set);
+    case FAULTS_OP_SPLIT: return faults_split(f, op->set);
+    case FAULTS_OP_BRIDGE: return faults_bridge(f, op->set, op->host);
+    case FAULTS_OP_ONE_WAY: return faults_one_way(f, op->set, op->to);
+    case FAULTS_OP_RING: return faults_ring(f);
+    case FAULTS_OP_HEAL_NET: return faults_heal_net(f);
+    case FAULTS_OP_CLIENT_PARTITION: return faults_client_partition(f, op->host, op->set);
+    case FAULTS_OP_CLIENT_CRASH: return faults_client_crash(f, op->host);
+    case FAULTS_OP_CLIENT_RESTART: return faults_client_restart(f, op->host);
+    case FAULTS_OP_WIPE: return faults_wipe(f, op->set);
+    case FAULTS_OP_LINKS: return faults_links(f, op->set, &spec);
+    case FAULTS_OP_CLOG: return faults_clog(f, op->set, op->duration_ns);
+    case FAULTS_OP_DISK_CRASH_MODE:
+        return faults_disk_crash_mode(f, op->set, (sim_disk_crash_mode_t)op->host,
+                                      op->keep_probability);
+    case FAULTS_OP_DISK_CORRUPT: return faults_disk_corrupt(f, op->set, op->prefix, op->host);
+    case FAULTS_OP_DISK_READ_ERRORS: return faults_disk_read_errors(f, op->set, op->prefix);
+    case FAULTS_OP_DISK_FULL: return faults_disk_full(f, op->set, op->full);
+    case FAULTS_OP_DISK_SLOW: return faults_disk_slow(f, op->set, op->duration_ns);
+    case FAULTS_OP_DISK_FAST: return faults_disk_fast(f, op->set);
+    case FAULTS_OP_HEAL_DISK: return faults_heal_disk(f);
+    case FAULTS_OP_KINDS_COUNT: break;
+    }
+    return IO_EINVAL;
 }

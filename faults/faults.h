@@ -44,6 +44,46 @@ typedef struct faults_event {
     char detail[FAULTS_DETAIL_MAX];
 } faults_event_t;
 
+/* One call to a fault injector with its concrete arguments: a run's fault
+ * schedule is a list of them (scenarios/engine.c records it, the shrinker
+ * replays it). Calling the same injectors with the same ops at the same
+ * virtual times repeats the run. FAULTS_OP_DRAW is a faults_random_set
+ * (host = count): it moves the faults stream, which disk_corrupt draws from. */
+typedef enum faults_op_kind {
+    FAULTS_OP_DRAW = 0, FAULTS_OP_CRASH, FAULTS_OP_KILL, FAULTS_OP_STOP, FAULTS_OP_RESTART,
+    FAULTS_OP_PAUSE, FAULTS_OP_RESUME, FAULTS_OP_POWER_LOSS, FAULTS_OP_CLOCK,
+    FAULTS_OP_ISOLATE, FAULTS_OP_SPLIT, FAULTS_OP_BRIDGE, FAULTS_OP_ONE_WAY, FAULTS_OP_RING,
+    FAULTS_OP_HEAL_NET, FAULTS_OP_CLIENT_PARTITION, FAULTS_OP_CLIENT_CRASH,
+    FAULTS_OP_CLIENT_RESTART, FAULTS_OP_WIPE, FAULTS_OP_LINKS, FAULTS_OP_CLOG,
+    FAULTS_OP_DISK_CRASH_MODE, FAULTS_OP_DISK_CORRUPT, FAULTS_OP_DISK_READ_ERRORS,
+    FAULTS_OP_DISK_FULL, FAULTS_OP_DISK_SLOW, FAULTS_OP_DISK_FAST, FAULTS_OP_HEAL_DISK,
+    FAULTS_OP_KINDS_COUNT
+} faults_op_kind_t;
+
+#define FAULTS_OP_PREFIX_MAX 16u
+
+typedef struct faults_op {
+    faults_op_kind_t kind;
+    faults_set_t set;        /* hosts; split/bridge side; one_way from; client_partition brokers */
+    faults_set_t to;         /* one_way: the receivers */
+    uint32_t host;           /* bridge broker; client host; draw count; corrupt bits;
+                                crash mode (sim_disk_crash_mode_t) */
+    int64_t offset_ns;       /* clock */
+    int32_t drift_ppm;       /* clock */
+    uint64_t duration_ns;    /* clog; disk_slow fsync latency */
+    double keep_probability; /* disk_crash_mode */
+    bool full;               /* disk_full */
+    struct {                 /* links (faults_link_spec_t, declared below) */
+        double loss, duplicate, reorder, corrupt;
+        uint64_t extra_latency_ns, reorder_window_ns;
+        bool brokers_only;
+    } link;
+    char prefix[FAULTS_OP_PREFIX_MAX]; /* disk_corrupt / read_errors file prefix, "" = all */
+} faults_op_t;
+
+/* Told of every injector call that succeeded, with its op (NULL = none). */
+typedef void (*faults_op_fn)(void *arg, const faults_op_t *op);
+
 /* Asks the embedding world which broker leads now; -1 when none is known. */
 typedef int (*faults_leader_fn)(void *arg);
 
@@ -65,6 +105,8 @@ typedef struct faults {
     uint32_t timeline_cap;
     uint32_t timeline_count;
     uint32_t timeline_dropped;   /* events past the capacity */
+    faults_op_fn op_fn;          /* the schedule recorder, or NULL */
+    void *op_arg;
     bool client_crashed[FAULTS_HOSTS_MAX]; /* client hosts crashed by
                                               faults_client_crash: heal boots them */
 } faults_t;
@@ -82,6 +124,13 @@ int faults_init(faults_t *f, sim_t *sim, uint32_t brokers_count,
 void faults_set_leader_fn(faults_t *f, faults_leader_fn fn, void *arg);
 /* Call fn for every fault event recorded from now on (NULL = none). */
 void faults_set_record_fn(faults_t *f, faults_record_fn fn, void *arg);
+
+/* Call fn with every successful injector call from now on (NULL = none). */
+void faults_set_op_fn(faults_t *f, faults_op_fn fn, void *arg);
+/* Call the injector `op` names with its arguments; its return code. */
+int faults_apply_op(faults_t *f, const faults_op_t *op);
+/* "crash", "disk_slow", ...: the op's name (the Lua function's, mostly). */
+const char *faults_op_name(faults_op_kind_t kind);
 
 /* The set with every broker. */
 faults_set_t faults_all(const faults_t *f);
@@ -175,6 +224,9 @@ int faults_disk_full(faults_t *f, faults_set_t hosts, bool full);
 /* fsync latency becomes fsync_latency_ns + exponential(fsync_latency_ns / 2);
  * 0 or more than 60 s is IO_EINVAL. */
 int faults_disk_slow(faults_t *f, faults_set_t hosts, uint64_t fsync_latency_ns);
+/* Undo disk_slow on `hosts` only: back to the base fsync latency, keeping
+ * the crash mode, read errors and capacity a scenario set on purpose. */
+int faults_disk_fast(faults_t *f, faults_set_t hosts);
 /* Restore the base disk config and clear read errors. */
 int faults_heal_disk(faults_t *f);
 

@@ -153,27 +153,6 @@ static int nemesis__apply(nemesis_t *n, nemesis_kind_t kind) {
     return IO_EINVAL;
 }
 
-/* Undo a slow disk on the brokers it hit only, back to the base fsync
- * latency: faults_heal_disk would also drop the crash mode and read errors
- * a scenario set on purpose. */
-static void nemesis__disk_fast(nemesis_t *n) {
-    faults_t *f = n->faults;
-    assert(n->active == NEMESIS_DISK_SLOW);
-    for (uint32_t i = 0; i < f->brokers_count; i++) {
-        if (!(n->active_set & (1u << i))) continue;
-        sim_disk_t *d = sim_host_disk(f->sim, i);
-        assert(d != NULL);
-        sim_disk_config_t cfg = *sim_disk_get_config(d);
-        cfg.fsync_latency = f->base_disk.fsync_latency;
-        const int rc = sim_disk_configure(d, &cfg);
-        assert(rc == 0); /* the base config was checked by faults_init */
-        (void)rc;
-    }
-    char target[24];
-    faults_set_format(n->active_set, target, sizeof target);
-    faults_record(f, "disk_slow", target, "off");
-}
-
 static void nemesis__undo_kind(nemesis_t *n, nemesis_kind_t kind) {
     faults_t *f = n->faults;
     assert(n->active == (int)kind);
@@ -183,7 +162,11 @@ static void nemesis__undo_kind(nemesis_t *n, nemesis_kind_t kind) {
     case NEMESIS_POWER_LOSS: (void)faults_restart(f, n->active_set); break;
     case NEMESIS_PAUSE: (void)faults_resume(f, n->active_set); break;
     case NEMESIS_CLOCK: (void)faults_clock(f, n->active_set, 0, 0); break;
-    case NEMESIS_DISK_SLOW: nemesis__disk_fast(n); break;
+    case NEMESIS_DISK_SLOW:
+        /* only the brokers it hit, back to the base fsync latency:
+         * faults_heal_disk would also drop a crash mode a scenario set */
+        (void)faults_disk_fast(f, n->active_set);
+        break;
     case NEMESIS_DISK_CORRUPT: break; /* corruption stays; the node repairs */
     default: (void)faults_heal_net(f); break;
     }
@@ -200,6 +183,7 @@ static void nemesis__schedule_next(nemesis_t *n) {
 
 static void nemesis__tick(sim_t *sim, void *arg) {
     nemesis_t *n = arg;
+    if (n->step_fn != NULL) n->step_fn(n->step_arg);
     assert(n->active < 0);
     if (sim_now_ns(sim) >= n->cfg.stop_ns) return;
     /* Pick uniformly among the enabled kinds (bounded: at most KINDS draws). */
@@ -226,10 +210,17 @@ static void nemesis__tick(sim_t *sim, void *arg) {
 static void nemesis__undo(sim_t *sim, void *arg) {
     (void)sim;
     nemesis_t *n = arg;
+    if (n->step_fn != NULL) n->step_fn(n->step_arg);
     assert(n->active >= 0);
     nemesis__undo_kind(n, (nemesis_kind_t)n->active);
     n->active = -1;
     nemesis__schedule_next(n);
+}
+
+void nemesis_set_step_fn(nemesis_t *n, void (*fn)(void *arg), void *arg) {
+    assert(n != NULL);
+    n->step_fn = fn;
+    n->step_arg = arg;
 }
 
 int nemesis_start(nemesis_t *n, faults_t *faults, const nemesis_config_t *cfg) {

@@ -67,6 +67,8 @@ typedef struct nemesis {
     int active;                            /* kind in force, or -1 */
     faults_set_t active_set;
     uint64_t injected;                     /* faults applied */
+    void (*step_fn)(void *arg);            /* told at each tick / undo (a schedule step) */
+    void *step_arg;
     uint64_t injected_by_kind[NEMESIS_KINDS_COUNT];
 } nemesis_t;
 
@@ -82,6 +84,11 @@ const char *nemesis_kind_name(nemesis_kind_t kind);
  * brokers, bridge < 3) are removed, an empty window, or a mean that is zero
  * or above NEMESIS_MEAN_MAX_NS. `faults` must outlive the run. */
 int nemesis_start(nemesis_t *n, faults_t *faults, const nemesis_config_t *cfg);
+
+/* Call fn at the start of every tick and undo, before its fault is applied:
+ * the engine's schedule recorder groups the ops of one call event by it.
+ * Set after nemesis_start (which clears the struct). */
+void nemesis_set_step_fn(nemesis_t *n, void (*fn)(void *arg), void *arg);
 
 /* Describe the swarm draw ("crash,pause,flaky") into buf. */
 void nemesis_describe(const nemesis_t *n, char *buf, size_t cap);

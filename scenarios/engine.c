@@ -167,15 +167,62 @@ static void engine__fault_recorded(void *arg, const faults_event_t *fe) {
     engine__trace_event(e, &ev);
 }
 
+/* ---- the fault schedule -------------------------------------------------- */
+
+/* Only reads what happens (never the sim's state or streams), so recording
+ * leaves the trace hash as it was. */
+static void engine__step_begin(scn_engine_t *e, uint32_t source) {
+    scn_schedule_t *sc = &e->schedule;
+    e->step_open = false;
+    if (sc->truncated) return;
+    if (sc->steps_count == sc->steps_cap) {
+        const uint32_t cap = sc->steps_cap == 0 ? 64 : sc->steps_cap * 2;
+        scn_step_t *steps = cap <= SCN_SCHEDULE_STEPS_MAX
+                                ? realloc(sc->steps, (size_t)cap * sizeof *steps) : NULL;
+        if (steps == NULL) {
+            sc->truncated = true;
+            return;
+        }
+        sc->steps = steps;
+        sc->steps_cap = cap;
+    }
+    sc->steps[sc->steps_count++] =
+        (scn_step_t){sim_now_ns(e->sim), source, sc->ops_count, 0};
+    e->step_open = true;
+}
+
+static void engine__nemesis_step(void *arg) { engine__step_begin(arg, SCN_STEP_NEMESIS); }
+
+static void engine__op_recorded(void *arg, const faults_op_t *op) {
+    scn_engine_t *e = arg;
+    scn_schedule_t *sc = &e->schedule;
+    if (!e->step_open || sc->truncated) return; /* the engine's own heal */
+    if (sc->ops_count == sc->ops_cap) {
+        const uint32_t cap = sc->ops_cap == 0 ? 64 : sc->ops_cap * 2;
+        faults_op_t *ops = cap <= SCN_SCHEDULE_OPS_MAX
+                               ? realloc(sc->ops, (size_t)cap * sizeof *ops) : NULL;
+        if (ops == NULL) {
+            sc->truncated = true;
+            return;
+        }
+        sc->ops = ops;
+        sc->ops_cap = cap;
+    }
+    sc->ops[sc->ops_count++] = *op;
+    sc->steps[sc->steps_count - 1].ops_count++;
+}
+
 static void engine__action_cb(sim_t *sim, void *arg) {
     engine__slot_t *slot = arg;
     scn_engine_t *e = slot->e;
+    engine__step_begin(e, slot->index);
     if (e->failed) return;
     const scn_action_t *a = &e->scn->actions[slot->index];
     e->actions_fired++;
     e->in_action = true;
     const int rc = scenario_call_action(e->scn, slot->index);
     e->in_action = false;
+    e->step_open = false;
     if (e->tripped) {
         sim_stop(sim); /* the invariant handler raised a Lua error to get here */
         return;
@@ -395,6 +442,7 @@ static int engine__build(engine__run_t *run, const broker_config_t *cfg, uint64_
     rc = faults_init(&e->faults, e->sim, e->replicas, &lc, &dc, e->timeline, FAULTS_TIMELINE_MAX);
     if (rc != 0) return engine__fail(e, "faults_init", rc);
     faults_set_leader_fn(&e->faults, engine__leader_cb, e);
+    faults_set_op_fn(&e->faults, engine__op_recorded, e);
     if (e->trace != NULL || e->message_out != NULL) {
         e->tfmt = trace_fmt_new(e->replicas, e->opts->trace_format);
         if (e->tfmt == NULL) return engine__fail(e, "allocating the trace decoder", IO_ENOMEM);
@@ -430,6 +478,7 @@ static int engine__build(engine__run_t *run, const broker_config_t *cfg, uint64_
         nc.duration_mean_ns = engine__s_to_ns(s->nemesis.duration_s);
         rc = nemesis_start(&e->nemesis, &e->faults, &nc);
         if (rc != 0) return engine__fail(e, "nemesis{}", rc);
+        nemesis_set_step_fn(&e->nemesis, engine__nemesis_step, e);
     }
     return 0;
 }
@@ -712,7 +761,9 @@ static bool engine__drained(const scn_engine_t *e) {
 
 static int engine__phases(scn_engine_t *e) {
     if (engine__run_until(e, e->chaos_end_ns) != 0) return -1;
-    /* Heal: the nemesis stopped itself at chaos end; clear whatever is left. */
+    /* Heal: the nemesis stopped itself at chaos end; clear whatever is left.
+     * The engine's heal is not a step of the schedule (a replay heals too). */
+    e->step_open = false;
     const int rc = faults_heal_all(&e->faults);
     if (rc != 0) return engine__fail(e, "faults_heal_all", rc);
     if (engine__run_until(e, e->heal_end_ns) != 0) return -1;
@@ -1103,6 +1154,8 @@ static void engine__free(engine__run_t *run) {
     workload_client_free(e->probe);
     history_free(e->history);
     free(e->timeline);
+    free(e->schedule.steps);
+    free(e->schedule.ops);
     trace_fmt_free(e->tfmt);
     free(run);
 }
@@ -1244,6 +1297,8 @@ int scn_engine_run(scenario_t *s, const scn_run_opts_t *opts, scn_result_t *out)
     out->timeline = e->timeline;
     out->timeline_count = e->faults.timeline_count;
     e->timeline = NULL;
+    out->schedule = e->schedule;
+    memset(&e->schedule, 0, sizeof e->schedule);
     if (rc != 0) {
         snprintf(out->err, sizeof out->err, "%s", e->err);
         out->exit_code = 2;
@@ -1264,6 +1319,9 @@ void scn_result_free(scn_result_t *r) {
     r->violations_text = NULL;
     free(r->series);
     free(r->timeline);
+    free(r->schedule.steps);
+    free(r->schedule.ops);
+    memset(&r->schedule, 0, sizeof r->schedule);
     r->series = NULL;
     r->timeline = NULL;
     r->series_count = 0;

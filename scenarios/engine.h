@@ -84,6 +84,30 @@
 #define SCN_VERSION_MAX 128u
 #define SCN_HASH_HEX_MAX 17u              /* 16 hex digits + NUL */
 
+/* The run's fault schedule: every call event that could inject a fault (an
+ * at()/every() firing, a nemesis tick or undo) is one step, with the
+ * injector calls it made, in order, with concrete targets and parameters
+ * (faults_op_t). Steps that made no call are kept: each is an event of the
+ * trace. Replaying the steps as explicit at() actions, without the nemesis,
+ * repeats the run (scenarios/shrink.c does). */
+#define SCN_STEP_NEMESIS UINT32_MAX        /* scn_step_t.source of a nemesis step */
+#define SCN_SCHEDULE_STEPS_MAX 65536u      /* steps recorded per run */
+#define SCN_SCHEDULE_OPS_MAX 65536u        /* injector calls recorded per run */
+
+typedef struct scn_step {
+    uint64_t time_ns;
+    uint32_t source;                       /* the action's index, or SCN_STEP_NEMESIS */
+    uint32_t ops_first, ops_count;         /* in scn_schedule_t.ops */
+} scn_step_t;
+
+typedef struct scn_schedule {
+    scn_step_t *steps;                     /* owned */
+    uint32_t steps_count, steps_cap;
+    faults_op_t *ops;                      /* owned */
+    uint32_t ops_count, ops_cap;
+    bool truncated;                        /* a bound or memory ran out: not replayable */
+} scn_schedule_t;
+
 /* Budgets of a run; 0 = the default derived from the scenario. */
 typedef struct scn_budget {
     uint64_t max_events;
@@ -131,6 +155,7 @@ typedef struct scn_result {
     uint32_t timeline_count;
     char *violations_text;                 /* owned: per violated invariant, the first
                                               message ids and their history lines */
+    scn_schedule_t schedule;               /* owned: the concrete fault schedule */
     char reproduce[SCN_REPRO_MAX];
     char err[SCN_ERR_MAX];                 /* exit_code 2: why */
 } scn_result_t;
@@ -180,6 +205,8 @@ typedef struct scn_engine {
     bool ack_auto;                   /* consumers ack mode for this run */
     uint32_t actions_fired;
     bool failed;                     /* an action raised an error */
+    scn_schedule_t schedule;         /* recorded as the run goes (moved to the result) */
+    bool step_open;                  /* injector calls now belong to the last step */
     bool settled;                    /* clients settled: every publish has an outcome */
     char err[SCN_ERR_MAX];
     /* budgets and always-on invariants */

@@ -981,9 +981,18 @@ static int lapi_disk_corrupt(lua_State *L) {
     if (bits < 1 || bits > SIM_DISK_CORRUPT_BITS_MAX)
         luaL_error(L, "disk_corrupt: %d bits is impossible (want 1..%d)", (int)bits,
                    (int)SIM_DISK_CORRUPT_BITS_MAX);
-    if (set != 0) lua__rc(L, "disk_corrupt", faults_disk_corrupt(&e->faults, set, NULL, (uint32_t)bits));
+    /* files = "log": only files whose names start with it (what the nemesis hits) */
+    const char *prefix = lua_isnoneornil(L, 3) ? NULL : luaL_checkstring(L, 3);
+    if (prefix != NULL && strlen(prefix) >= FAULTS_OP_PREFIX_MAX)
+        luaL_error(L, "disk_corrupt: file prefix '%s' is too long (max %d bytes)", prefix,
+                   (int)FAULTS_OP_PREFIX_MAX - 1);
+    if (set != 0) lua__rc(L, "disk_corrupt", faults_disk_corrupt(&e->faults, set, prefix, (uint32_t)bits));
     return 0;
 }
+
+/* disk_fast(set): undo disk_slow on those brokers only (a shrunk nemesis
+ * schedule replays the nemesis's own undo with it). */
+static int lapi_disk_fast(lua_State *L) { return lua__set_fault(L, "disk_fast", faults_disk_fast); }
 
 static int lapi_disk_read_errors(lua_State *L) {
     scn_engine_t *e = lua__engine(L, "disk_read_errors");
@@ -1168,7 +1177,7 @@ static const luaL_Reg lua__functions[] = {
     {"bridge", lapi_bridge}, {"one_way", lapi_one_way}, {"ring", lapi_ring},
     {"heal", lapi_heal}, {"links", lapi_links}, {"clog", lapi_clog},
     {"disk_corrupt", lapi_disk_corrupt}, {"disk_read_errors", lapi_disk_read_errors},
-    {"disk_full", lapi_disk_full}, {"disk_slow", lapi_disk_slow},
+    {"disk_full", lapi_disk_full}, {"disk_slow", lapi_disk_slow}, {"disk_fast", lapi_disk_fast},
     {"torn_writes", lapi_torn_writes}, {"now", lapi_now},
     {"load", lapi_safe_load},
     {NULL, NULL},

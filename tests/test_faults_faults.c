@@ -1084,6 +1084,119 @@ static void test_wipe_destroys_the_disk(void **state) {
     world_free(w);
 }
 
+/* ---- the schedule: ops noted, replayed --------------------------------------- */
+
+#define OPS_MAX 32u
+
+typedef struct op_log {
+    faults_op_t ops[OPS_MAX];
+    uint32_t count;
+} op_log_t;
+
+static void op_note(void *arg, const faults_op_t *op) {
+    op_log_t *l = arg;
+    assert_true(l->count < OPS_MAX);
+    l->ops[l->count++] = *op;
+}
+
+/* Every successful injector call is noted with its arguments; a refused one
+ * is not; heal_all notes its inner calls (the engine ignores them outside a
+ * step). */
+static void test_ops_noted_with_arguments(void **state) {
+    (void)state;
+    world_t *w = world_new(3, 5, 41);
+    op_log_t *log = calloc(1, sizeof *log);
+    assert_non_null(log);
+    faults_set_op_fn(&w->f, op_note, log);
+    run_for(w, 20 * MS);
+    assert_int_equal(faults_crash(&w->f, 0x2u), 0);
+    assert_int_equal(faults_clock(&w->f, 0x1u, -7 * (int64_t)MS, 250), 0);
+    const faults_link_spec_t spec = {.loss = 0.25, .extra_latency_ns = 30 * MS,
+                                     .reorder_window_ns = 5 * MS, .brokers_only = true};
+    assert_int_equal(faults_links(&w->f, 0x5u, &spec), 0);
+    assert_int_equal(faults_one_way(&w->f, 0x1u, 0x4u), 0);
+    assert_int_equal(faults_disk_corrupt(&w->f, 0x4u, "log", 3), 0);
+    (void)faults_random_set(&w->f, 2);
+    assert_int_equal(faults_client_crash(&w->f, 4), 0);
+    assert_int_equal(faults_isolate(&w->f, 0), IO_EINVAL); /* refused: not noted */
+    assert_int_equal(log->count, 7);
+    const faults_op_t *o = log->ops;
+    assert_int_equal(o[0].kind, FAULTS_OP_CRASH);
+    assert_int_equal(o[0].set, 0x2u);
+    assert_int_equal(o[1].kind, FAULTS_OP_CLOCK);
+    assert_int_equal(o[1].offset_ns, -7 * (int64_t)MS);
+    assert_int_equal(o[1].drift_ppm, 250);
+    assert_int_equal(o[2].kind, FAULTS_OP_LINKS);
+    assert_true(o[2].link.loss == 0.25 && o[2].link.brokers_only);
+    assert_int_equal(o[2].link.extra_latency_ns, 30 * MS);
+    assert_int_equal(o[3].kind, FAULTS_OP_ONE_WAY);
+    assert_int_equal(o[3].to, 0x4u);
+    assert_int_equal(o[4].kind, FAULTS_OP_DISK_CORRUPT);
+    assert_string_equal(o[4].prefix, "log");
+    assert_int_equal(o[4].host, 3);
+    assert_int_equal(o[5].kind, FAULTS_OP_DRAW);
+    assert_int_equal(o[5].host, 2);
+    assert_int_equal(o[6].kind, FAULTS_OP_CLIENT_CRASH);
+    assert_int_equal(o[6].host, 4);
+    assert_string_equal(faults_op_name(o[6].kind), "crash_client");
+    faults_set_op_fn(&w->f, NULL, NULL);
+    assert_int_equal(faults_heal_all(&w->f), 0);
+    assert_int_equal(log->count, 7);
+    free(log);
+    world_free(w);
+}
+
+/* Two worlds of one seed: one calls the injectors, the other replays the
+ * noted ops with faults_apply_op at the same times: same trace hash. */
+static void test_apply_op_replays_same_trace(void **state) {
+    (void)state;
+    world_t *a = world_new(3, 4, 43), *b = world_new(3, 4, 43);
+    op_log_t *log = calloc(1, sizeof *log);
+    assert_non_null(log);
+    faults_set_op_fn(&a->f, op_note, log);
+    run_for(a, 30 * MS);
+    run_for(b, 30 * MS);
+    assert_int_equal(faults_isolate(&a->f, faults_random_set(&a->f, 1)), 0);
+    assert_int_equal(faults_disk_corrupt(&a->f, 0x1u, NULL, 2), 0);
+    assert_int_equal(faults_clog(&a->f, 0x2u, 40 * MS), 0);
+    for (uint32_t i = 0; i < log->count; i++) assert_int_equal(faults_apply_op(&b->f, &log->ops[i]), 0);
+    run_for(a, 200 * MS);
+    run_for(b, 200 * MS);
+    const uint32_t first = log->count;
+    assert_int_equal(faults_heal_net(&a->f), 0);
+    assert_int_equal(faults_crash(&a->f, 0x4u), 0);
+    for (uint32_t i = first; i < log->count; i++)
+        assert_int_equal(faults_apply_op(&b->f, &log->ops[i]), 0);
+    run_for(a, 200 * MS);
+    run_for(b, 200 * MS);
+    assert_int_equal(sim_trace_hash(a->sim), sim_trace_hash(b->sim));
+    /* bad input: an unknown kind changes nothing */
+    const faults_op_t bad = {.kind = FAULTS_OP_KINDS_COUNT};
+    assert_int_equal(faults_apply_op(&b->f, &bad), IO_EINVAL);
+    assert_string_equal(faults_op_name(FAULTS_OP_KINDS_COUNT), "?");
+    free(log);
+    world_free(a);
+    world_free(b);
+}
+
+/* disk_fast undoes disk_slow only: the crash mode a scenario set stays. */
+static void test_disk_fast_keeps_crash_mode(void **state) {
+    (void)state;
+    world_t *w = world_new(3, 4, 45);
+    run_for(w, 5 * MS);
+    assert_int_equal(faults_disk_crash_mode(&w->f, 0x1u, SIM_DISK_CRASH_TORN, 0.5), 0);
+    assert_int_equal(faults_disk_slow(&w->f, 0x3u, 50 * MS), 0);
+    assert_int_equal(faults_disk_fast(&w->f, 0x1u), 0);
+    const sim_disk_config_t *c0 = sim_disk_get_config(sim_host_disk(w->sim, 0));
+    const sim_disk_config_t *c1 = sim_disk_get_config(sim_host_disk(w->sim, 1));
+    assert_int_equal(c0->fsync_latency.base_ns, w->base_disk.fsync_latency.base_ns);
+    assert_int_equal(c0->crash_mode, SIM_DISK_CRASH_TORN);
+    assert_int_equal(c1->fsync_latency.base_ns, 50 * MS); /* not in the set */
+    assert_int_equal(faults_disk_fast(&w->f, 0), IO_EINVAL);
+    assert_int_equal(faults_disk_fast(&w->f, 0x10u), IO_EINVAL);
+    world_free(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_rejects_bad_config),
@@ -1112,6 +1225,9 @@ int main(void) {
         cmocka_unit_test(test_bad_input_changes_nothing),
         cmocka_unit_test(test_client_faults),
         cmocka_unit_test(test_wipe_destroys_the_disk),
+        cmocka_unit_test(test_ops_noted_with_arguments),
+        cmocka_unit_test(test_apply_op_replays_same_trace),
+        cmocka_unit_test(test_disk_fast_keeps_crash_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
